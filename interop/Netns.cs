@@ -1,0 +1,47 @@
+using DpdkSharp.Native;
+
+namespace DpdkSharp;
+
+/// <summary>Named network namespaces (iproute2-compatible, /run/netns/NAME).</summary>
+public static unsafe class Netns
+{
+    /// <summary>True if the name is usable as a namespace name.</summary>
+    public static bool IsValidName(string name)
+    {
+        if (name.Length is 0 or > 64 || name is "." or "..")
+            return false;
+        foreach (char c in name)
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+                return false;
+        return true;
+    }
+
+    /// <summary>Creates the namespace if missing. Returns true if it was created.</summary>
+    public static bool Ensure(string name)
+    {
+        using var n = new NativeUtf8(name);
+        return DpdkException.Check(LcpShim.lcp_netns_ensure(n.Pointer), $"netns '{name}'") == 1;
+    }
+
+    public static void Delete(string name)
+    {
+        using var n = new NativeUtf8(name);
+        DpdkException.Check(LcpShim.lcp_netns_delete(n.Pointer), $"delete netns '{name}'");
+    }
+
+    /// <summary>rte_dev_probe(devargs) from a thread inside <paramref name="netns"/> (null = ours).</summary>
+    public static int ProbeDevice(string? netns, string devargs)
+    {
+        using var n = new NativeUtf8(netns);
+        using var d = new NativeUtf8(devargs);
+        return LcpShim.lcp_dev_probe_in_netns(n.Pointer, d.Pointer);
+    }
+
+    /// <summary>Kernel ifindex of an interface in a namespace, or a negative errno.</summary>
+    public static int IfIndex(string? netns, string ifname)
+    {
+        using var n = new NativeUtf8(netns);
+        using var i = new NativeUtf8(ifname);
+        return LcpShim.lcp_ifindex_in_netns(n.Pointer, i.Pointer);
+    }
+}

@@ -1,0 +1,104 @@
+/*
+ * lcp_shim.h - the only header the C# bindings are generated from (besides DPDK's own).
+ *
+ * The shim exists for what C# cannot call directly: DPDK's static-inline fast path
+ * (rx/tx burst, mbuf bulk alloc), struct-heavy init sequences (rte_eth_conf), thread-local
+ * rte_errno, and namespace-aware helpers. Real DPDK exports are bound directly, not wrapped.
+ *
+ * Conventions: lcp_ prefix; functions that can fail return 0 or a negative errno.
+ */
+#ifndef LCP_SHIM_H
+#define LCP_SHIM_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rte_mbuf;
+struct rte_mempool;
+
+/* ---- version / errors -------------------------------------------------- */
+
+/* Shim ABI version; the bindings refuse a library with another value. */
+#define LCP_SHIM_ABI 1
+int lcp_shim_abi(void);
+/* rte_errno of the calling thread (a TLS variable, not reachable from C#). */
+int lcp_rte_errno(void);
+/* Read the TSC (rte_rdtsc is inline). */
+uint64_t lcp_rdtsc(void);
+/* TSC frequency in Hz as measured by EAL. */
+uint64_t lcp_tsc_hz(void);
+/* Sleep the calling thread (idle back-off of adaptive polling). */
+void lcp_sleep_us(uint32_t usec);
+
+/* ---- fast path (one call per burst) ------------------------------------ */
+
+uint16_t lcp_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+uint16_t lcp_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+/* Allocates n mbufs or none; 0 on success, -ENOENT when the pool cannot supply them. */
+int lcp_pktmbuf_alloc_bulk(struct rte_mempool *pool, struct rte_mbuf **pkts, uint32_t n);
+
+/* ---- mempools ----------------------------------------------------------- */
+
+/*
+ * Packet mbuf pool. no_iova_contig != 0 creates it with RTE_MEMPOOL_F_NO_IOVA_CONTIG, which
+ * packs objects densely when EAL runs without hugepages (otherwise one mbuf per 4 KiB page).
+ * Returns NULL and sets rte_errno on failure.
+ */
+struct rte_mempool *lcp_pktmbuf_pool_create(const char *name, uint32_t n, uint32_t cache_size,
+                                            uint16_t data_room, int socket_id, int no_iova_contig);
+
+/* ---- ports -------------------------------------------------------------- */
+
+/*
+ * Configure nq rx and nq tx queues (rx/tx descriptors as given, 0 = PMD default), enable RSS
+ * over IP/L4 when nq > 1 (masked by what the PMD supports) and start the port.
+ */
+int lcp_port_setup(uint16_t port, uint16_t nq, uint16_t nb_rxd, uint16_t nb_txd,
+                   struct rte_mempool *pool);
+/* Driver name of a port (e.g. "net_tap"), copied into buf. */
+int lcp_port_driver(uint16_t port, char *buf, size_t len);
+/* Link state without waiting: *up = 0/1, *speed_mbps. */
+int lcp_port_link(uint16_t port, int *up, uint32_t *speed_mbps);
+/* Stop, close and detach a port's device (hot-unplug for vdevs). */
+int lcp_port_remove(uint16_t port);
+
+/* ---- namespaces and mirrors -------------------------------------------- */
+
+/* Create the named network namespace (/run/netns/<name>) if missing. 1 = created, 0 = existed. */
+int lcp_netns_ensure(const char *name);
+/* Delete a namespace created by lcp_netns_ensure (unmount + unlink). */
+int lcp_netns_delete(const char *name);
+/*
+ * rte_dev_probe(devargs) from a helper thread that first entered the namespace (NULL or ""
+ * = the caller's). PMDs that create kernel devices (net_tap/net_tun) create them there.
+ */
+int lcp_dev_probe_in_netns(const char *netns, const char *devargs);
+/* ifindex of a kernel interface by name inside a namespace (NULL = current); <0 on error. */
+int lcp_ifindex_in_netns(const char *netns, const char *ifname);
+
+/* ---- threads ------------------------------------------------------------ */
+
+/*
+ * Pin the calling thread to every online CPU except those in `exclude` (a bitmask over CPUs
+ * 0..63). If that leaves nothing, all online CPUs. Returns the number of CPUs allowed.
+ */
+int lcp_thread_set_control_affinity(uint64_t exclude);
+/* Bitmask of CPUs the given lcore's thread is pinned to (from EAL's lcore config). */
+uint64_t lcp_lcore_cpuset(unsigned lcore);
+
+/* ---- layout probe ------------------------------------------------------- */
+
+/*
+ * offsetof/sizeof values compiled against the installed DPDK headers, by name such as
+ * "rte_mbuf.data_off" or "sizeof.rte_ipv4_hdr". Returns -1 for an unknown name.
+ */
+long lcp_probe_layout(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,59 @@
+/* EAL-level helpers: errno, TSC, sleeps, thread affinity. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+
+#include "lcp_shim.h"
+
+int lcp_shim_abi(void) { return LCP_SHIM_ABI; }
+
+int lcp_rte_errno(void) { return rte_errno; }
+
+uint64_t lcp_rdtsc(void) { return rte_rdtsc(); }
+
+uint64_t lcp_tsc_hz(void) { return rte_get_tsc_hz(); }
+
+void lcp_sleep_us(uint32_t usec)
+{
+	struct timespec ts = { .tv_sec = usec / 1000000, .tv_nsec = (long)(usec % 1000000) * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+int lcp_thread_set_control_affinity(uint64_t exclude)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	int count = 0;
+
+	CPU_ZERO(&set);
+	for (long cpu = 0; cpu < ncpu && cpu < CPU_SETSIZE; cpu++) {
+		if (cpu < 64 && (exclude & (1ULL << cpu)))
+			continue;
+		CPU_SET(cpu, &set);
+		count++;
+	}
+	if (count == 0) {
+		for (long cpu = 0; cpu < ncpu && cpu < CPU_SETSIZE; cpu++)
+			CPU_SET(cpu, &set);
+		count = (int)ncpu;
+	}
+	int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	return rc == 0 ? count : -rc;
+}
+
+uint64_t lcp_lcore_cpuset(unsigned lcore)
+{
+	rte_cpuset_t set = rte_lcore_cpuset(lcore);
+	uint64_t mask = 0;
+	for (int cpu = 0; cpu < 64; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			mask |= 1ULL << cpu;
+	return mask;
+}

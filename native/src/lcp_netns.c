@@ -1,0 +1,180 @@
+/*
+ * Network namespaces. Namespaces are named like iproute2's (bind mounts under /run/netns), so
+ * `ip netns exec <name>` sees what lcpd created and vice versa. Work that must happen inside a
+ * namespace runs on a short-lived helper thread that setns()'d into it: the calling thread (and
+ * with it the .NET runtime's threads) never changes namespace.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <rte_dev.h>
+#include <rte_errno.h>
+
+#include "lcp_shim.h"
+
+#define NETNS_RUN_DIR "/run/netns"
+
+static int netns_path(const char *name, char *buf, size_t len)
+{
+	if (name == NULL || name[0] == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	int n = snprintf(buf, len, NETNS_RUN_DIR "/%s", name);
+	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
+}
+
+/* Make /run/netns a shared mount point, as iproute2 does, so mounts propagate. */
+static int prepare_run_dir(void)
+{
+	if (mkdir(NETNS_RUN_DIR, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	if (mount("", NETNS_RUN_DIR, "none", MS_SHARED | MS_REC, NULL) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	if (mount(NETNS_RUN_DIR, NETNS_RUN_DIR, "none", MS_BIND | MS_REC, NULL) != 0)
+		return -errno;
+	if (mount("", NETNS_RUN_DIR, "none", MS_SHARED | MS_REC, NULL) != 0)
+		return -errno;
+	return 0;
+}
+
+static int run_in_netns(const char *netns, int (*fn)(const char *), const char *arg);
+static int do_nothing(const char *arg) { (void)arg; return 0; }
+
+struct create_arg {
+	const char *path;
+	int rc;
+};
+
+static void *create_thread(void *p)
+{
+	struct create_arg *a = p;
+	char self[64];
+	if (unshare(CLONE_NEWNET) != 0) {
+		a->rc = -errno;
+		return NULL;
+	}
+	snprintf(self, sizeof(self), "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
+	a->rc = mount(self, a->path, "none", MS_BIND, NULL) == 0 ? 0 : -errno;
+	return NULL;
+}
+
+int lcp_netns_ensure(const char *name)
+{
+	char path[256];
+	struct stat st;
+	int rc = netns_path(name, path, sizeof(path));
+	if (rc != 0)
+		return rc;
+	if (stat(path, &st) == 0) {
+		/* Exists: usable if a helper thread can enter it (a stale plain file cannot). */
+		if (run_in_netns(name, do_nothing, NULL) == 0)
+			return 0;
+		umount2(path, MNT_DETACH);
+		unlink(path);
+	}
+	rc = prepare_run_dir();
+	if (rc != 0)
+		return rc;
+	int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+	if (fd < 0 && errno != EEXIST)
+		return -errno;
+	if (fd >= 0)
+		close(fd);
+	struct create_arg a = { .path = path, .rc = 0 };
+	pthread_t t;
+	if (pthread_create(&t, NULL, create_thread, &a) != 0)
+		return -EAGAIN;
+	pthread_join(t, NULL);
+	if (a.rc != 0) {
+		unlink(path);
+		return a.rc;
+	}
+	return 1;
+}
+
+int lcp_netns_delete(const char *name)
+{
+	char path[256];
+	int rc = netns_path(name, path, sizeof(path));
+	if (rc != 0)
+		return rc;
+	umount2(path, MNT_DETACH);
+	return unlink(path) == 0 ? 0 : -errno;
+}
+
+struct ns_call {
+	const char *netns;
+	const char *arg;
+	int (*fn)(const char *arg);
+	int rc;
+};
+
+static void *ns_thread(void *p)
+{
+	struct ns_call *c = p;
+	if (c->netns != NULL && c->netns[0] != '\0') {
+		char path[256];
+		int rc = netns_path(c->netns, path, sizeof(path));
+		if (rc != 0) {
+			c->rc = rc;
+			return NULL;
+		}
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			c->rc = -errno;
+			return NULL;
+		}
+		rc = setns(fd, CLONE_NEWNET);
+		close(fd);
+		if (rc != 0) {
+			c->rc = -errno;
+			return NULL;
+		}
+	}
+	c->rc = c->fn(c->arg);
+	return NULL;
+}
+
+static int run_in_netns(const char *netns, int (*fn)(const char *), const char *arg)
+{
+	struct ns_call c = { .netns = netns, .arg = arg, .fn = fn, .rc = 0 };
+	pthread_t t;
+	if (pthread_create(&t, NULL, ns_thread, &c) != 0)
+		return -EAGAIN;
+	pthread_join(t, NULL);
+	return c.rc;
+}
+
+static int do_probe(const char *devargs)
+{
+	int rc = rte_dev_probe(devargs);
+	return rc;
+}
+
+static int do_ifindex(const char *ifname)
+{
+	unsigned idx = if_nametoindex(ifname);
+	return idx == 0 ? -errno : (int)idx;
+}
+
+int lcp_dev_probe_in_netns(const char *netns, const char *devargs)
+{
+	return run_in_netns(netns, do_probe, devargs);
+}
+
+int lcp_ifindex_in_netns(const char *netns, const char *ifname)
+{
+	return run_in_netns(netns, do_ifindex, ifname);
+}

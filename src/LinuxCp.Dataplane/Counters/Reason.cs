@@ -1,0 +1,96 @@
+namespace LinuxCp.Dataplane.Counters;
+
+/// <summary>Why a packet left the fast path: punted to the host mirror, or dropped. Every
+/// value is a named counter in <c>show errors</c>. Punts come first, then drops.</summary>
+public enum Reason : byte
+{
+    // ---- punts (to the paired mirror, unchanged) ----
+    PuntArp,
+    PuntIp4,
+    PuntIp6,
+    PuntVlan,
+    PuntOther,
+
+    // ---- drops ----
+    DropRunt,
+    DropNotForUs,
+    DropVlanTruncated,
+    DropArpTruncated,
+    DropIp4Truncated,
+    DropIp4Version,
+    DropIp4HeaderLength,
+    DropIp4TotalLength,
+    DropIp6Truncated,
+    DropIp6Version,
+    DropIp6PayloadLength,
+    DropOtherEthertype,
+    DropNoMirror,
+    DropTunNotIp,
+    DropTunNoHeadroom,
+    DropMirrorTxFull,
+    DropPhyTxFull,
+
+    Count,
+}
+
+public static class ReasonInfo
+{
+    public const Reason FirstDrop = Reason.DropRunt;
+
+    public static bool IsPunt(Reason r) => r < FirstDrop;
+
+    /// <summary>Stable counter name (API/CLI/metrics contract).</summary>
+    public static string Name(Reason r) => r switch
+    {
+        Reason.PuntArp => "punt-arp",
+        Reason.PuntIp4 => "punt-ip4",
+        Reason.PuntIp6 => "punt-ip6",
+        Reason.PuntVlan => "punt-vlan",
+        Reason.PuntOther => "punt-other-ethertype",
+        Reason.DropRunt => "runt",
+        Reason.DropNotForUs => "l2-not-for-us",
+        Reason.DropVlanTruncated => "vlan-truncated",
+        Reason.DropArpTruncated => "arp-truncated",
+        Reason.DropIp4Truncated => "ip4-truncated",
+        Reason.DropIp4Version => "ip4-bad-version",
+        Reason.DropIp4HeaderLength => "ip4-bad-ihl",
+        Reason.DropIp4TotalLength => "ip4-bad-length",
+        Reason.DropIp6Truncated => "ip6-truncated",
+        Reason.DropIp6Version => "ip6-bad-version",
+        Reason.DropIp6PayloadLength => "ip6-bad-length",
+        Reason.DropOtherEthertype => "other-ethertype",
+        Reason.DropNoMirror => "no-mirror",
+        Reason.DropTunNotIp => "tun-not-ip",
+        Reason.DropTunNoHeadroom => "tun-no-headroom",
+        Reason.DropMirrorTxFull => "mirror-tx-full",
+        Reason.DropPhyTxFull => "phy-tx-full",
+        _ => "unknown",
+    };
+
+    public static string Description(Reason r) => r switch
+    {
+        Reason.PuntArp => "ARP punted to the mirror",
+        Reason.PuntIp4 => "IPv4 punted to the mirror",
+        Reason.PuntIp6 => "IPv6 punted to the mirror",
+        Reason.PuntVlan => "802.1Q/802.1ad tagged frame punted to the mirror",
+        Reason.PuntOther => "other ethertype (LLDP, LACP, ...) punted to the mirror",
+        Reason.DropRunt => "frame shorter than an Ethernet header",
+        Reason.DropNotForUs => "unicast to another MAC address",
+        Reason.DropVlanTruncated => "VLAN tag truncated",
+        Reason.DropArpTruncated => "ARP packet truncated",
+        Reason.DropIp4Truncated => "IPv4 header truncated",
+        Reason.DropIp4Version => "IPv4 ethertype with version != 4",
+        Reason.DropIp4HeaderLength => "IPv4 IHL < 5",
+        Reason.DropIp4TotalLength => "IPv4 total length shorter than the header or longer than the frame",
+        Reason.DropIp6Truncated => "IPv6 header truncated",
+        Reason.DropIp6Version => "IPv6 ethertype with version != 6",
+        Reason.DropIp6PayloadLength => "IPv6 payload length longer than the frame",
+        Reason.DropOtherEthertype => "other ethertype, punting disabled (--no-punt-other)",
+        Reason.DropNoMirror => "received on a port without a mirror",
+        Reason.DropTunNotIp => "non-IP frame for, or from, a TUN mirror",
+        Reason.DropTunNoHeadroom => "no headroom to add the Ethernet header to a TUN packet",
+        Reason.DropMirrorTxFull => "mirror TX queue full",
+        Reason.DropPhyTxFull => "port TX queue full",
+        _ => "",
+    };
+}

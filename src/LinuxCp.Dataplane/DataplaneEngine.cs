@@ -1,0 +1,173 @@
+using System.Runtime.InteropServices;
+using DpdkSharp;
+using LinuxCp.Dataplane.Counters;
+using LinuxCp.Dataplane.Lcore;
+using LinuxCp.Dataplane.Tables;
+
+namespace LinuxCp.Dataplane;
+
+/// <summary>The dataplane: workers on EAL lcores and the poll table they read. Control-plane
+/// writes publish a new table and wait for a grace period (every running worker passed a
+/// quiescent point) before they free anything the old table referenced.</summary>
+public sealed unsafe class DataplaneEngine : IDisposable
+{
+    private readonly List<Worker> _workers = [];
+    private readonly List<GCHandle> _handles = [];
+    private readonly object _publishLock = new();
+    private PollTable _table = PollTable.Empty;
+    private int _stop;
+    private long _generation;
+    private Action<int, Exception>? _onFailure;
+
+    /// <summary>MAC of the single peer seen on each point-to-point (TUN-paired) phy port.</summary>
+    internal readonly ulong[] TunPeerMacs = new ulong[EthPort.MaxPorts];
+
+    public WorkerOptions Options { get; }
+
+    /// <summary>The lcore that runs a worker on the calling (main) thread, if any.</summary>
+    public uint? MainLcoreWorker { get; }
+
+    /// <param name="workerLcores">EAL lcores that run workers; worker i polls queue i.</param>
+    /// <param name="mainLcore">the main lcore: if it is in <paramref name="workerLcores"/>, its
+    /// worker runs on the thread that calls <see cref="RunMainWorker"/>.</param>
+    public DataplaneEngine(WorkerOptions options, IReadOnlyList<uint> workerLcores, uint mainLcore)
+    {
+        if (workerLcores.Count == 0)
+            throw new ArgumentException("at least one worker lcore is required", nameof(workerLcores));
+        Options = options;
+        for (int i = 0; i < workerLcores.Count; i++)
+        {
+            var ctx = new WorkerContext(i, workerLcores[i], (ushort)i);
+            _workers.Add(new Worker(this, ctx, options));
+            if (workerLcores[i] == mainLcore)
+                MainLcoreWorker = mainLcore;
+        }
+    }
+
+    public int WorkerCount => _workers.Count;
+
+    public IReadOnlyList<WorkerContext> Workers => _workers.ConvertAll(w => w.Context);
+
+    internal bool StopRequested => Volatile.Read(ref _stop) != 0;
+
+    internal PollTable CurrentTable => Volatile.Read(ref _table);
+
+    public PollTable Table => CurrentTable;
+
+    /// <summary>Called (on the failing lcore) when a worker loop died.</summary>
+    public void OnFailure(Action<int, Exception> handler) => _onFailure = handler;
+
+    internal void OnWorkerFailed(Worker w, Exception e) => _onFailure?.Invoke(w.Context.Index, e);
+
+    /// <summary>Publishes a new poll table and waits until no worker can still be using the old
+    /// one. Returns false if a worker did not pass a quiescent point in time.</summary>
+    public bool Publish(PollEntry[] entries, TimeSpan? graceTimeout = null)
+    {
+        lock (_publishLock)
+        {
+            Volatile.Write(ref _table, new PollTable(entries, ++_generation));
+            Interlocked.MemoryBarrier();
+            return WaitGracePeriod(graceTimeout ?? TimeSpan.FromSeconds(2));
+        }
+    }
+
+    /// <summary>Waits until every running worker has passed a quiescent point after this call.</summary>
+    public bool WaitGracePeriod(TimeSpan timeout)
+    {
+        var snapshot = new long[_workers.Count];
+        for (int i = 0; i < _workers.Count; i++)
+            snapshot[i] = _workers[i].Context.EpochValue;
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        for (int i = 0; i < _workers.Count; i++)
+        {
+            WorkerContext ctx = _workers[i].Context;
+            while (ctx.IsRunning && ctx.EpochValue == snapshot[i])
+            {
+                if (Environment.TickCount64 > deadline)
+                    return false;
+                Thread.Sleep(0);
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Starts every worker whose lcore is not the main one.</summary>
+    public void LaunchWorkers()
+    {
+        foreach (Worker w in _workers)
+        {
+            if (w.Context.Lcore == MainLcoreWorker)
+                continue;
+            var h = GCHandle.Alloc(w);
+            _handles.Add(h);
+            Eal.RemoteLaunch(&LcoreEntry, (void*)GCHandle.ToIntPtr(h), w.Context.Lcore);
+        }
+    }
+
+    /// <summary>Runs the main lcore's worker on the calling thread until <see cref="Stop"/>.</summary>
+    public void RunMainWorker()
+    {
+        foreach (Worker w in _workers)
+            if (w.Context.Lcore == MainLcoreWorker)
+                w.Run();
+    }
+
+    [UnmanagedCallersOnly]
+    private static int LcoreEntry(void* arg)
+    {
+        try
+        {
+            var w = (Worker)GCHandle.FromIntPtr((nint)arg).Target!;
+            return w.Run();
+        }
+        catch
+        {
+            return -1;
+        }
+    }
+
+    public void Stop() => Volatile.Write(ref _stop, 1);
+
+    /// <summary>Waits for the launched lcores to return (after <see cref="Stop"/>).</summary>
+    public void Join()
+    {
+        foreach (Worker w in _workers)
+            if (w.Context.Lcore != MainLcoreWorker)
+                Eal.WaitLcore(w.Context.Lcore);
+        foreach (GCHandle h in _handles)
+            h.Free();
+        _handles.Clear();
+    }
+
+    // ---- counters (aggregated on read) -----------------------------------------------------
+
+    public long ReadPort(ushort port, PortCounter c)
+    {
+        long sum = 0;
+        foreach (Worker w in _workers)
+            sum += w.Context.Counters.ReadPort(port, c);
+        return sum;
+    }
+
+    public long ReadReason(Reason r)
+    {
+        long sum = 0;
+        foreach (Worker w in _workers)
+            sum += w.Context.Counters.ReadReason(r);
+        return sum;
+    }
+
+    /// <summary>Zeroes a port's counters in every worker. Only for a port no table references.</summary>
+    public void ClearPortCounters(ushort port)
+    {
+        foreach (Worker w in _workers)
+            w.Context.Counters.ClearPort(port);
+        TunPeerMacs[port] = 0;
+    }
+
+    public void Dispose()
+    {
+        foreach (Worker w in _workers)
+            w.Context.Dispose();
+    }
+}

@@ -1,0 +1,312 @@
+using System.Runtime.CompilerServices;
+using DpdkSharp;
+using LinuxCp.Dataplane.Counters;
+using LinuxCp.Dataplane.Paths;
+using LinuxCp.Dataplane.Tables;
+
+namespace LinuxCp.Dataplane.Lcore;
+
+/// <summary>A run-to-completion worker: polls its queue of every port in the current
+/// <see cref="PollTable"/>, processes each burst in phases (classify all, then one TX call per
+/// destination, then one bulk free) and counts everything. Allocates nothing, takes no locks.</summary>
+public sealed unsafe class Worker
+{
+    private const ushort BurstMax = WorkerOptions.BurstSize;
+    private const ulong BroadcastMac = 0xFFFF_FFFF_FFFFUL;
+
+    private readonly DataplaneEngine _dp;
+    private readonly WorkerContext _ctx;
+    private readonly WorkerOptions _opt;
+
+    internal Worker(DataplaneEngine dp, WorkerContext ctx, WorkerOptions opt)
+    {
+        _dp = dp;
+        _ctx = ctx;
+        _opt = opt;
+    }
+
+    public WorkerContext Context => _ctx;
+
+    /// <summary>Runs the loop until the engine stops. Never throws: a failure is recorded in the
+    /// context (an exception escaping an lcore entry would abort the process).</summary>
+    public int Run()
+    {
+        Volatile.Write(ref _ctx.Running, 1);
+        try
+        {
+            Prewarm();
+            Loop();
+            return 0;
+        }
+        catch (Exception e)
+        {
+            Volatile.Write(ref _ctx.Failure, e.ToString());
+            _dp.OnWorkerFailed(this, e);
+            return -1;
+        }
+        finally
+        {
+            Volatile.Write(ref _ctx.Running, 0);
+        }
+    }
+
+    /// <summary>Compiles every path before traffic arrives (zero-packet calls), so JIT work and the
+    /// type loads it implies happen before the warm-up mark.</summary>
+    private void Prewarm()
+    {
+        var e = new PollEntry(0, 0, PollKind.PhyUnpaired, 0, 0);
+        PhyRx<Unpaired>(in e, 0);
+        PhyRx<ToTap>(in e, 0);
+        PhyRx<ToTun>(in e, 0);
+        TapRx(in e, 0);
+        TunRx(in e, 0);
+        _ = GC.GetAllocatedBytesForCurrentThread();
+        _ = Eal.Rdtsc();
+    }
+
+    private void Loop()
+    {
+        WorkerContext ctx = _ctx;
+        ushort q = ctx.Queue;
+        void** rx = ctx.RxBuf;
+        long epoch = 0;
+        long iter = 0;
+        uint idle = 0;
+        uint idleLimit = _opt.IdleLoopsBeforeSleep;
+        uint sleepUs = _opt.IdleSleepMicros;
+        long tscHz = (long)Eal.TscHz;
+        long warmupAt = (long)Eal.Rdtsc() + 2 * tscHz;
+        long last = (long)Eal.Rdtsc();
+        long maxGap = 0;
+
+        while (!_dp.StopRequested)
+        {
+            PollEntry[] entries = _dp.CurrentTable.Entries;
+            uint got = 0;
+            for (int i = 0; i < entries.Length; i++)
+            {
+                ref readonly PollEntry e = ref entries[i];
+                uint n = DpdkSharp.Burst.Rx(e.Port, q, rx, BurstMax);
+                if (n == 0)
+                    continue;
+                got += n;
+                switch (e.Kind)
+                {
+                    case PollKind.PhyToTap: PhyRx<ToTap>(in e, n); break;
+                    case PollKind.PhyToTun: PhyRx<ToTun>(in e, n); break;
+                    case PollKind.TapToPhy: TapRx(in e, n); break;
+                    case PollKind.TunToPhy: TunRx(in e, n); break;
+                    default: PhyRx<Unpaired>(in e, n); break;
+                }
+            }
+
+            // Quiescent point: nothing read from the table above is used after this. The
+            // interlocked write is a full fence, so the next iteration's table read cannot be
+            // reordered before it (the control plane's grace period relies on that).
+            Interlocked.Exchange(ref ctx.Epoch, ++epoch);
+
+            long now = (long)Eal.Rdtsc();
+            long gap = now - last;
+            if (gap > maxGap)
+            {
+                maxGap = gap;
+                Volatile.Write(ref ctx.MaxLoopGapTsc, gap);
+            }
+            last = now;
+
+            if ((++iter & 1023) == 0)
+            {
+                Volatile.Write(ref ctx.Iterations, iter);
+                long allocated = GC.GetAllocatedBytesForCurrentThread();
+                Volatile.Write(ref ctx.AllocatedBytes, allocated);
+                if (ctx.AllocatedBytesAtWarmup < 0 && now > warmupAt)
+                    Volatile.Write(ref ctx.AllocatedBytesAtWarmup, allocated);
+                if (Volatile.Read(ref ctx.MaxLoopGapTsc) == 0)
+                    maxGap = 0; // reset requested (clear runtime)
+            }
+
+            if (got != 0)
+            {
+                idle = 0;
+            }
+            else if (sleepUs != 0 && ++idle >= idleLimit)
+            {
+                idle = 0;
+                DpdkSharp.Native.LcpShim.lcp_sleep_us(sleepUs);
+                last = (long)Eal.Rdtsc(); // a deliberate sleep is not a loop stall
+            }
+        }
+        Volatile.Write(ref ctx.Iterations, iter);
+    }
+
+    // ---- phy RX: classify, punt or drop ----------------------------------------------------
+
+    private interface IPhyMode
+    {
+        static abstract bool Paired { get; }
+        static abstract bool Tun { get; }
+    }
+
+    private struct Unpaired : IPhyMode
+    {
+        public static bool Paired => false;
+        public static bool Tun => false;
+    }
+
+    private struct ToTap : IPhyMode
+    {
+        public static bool Paired => true;
+        public static bool Tun => false;
+    }
+
+    private struct ToTun : IPhyMode
+    {
+        public static bool Paired => true;
+        public static bool Tun => true;
+    }
+
+    private void PhyRx<TMode>(in PollEntry e, uint n) where TMode : struct, IPhyMode
+    {
+        WorkerCounters c = _ctx.Counters;
+        void** rx = _ctx.RxBuf;
+        void** punt = _ctx.OutBuf;
+        void** drop = _ctx.DropBuf;
+        bool puntOther = _opt.PuntOther;
+        uint nPunt = 0, nDrop = 0;
+        long bytes = 0;
+
+        for (uint i = 0; i < n; i++)
+        {
+            void* m = rx[i];
+            uint pktLen = Mbuf.PktLen(m);
+            bytes += pktLen;
+            byte* frame = Mbuf.Data(m);
+            Reason r = FrameClassifier.Classify(frame, Mbuf.DataLen(m), pktLen, e.PortMac, puntOther);
+            if (r < ReasonInfo.FirstDrop)
+            {
+                if (!TMode.Paired)
+                {
+                    r = Reason.DropNoMirror;
+                }
+                else if (TMode.Tun)
+                {
+                    if (r is Reason.PuntIp4 or Reason.PuntIp6)
+                    {
+                        // Point-to-point: the link has one peer; remember its MAC for host->phy.
+                        _dp.TunPeerMacs[e.Port] = *(uint*)(frame + 6) | ((ulong)*(ushort*)(frame + 10) << 32);
+                        Mbuf.Adj(m, FrameClassifier.EtherHeader);
+                    }
+                    else
+                    {
+                        r = Reason.DropTunNotIp;
+                    }
+                }
+            }
+            c.Reason(r)++;
+            if (r < ReasonInfo.FirstDrop)
+                punt[nPunt++] = m;
+            else
+                drop[nDrop++] = m;
+        }
+
+        c.Port(e.Port, PortCounter.RxPackets) += n;
+        c.Port(e.Port, PortCounter.RxBytes) += bytes;
+        c.Port(e.Port, PortCounter.Punts) += nPunt;
+        c.Port(e.Port, PortCounter.Drops) += nDrop;
+        if (nPunt != 0)
+            Send(e.Peer, punt, nPunt, Reason.DropMirrorTxFull);
+        DpdkSharp.Burst.Free(drop, nDrop);
+    }
+
+    // ---- mirror RX: x-connect to the phy port ------------------------------------------------
+
+    private void TapRx(in PollEntry e, uint n)
+    {
+        WorkerCounters c = _ctx.Counters;
+        void** rx = _ctx.RxBuf;
+        long bytes = 0;
+        for (uint i = 0; i < n; i++)
+            bytes += Mbuf.PktLen(rx[i]);
+        c.Port(e.Port, PortCounter.RxPackets) += n;
+        c.Port(e.Port, PortCounter.RxBytes) += bytes;
+        if (n != 0)
+            Send(e.Peer, rx, n, Reason.DropPhyTxFull);
+    }
+
+    private void TunRx(in PollEntry e, uint n)
+    {
+        WorkerCounters c = _ctx.Counters;
+        void** rx = _ctx.RxBuf;
+        void** output = _ctx.OutBuf;
+        void** drop = _ctx.DropBuf;
+        uint nOut = 0, nDrop = 0;
+        long bytes = 0;
+        ulong peerMac = _dp.TunPeerMacs[e.Peer];
+        if (peerMac == 0)
+            peerMac = BroadcastMac; // no frame seen from the peer yet
+        ulong srcMac = e.PeerPortMac;
+
+        for (uint i = 0; i < n; i++)
+        {
+            void* m = rx[i];
+            bytes += Mbuf.PktLen(m);
+            int version = Mbuf.DataLen(m) == 0 ? 0 : Mbuf.Data(m)[0] >> 4;
+            ushort type = version == 4 ? FrameClassifier.EtherTypeIp4
+                : version == 6 ? FrameClassifier.EtherTypeIp6 : (ushort)0;
+            if (type == 0)
+            {
+                c.Reason(Reason.DropTunNotIp)++;
+                drop[nDrop++] = m;
+                continue;
+            }
+            if (Mbuf.Headroom(m) < FrameClassifier.EtherHeader)
+            {
+                c.Reason(Reason.DropTunNoHeadroom)++;
+                drop[nDrop++] = m;
+                continue;
+            }
+            byte* h = Mbuf.Prepend(m, FrameClassifier.EtherHeader);
+            WriteMac(h, peerMac);
+            WriteMac(h + 6, srcMac);
+            *(ushort*)(h + 12) = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(type);
+            output[nOut++] = m;
+        }
+        c.Port(e.Port, PortCounter.RxPackets) += n;
+        c.Port(e.Port, PortCounter.RxBytes) += bytes;
+        c.Port(e.Port, PortCounter.Drops) += nDrop;
+        if (nOut != 0)
+            Send(e.Peer, output, nOut, Reason.DropPhyTxFull);
+        DpdkSharp.Burst.Free(drop, nDrop);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteMac(byte* p, ulong mac)
+    {
+        *(uint*)p = (uint)mac;
+        *(ushort*)(p + 4) = (ushort)(mac >> 32);
+    }
+
+    /// <summary>Output on a port: one TX call for the batch; what the queue refuses is freed and
+    /// counted under <paramref name="fullReason"/>. Nothing leaks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Send(ushort port, void** pkts, uint n, Reason fullReason)
+    {
+        WorkerCounters c = _ctx.Counters;
+        long bytes = 0;
+        for (uint i = 0; i < n; i++)
+            bytes += Mbuf.PktLen(pkts[i]);
+        uint sent = DpdkSharp.Burst.Tx(port, _ctx.Queue, pkts, (ushort)n);
+        if (sent < n)
+        {
+            for (uint i = sent; i < n; i++)
+                bytes -= Mbuf.PktLen(pkts[i]);
+            uint lost = n - sent;
+            DpdkSharp.Burst.Free(pkts + sent, lost);
+            c.Reason(fullReason) += lost;
+            c.Port(port, PortCounter.TxErrors) += lost;
+            c.Port(port, PortCounter.Drops) += lost;
+        }
+        c.Port(port, PortCounter.TxPackets) += sent;
+        c.Port(port, PortCounter.TxBytes) += bytes;
+    }
+}

@@ -1,0 +1,35 @@
+namespace LinuxCp.Dataplane.Tables;
+
+/// <summary>What a worker does with a burst received on a port.</summary>
+public enum PollKind : byte
+{
+    /// <summary>Phy port with no mirror: classify, count, drop.</summary>
+    PhyUnpaired,
+    /// <summary>Phy port paired with a TAP: classify, punt frames unchanged.</summary>
+    PhyToTap,
+    /// <summary>Phy port paired with a TUN: classify, punt IP packets without their L2 header.</summary>
+    PhyToTun,
+    /// <summary>TAP mirror: x-connect every frame to the phy port.</summary>
+    TapToPhy,
+    /// <summary>TUN mirror: add the L2 header towards the link's peer, x-connect.</summary>
+    TunToPhy,
+}
+
+/// <summary>One port a worker polls, and where its traffic goes.</summary>
+public readonly record struct PollEntry(ushort Port, ushort Peer, PollKind Kind, ulong PortMac, ulong PeerPortMac);
+
+/// <summary>An immutable snapshot of what the workers poll. The control plane builds a new one
+/// and publishes it; workers pick it up at the top of their next loop iteration.</summary>
+public sealed class PollTable
+{
+    public static readonly PollTable Empty = new([], 0);
+
+    public PollEntry[] Entries { get; }
+    public long Generation { get; }
+
+    public PollTable(PollEntry[] entries, long generation)
+    {
+        Entries = entries;
+        Generation = generation;
+    }
+}
