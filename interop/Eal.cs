@@ -44,6 +44,9 @@ public static unsafe class Eal
 
     public static string StrError(int errno) => NativeUtf8.Read(Dpdk.rte_strerror(errno)) ?? $"errno {errno}";
 
+    /// <summary>DPDK's version string, e.g. "DPDK 22.11.11".</summary>
+    public static string Version => NativeUtf8.Read(Dpdk.rte_version()) ?? "unknown";
+
     public static bool HasHugepages => Dpdk.rte_eal_has_hugepages() != 0;
 
     public static uint MainLcore => Dpdk.rte_get_main_lcore();
@@ -56,7 +59,7 @@ public static unsafe class Eal
         var list = new List<uint>();
         // RTE_MAX_LCORE is the sentinel rte_get_next_lcore returns at the end.
         uint id = Dpdk.rte_get_next_lcore(uint.MaxValue, 1, 0);
-        while (id < 1024)
+        while (id < Layouts.RTE_MAX_LCORE)
         {
             list.Add(id);
             id = Dpdk.rte_get_next_lcore(id, 1, 0);
@@ -76,6 +79,10 @@ public static unsafe class Eal
     public static ulong TscHz => LcpShim.lcp_tsc_hz();
 
     public static ulong Rdtsc() => LcpShim.lcp_rdtsc();
+
+    /// <summary>Records the CPUs the process was started on (taskset, cgroup); call before
+    /// <see cref="Init"/>, which pins the calling thread.</summary>
+    public static int SaveInitialAffinity() => LcpShim.lcp_save_initial_affinity();
 
     /// <summary>Pins the calling thread to every CPU not in <paramref name="exclude"/>
     /// (all CPUs if that leaves none). Threads it creates later inherit this.</summary>

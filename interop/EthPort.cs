@@ -5,7 +5,7 @@ namespace DpdkSharp;
 /// <summary>Ethdev operations by port id (cold path: setup, control, stats).</summary>
 public static unsafe class EthPort
 {
-    public const int MaxPorts = 32; // RTE_MAX_ETHPORTS of Debian's build; checked at start-up
+    public const int MaxPorts = Layouts.RTE_MAX_ETHPORTS;
 
     public static bool IsValid(ushort port) => Dpdk.rte_eth_dev_is_valid_port(port) != 0;
 
@@ -57,6 +57,15 @@ public static unsafe class EthPort
 
     public static void Setup(ushort port, ushort queues, ushort rxDesc, ushort txDesc, Mempool pool)
         => DpdkException.Check(LcpShim.lcp_port_setup(port, queues, rxDesc, txDesc, pool.Handle), $"port {port} ({Name(port)}) setup");
+
+    /// <summary>Setup from a thread inside <paramref name="netns"/>: required for kernel-backed
+    /// PMDs (net_tap/net_tun) whose queue setup opens the device by name.</summary>
+    public static void SetupInNetns(string? netns, ushort port, ushort queues, ushort rxDesc, ushort txDesc, Mempool pool)
+    {
+        using var ns = new NativeUtf8(netns);
+        DpdkException.Check(LcpShim.lcp_port_setup_in_netns(ns.Pointer, port, queues, rxDesc, txDesc, pool.Handle),
+            $"port {port} ({Name(port)}) setup");
+    }
 
     public static (bool Up, uint SpeedMbps) Link(ushort port)
     {

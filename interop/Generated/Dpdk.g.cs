@@ -21,6 +21,10 @@ public static unsafe partial class Dpdk
     [LibraryImport(Library, EntryPoint = "rte_eal_cleanup")]
     public static partial int rte_eal_cleanup();
 
+    /// <summary>rte_version (rte_version.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_version")]
+    public static partial byte* rte_version();
+
     /// <summary>rte_strerror (rte_errno.h).</summary>
     [LibraryImport(Library, EntryPoint = "rte_strerror")]
     public static partial byte* rte_strerror(int errnum);

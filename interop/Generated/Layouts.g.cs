@@ -59,6 +59,10 @@ public static class Layouts
     public const int rte_eth_stats_rx_nombuf = 56;
     public const int rte_eth_stats_q_ipackets = 64;
     public const int SizeOf_rte_ether_addr = 6;
+    public const int RTE_MAX_LCORE = 128;
+    public const int RTE_MAX_ETHPORTS = 32;
+    public const int RTE_PKTMBUF_HEADROOM = 128;
+    public const int RTE_ETHDEV_QUEUE_STAT_CNTRS = 16;
 
     /// <summary>Every constant above with its probe name.</summary>
     public static readonly (string Name, int Value)[] Entries =
@@ -112,5 +116,9 @@ public static class Layouts
         ("rte_eth_stats.rx_nombuf", rte_eth_stats_rx_nombuf),
         ("rte_eth_stats.q_ipackets", rte_eth_stats_q_ipackets),
         ("sizeof.rte_ether_addr", SizeOf_rte_ether_addr),
+        ("const.RTE_MAX_LCORE", RTE_MAX_LCORE),
+        ("const.RTE_MAX_ETHPORTS", RTE_MAX_ETHPORTS),
+        ("const.RTE_PKTMBUF_HEADROOM", RTE_PKTMBUF_HEADROOM),
+        ("const.RTE_ETHDEV_QUEUE_STAT_CNTRS", RTE_ETHDEV_QUEUE_STAT_CNTRS),
     ];
 }

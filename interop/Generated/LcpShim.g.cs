@@ -60,6 +60,10 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_port_setup")]
     public static partial int lcp_port_setup(ushort port, ushort nq, ushort nb_rxd, ushort nb_txd, void* pool);
 
+    /// <summary>lcp_port_setup_in_netns (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_port_setup_in_netns")]
+    public static partial int lcp_port_setup_in_netns(byte* netns, ushort port, ushort nq, ushort nb_rxd, ushort nb_txd, void* pool);
+
     /// <summary>lcp_probe_layout (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_probe_layout")]
     public static partial nint lcp_probe_layout(byte* name);
@@ -77,6 +81,10 @@ public static unsafe partial class LcpShim
     /// <summary>lcp_rx_burst (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_rx_burst")]
     public static partial ushort lcp_rx_burst(ushort port, ushort queue, void** pkts, ushort n);
+
+    /// <summary>lcp_save_initial_affinity (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_save_initial_affinity")]
+    public static partial int lcp_save_initial_affinity();
 
     /// <summary>lcp_shim_abi (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_shim_abi")]

@@ -144,7 +144,16 @@ def field_offsets(rec, fields):
     return out
 
 
-def emit_layouts(cfg, recs, src):
+def constants(tu):
+    out = {}
+    for c in tu.cursor.get_children():
+        if c.kind == ci.CursorKind.ENUM_DECL and c.spelling == "lcp_gen_constants":
+            for e in c.get_children():
+                out[e.spelling[len("lcp_gen_"):]] = e.enum_value
+    return out
+
+
+def emit_layouts(cfg, recs, src, consts):
     lines = [HEADER.format(src=src), f"namespace {cfg['namespace']};", "",
              "/// <summary>Offsets and sizes of the DPDK structs the hot path reads directly, as libclang",
              "/// computed them from the installed headers. <see cref=\"Entries\"/> lists them by the",
@@ -158,6 +167,9 @@ def emit_layouts(cfg, recs, src):
             const = name.replace("sizeof.", "SizeOf_").replace(".", "_")
             lines.append(f"    public const int {const} = {value};")
             entries.append((name, const))
+    for name in cfg.get("constants", []):
+        lines.append(f"    public const int {name} = {consts[name]};")
+        entries.append((f"const.{name}", name))
     lines.append("")
     lines.append("    /// <summary>Every constant above with its probe name.</summary>")
     lines.append("    public static readonly (string Name, int Value)[] Entries =")
@@ -209,10 +221,14 @@ def main():
     args = ["-x", "c", "-std=gnu11"] + cflags + ["-I", os.path.join(root, "native/include")]
     version = subprocess.check_output(["pkg-config", "--modversion", "libdpdk"], text=True).strip()
 
-    # DPDK: one translation unit that includes every configured header.
+    # DPDK: one translation unit that includes every configured header. Macro constants are
+    # evaluated by the compiler as enumerators.
     umbrella = os.path.join(outdir, ".dpdk_umbrella.h")
     with open(umbrella, "w") as f:
         f.write("".join(f"#include <{h}>\n" for h in cfg["headers"]))
+        f.write("enum lcp_gen_constants {\n")
+        f.write("".join(f"    lcp_gen_{c} = {c},\n" for c in cfg.get("constants", [])))
+        f.write("};\n")
     try:
         dpdk_tu = parse(umbrella, args)
     finally:
@@ -226,7 +242,7 @@ def main():
         "LcpShim.g.cs": emit_functions("LcpShim", sorted(shim_funcs), shim_funcs, cfg, cfg["shim_header"],
                                        shim_int_macros(os.path.join(root, cfg["shim_header"]))),
         "Dpdk.g.cs": emit_functions("Dpdk", cfg["dpdk_functions"], functions(dpdk_tu), cfg, src_dpdk),
-        "Layouts.g.cs": emit_layouts(cfg, records(dpdk_tu), src_dpdk),
+        "Layouts.g.cs": emit_layouts(cfg, records(dpdk_tu), src_dpdk, constants(dpdk_tu)),
         "Structs.g.cs": emit_structs(cfg, records(dpdk_tu), src_dpdk),
     }
     os.makedirs(outdir, exist_ok=True)

@@ -77,14 +77,25 @@ int lcp_netns_delete(const char *name);
  * = the caller's). PMDs that create kernel devices (net_tap/net_tun) create them there.
  */
 int lcp_dev_probe_in_netns(const char *netns, const char *devargs);
+/*
+ * lcp_port_setup from a helper thread inside the namespace. Needed for net_tap/net_tun: the PMD
+ * opens one tun fd per queue (TUNSETIFF by name) at queue setup, in the caller's namespace.
+ */
+int lcp_port_setup_in_netns(const char *netns, uint16_t port, uint16_t nq, uint16_t nb_rxd,
+                            uint16_t nb_txd, struct rte_mempool *pool);
 /* ifindex of a kernel interface by name inside a namespace (NULL = current); <0 on error. */
 int lcp_ifindex_in_netns(const char *netns, const char *ifname);
 
 /* ---- threads ------------------------------------------------------------ */
 
 /*
- * Pin the calling thread to every online CPU except those in `exclude` (a bitmask over CPUs
- * 0..63). If that leaves nothing, all online CPUs. Returns the number of CPUs allowed.
+ * Remember the calling thread's CPU affinity (call before rte_eal_init pins it): the set the
+ * process was started with, e.g. by taskset. Returns the number of CPUs in it.
+ */
+int lcp_save_initial_affinity(void);
+/*
+ * Pin the calling thread to the initial CPUs except those in `exclude` (a bitmask over CPUs
+ * 0..63). If that leaves nothing, all initial CPUs. Returns the number of CPUs allowed.
  */
 int lcp_thread_set_control_affinity(uint64_t exclude);
 /* Bitmask of CPUs the given lcore's thread is pinned to (from EAL's lcore config). */

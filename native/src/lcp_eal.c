@@ -26,6 +26,19 @@ void lcp_sleep_us(uint32_t usec)
 	nanosleep(&ts, NULL);
 }
 
+static cpu_set_t initial_set;
+static int initial_saved;
+
+int lcp_save_initial_affinity(void)
+{
+	CPU_ZERO(&initial_set);
+	int rc = pthread_getaffinity_np(pthread_self(), sizeof(initial_set), &initial_set);
+	if (rc != 0)
+		return -rc;
+	initial_saved = 1;
+	return CPU_COUNT(&initial_set);
+}
+
 int lcp_thread_set_control_affinity(uint64_t exclude)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -34,6 +47,8 @@ int lcp_thread_set_control_affinity(uint64_t exclude)
 
 	CPU_ZERO(&set);
 	for (long cpu = 0; cpu < ncpu && cpu < CPU_SETSIZE; cpu++) {
+		if (initial_saved && !CPU_ISSET(cpu, &initial_set))
+			continue;
 		if (cpu < 64 && (exclude & (1ULL << cpu)))
 			continue;
 		CPU_SET(cpu, &set);
@@ -41,8 +56,10 @@ int lcp_thread_set_control_affinity(uint64_t exclude)
 	}
 	if (count == 0) {
 		for (long cpu = 0; cpu < ncpu && cpu < CPU_SETSIZE; cpu++)
-			CPU_SET(cpu, &set);
-		count = (int)ncpu;
+			if (!initial_saved || CPU_ISSET(cpu, &initial_set)) {
+				CPU_SET(cpu, &set);
+				count++;
+			}
 	}
 	int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	return rc == 0 ? count : -rc;

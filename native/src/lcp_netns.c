@@ -49,8 +49,8 @@ static int prepare_run_dir(void)
 	return 0;
 }
 
-static int run_in_netns(const char *netns, int (*fn)(const char *), const char *arg);
-static int do_nothing(const char *arg) { (void)arg; return 0; }
+static int run_in_netns(const char *netns, int (*fn)(const void *), const void *arg);
+static int do_nothing(const void *arg) { (void)arg; return 0; }
 
 struct create_arg {
 	const char *path;
@@ -116,8 +116,8 @@ int lcp_netns_delete(const char *name)
 
 struct ns_call {
 	const char *netns;
-	const char *arg;
-	int (*fn)(const char *arg);
+	const void *arg;
+	int (*fn)(const void *arg);
 	int rc;
 };
 
@@ -147,7 +147,7 @@ static void *ns_thread(void *p)
 	return NULL;
 }
 
-static int run_in_netns(const char *netns, int (*fn)(const char *), const char *arg)
+static int run_in_netns(const char *netns, int (*fn)(const void *), const void *arg)
 {
 	struct ns_call c = { .netns = netns, .arg = arg, .fn = fn, .rc = 0 };
 	pthread_t t;
@@ -157,16 +157,33 @@ static int run_in_netns(const char *netns, int (*fn)(const char *), const char *
 	return c.rc;
 }
 
-static int do_probe(const char *devargs)
+static int do_probe(const void *devargs)
 {
-	int rc = rte_dev_probe(devargs);
-	return rc;
+	return rte_dev_probe(devargs);
 }
 
-static int do_ifindex(const char *ifname)
+static int do_ifindex(const void *ifname)
 {
 	unsigned idx = if_nametoindex(ifname);
 	return idx == 0 ? -errno : (int)idx;
+}
+
+struct setup_arg {
+	uint16_t port, nq, nb_rxd, nb_txd;
+	struct rte_mempool *pool;
+};
+
+static int do_setup(const void *p)
+{
+	const struct setup_arg *a = p;
+	return lcp_port_setup(a->port, a->nq, a->nb_rxd, a->nb_txd, a->pool);
+}
+
+int lcp_port_setup_in_netns(const char *netns, uint16_t port, uint16_t nq, uint16_t nb_rxd,
+                            uint16_t nb_txd, struct rte_mempool *pool)
+{
+	struct setup_arg a = { .port = port, .nq = nq, .nb_rxd = nb_rxd, .nb_txd = nb_txd, .pool = pool };
+	return run_in_netns(netns, do_setup, &a);
 }
 
 int lcp_dev_probe_in_netns(const char *netns, const char *devargs)

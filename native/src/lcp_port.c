@@ -5,6 +5,9 @@
 #include <rte_bus.h>
 #include <rte_dev.h>
 #include <rte_ethdev.h>
+#include <rte_log.h>
+
+#define LCP_ERR(...) RTE_LOG(ERR, USER1, "lcp: " __VA_ARGS__)
 
 #include "lcp_shim.h"
 
@@ -20,8 +23,11 @@ int lcp_port_setup(uint16_t port, uint16_t nq, uint16_t nb_rxd, uint16_t nb_txd,
 	rc = rte_eth_dev_info_get(port, &info);
 	if (rc != 0)
 		return rc;
-	if (nq == 0 || nq > info.max_rx_queues || nq > info.max_tx_queues)
+	if (nq == 0 || nq > info.max_rx_queues || nq > info.max_tx_queues) {
+		LCP_ERR("port %u: %u queues requested, driver %s supports %u rx / %u tx\n", port, nq,
+		        info.driver_name, info.max_rx_queues, info.max_tx_queues);
 		return -EINVAL;
+	}
 
 	memset(&conf, 0, sizeof(conf));
 	if (nq > 1) {
@@ -35,21 +41,32 @@ int lcp_port_setup(uint16_t port, uint16_t nq, uint16_t nb_rxd, uint16_t nb_txd,
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
 
 	rc = rte_eth_dev_configure(port, nq, nq, &conf);
-	if (rc != 0)
+	if (rc != 0) {
+		LCP_ERR("port %u: configure failed: %d\n", port, rc);
 		return rc;
+	}
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
-	if (rc != 0)
+	if (rc != 0) {
+		LCP_ERR("port %u: descriptor adjust failed: %d\n", port, rc);
 		return rc;
+	}
 	int socket = rte_eth_dev_socket_id(port);
 	for (uint16_t q = 0; q < nq; q++) {
 		rc = rte_eth_rx_queue_setup(port, q, nb_rxd, socket, NULL, pool);
-		if (rc != 0)
+		if (rc != 0) {
+			LCP_ERR("port %u: rx queue %u setup (%u descriptors) failed: %d\n", port, q, nb_rxd, rc);
 			return rc;
+		}
 		rc = rte_eth_tx_queue_setup(port, q, nb_txd, socket, NULL);
-		if (rc != 0)
+		if (rc != 0) {
+			LCP_ERR("port %u: tx queue %u setup (%u descriptors) failed: %d\n", port, q, nb_txd, rc);
 			return rc;
+		}
 	}
-	return rte_eth_dev_start(port);
+	rc = rte_eth_dev_start(port);
+	if (rc != 0)
+		LCP_ERR("port %u: start failed: %d\n", port, rc);
+	return rc;
 }
 
 int lcp_port_driver(uint16_t port, char *buf, size_t len)

@@ -70,6 +70,10 @@ static const struct {
 	OFF(rte_eth_stats, rx_nombuf),
 	OFF(rte_eth_stats, q_ipackets),
 	SZ(rte_ether_addr),
+	{ "const.RTE_MAX_LCORE", RTE_MAX_LCORE },
+	{ "const.RTE_MAX_ETHPORTS", RTE_MAX_ETHPORTS },
+	{ "const.RTE_PKTMBUF_HEADROOM", RTE_PKTMBUF_HEADROOM },
+	{ "const.RTE_ETHDEV_QUEUE_STAT_CNTRS", RTE_ETHDEV_QUEUE_STAT_CNTRS },
 };
 
 long lcp_probe_layout(const char *name)

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# LinuxCp build entry point.
+#   ./build.sh            install missing system packages, build native/, check the bindings,
+#                         build the solution (Release), publish bin/lcpd and bin/lcpctl
+#   ./build.sh test       build, then run every test (unit + integration; needs root)
+#   ./build.sh demo       build if needed, then run the two-host demo topology (needs root)
+#   ./build.sh bindings   regenerate interop/Generated from the installed headers
+#   ./build.sh deps | native | clean
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+ROOT=$PWD
+CONF=Release
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# System packages the build, the tests and the demo use.
+APT_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config gcc make libc6-dev python3 python3-clang-14 libclang1-14
+              iproute2 ethtool iputils-ping iputils-arping procps)
+
+log() { printf '[build] %s\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+deps() {
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        [ "$(id -u)" = 0 ] || die "missing packages (${missing[*]}); run as root or install them"
+        log "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    command -v dotnet >/dev/null || die "the .NET SDK (dotnet, 10.0) is required and not on PATH"
+}
+
+native() {
+    make -s -C native
+}
+
+gen_bindings() { /usr/bin/python3 interop/Generator/gen_bindings.py "$ROOT" "$1"; }
+
+check_bindings() {
+    local tmp rc=0; tmp=$(mktemp -d)
+    gen_bindings "$tmp"
+    if ! diff -r -q "$tmp" interop/Generated -x '.*' >/dev/null; then
+        diff -r -u interop/Generated "$tmp" -x '.*' | head -40 >&2 || true
+        rc=1
+    fi
+    rm -rf "$tmp"
+    ((rc == 0)) || die "interop/Generated differs from what the installed DPDK headers generate; run ./build.sh bindings and commit"
+}
+
+dotnet_build() {
+    dotnet build LinuxCp.sln -c "$CONF" -v quiet -nologo -clp:NoSummary -p:WarningLevel=4 >/tmp/lcp-build.log 2>&1 \
+        || { grep -E "error|warn" /tmp/lcp-build.log | sort -u | head -40 >&2; die "dotnet build failed (full log: /tmp/lcp-build.log)"; }
+}
+
+publish() {
+    local app
+    for app in LinuxCp.Daemon:lcpd LinuxCp.Cli:lcpctl; do
+        local proj=${app%%:*} name=${app##*:}
+        dotnet publish "src/$proj" -c "$CONF" -o "out/$name" --no-self-contained -v quiet -nologo -clp:NoSummary >/tmp/lcp-publish.log 2>&1 \
+            || { cat /tmp/lcp-publish.log >&2; die "publish of $name failed"; }
+    done
+    mkdir -p bin
+    cat > bin/lcpd <<'SH'
+#!/bin/sh
+# lcpd launcher. A 64 MiB gen0 budget keeps garbage collections (which pause the managed
+# lcores) rare; override by exporting DOTNET_GCgen0size yourself.
+: "${DOTNET_GCgen0size:=0x4000000}"
+export DOTNET_GCgen0size
+exec "$(dirname "$(readlink -f "$0")")/../out/lcpd/lcpd" "$@"
+SH
+    cat > bin/lcpctl <<'SH'
+#!/bin/sh
+exec "$(dirname "$(readlink -f "$0")")/../out/lcpctl/lcpctl" "$@"
+SH
+    chmod +x bin/lcpd bin/lcpctl
+}
+
+build() {
+    deps
+    native
+    check_bindings
+    dotnet_build
+    publish
+}
+
+case "${1:-build}" in
+    build) build ;;
+    deps) deps ;;
+    native) native ;;
+    bindings) native; gen_bindings interop/Generated; log "regenerated interop/Generated" ;;
+    test)
+        build
+        shift || true
+        dotnet test LinuxCp.sln -c "$CONF" --no-build -nologo -v quiet --logger "console;verbosity=normal" "$@"
+        ;;
+    demo) build; exec bash scripts/demo.sh ;;
+    clean) make -s -C native clean; rm -rf bin out; find . -name bin -o -name obj -type d -prune -exec rm -rf {} + ;;
+    *) die "unknown target '$1' (build, test, demo, bindings, deps, native, clean)" ;;
+esac

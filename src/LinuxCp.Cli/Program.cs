@@ -1,0 +1,144 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using LinuxCp.Management.Contracts;
+
+namespace LinuxCp.Cli;
+
+internal static class Lcpctl
+{
+    public const int Ok = 0;
+    public const int LcpdError = 1;
+    public const int UsageError = 2;
+
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    public static int Main(string[] args)
+    {
+        string socket = Environment.GetEnvironmentVariable("LCPD_SOCKET") ?? Protocol.DefaultSocket;
+        bool json = false, help = false;
+        var words = new List<string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--socket" or "-s":
+                    if (i + 1 >= args.Length)
+                        return Usage("--socket needs a path");
+                    socket = args[++i];
+                    break;
+                case "--json":
+                    json = true;
+                    break;
+                case "--help" or "-h":
+                    help = true;
+                    break;
+                default:
+                    words.Add(args[i]);
+                    break;
+            }
+        }
+
+        CommandSpec? spec = words.Count == 0 ? null : CommandCatalog.Match(words, out _);
+        if (help || words.Count == 0 || words[0] == "help")
+        {
+            Console.Write(spec is null ? GeneralHelp() : $"usage: lcpctl [--socket <path>] {spec.Usage} [--json]\n  {spec.Help}\n");
+            return words.Count == 0 && !help ? UsageError : Ok;
+        }
+        if (spec is null)
+            return Usage($"unknown command '{string.Join(' ', words)}'");
+
+        string reply;
+        try
+        {
+            reply = Call(socket, words);
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"lcpctl: cannot reach lcpd at {socket}: {e.Message}");
+            Console.Error.WriteLine("  is lcpd running? start it with: lcpd [EAL options] -- --api-socket <path> ...; or pass --socket <path>");
+            return LcpdError;
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or OperationCanceledException)
+        {
+            Console.Error.WriteLine($"lcpctl: no reply from lcpd at {socket}: {e.Message}");
+            return LcpdError;
+        }
+
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(reply);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            Console.Error.WriteLine("lcpctl: malformed reply from lcpd");
+            return LcpdError;
+        }
+        if (root?["ok"]?.GetValue<bool>() != true)
+        {
+            Console.Error.WriteLine($"lcpctl: {root?["error"]?.GetValue<string>() ?? "unknown error"}");
+            return LcpdError;
+        }
+        JsonNode? result = root["result"];
+        if (json)
+        {
+            Console.WriteLine(result?.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) ?? "null");
+        }
+        else
+        {
+            if (spec.Path == "show errors" && result is JsonArray errs)
+                result = new JsonArray([.. errs.Where(e => e?["count"]?.GetValue<long>() != 0).Select(e => e!.DeepClone())]);
+            Console.Write(TableFormatter.Format(result));
+        }
+        return Ok;
+    }
+
+    private static int Usage(string message)
+    {
+        Console.Error.WriteLine($"lcpctl: {message}");
+        Console.Error.WriteLine("Try 'lcpctl --help'.");
+        return UsageError;
+    }
+
+    private static string GeneralHelp()
+    {
+        var sb = new StringBuilder();
+        sb.Append("usage: lcpctl [--socket <path>] <command> [--json]\n\n");
+        sb.Append("Talks to lcpd over its API socket (default ").Append(Protocol.DefaultSocket).Append(", or $LCPD_SOCKET).\n\ncommands:\n");
+        int w = CommandCatalog.All.Max(c => c.Usage.Length);
+        foreach (CommandSpec c in CommandCatalog.All)
+            sb.Append("  ").Append(c.Usage.PadRight(w)).Append("  ").Append(c.Help).Append('\n');
+        sb.Append("\n'lcpctl <command> --help' shows one command. Exit codes: 0 ok, 1 error from lcpd, 2 usage.\n");
+        return sb.ToString();
+    }
+
+    private static string Call(string path, IReadOnlyList<string> argv)
+    {
+        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        s.ReceiveTimeout = (int)Timeout.TotalMilliseconds;
+        s.SendTimeout = (int)Timeout.TotalMilliseconds;
+        s.Connect(new UnixDomainSocketEndPoint(path));
+        using var stream = new NetworkStream(s, ownsSocket: false);
+        byte[] req = Encoding.UTF8.GetBytes(Protocol.Request(argv) + "\n");
+        stream.Write(req);
+        var buf = new MemoryStream();
+        var chunk = new byte[16384];
+        while (true)
+        {
+            int n = stream.Read(chunk);
+            if (n == 0)
+                break;
+            int nl = Array.IndexOf(chunk, (byte)'\n', 0, n);
+            if (nl >= 0)
+            {
+                buf.Write(chunk, 0, nl);
+                break;
+            }
+            buf.Write(chunk, 0, n);
+        }
+        if (buf.Length == 0)
+            throw new IOException("connection closed");
+        return Encoding.UTF8.GetString(buf.GetBuffer(), 0, (int)buf.Length);
+    }
+}

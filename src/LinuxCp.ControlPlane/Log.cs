@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace LinuxCp.ControlPlane;
+
+/// <summary>Control-plane log events (stable ids 1000-1099).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Information, "port {Name} (id {Id}, {Driver}, {Mac}) adopted")]
+    public static partial void PortAdopted(ILogger log, string name, ushort id, string driver, string mac);
+
+    [LoggerMessage(1001, LogLevel.Warning, "port {Name}: all-multicast not enabled: {Reason}")]
+    public static partial void AllMultiUnsupported(ILogger log, string name, string reason);
+
+    [LoggerMessage(1002, LogLevel.Information, "netns {Name} created")]
+    public static partial void NetnsCreated(ILogger log, string name);
+
+    [LoggerMessage(1003, LogLevel.Information, "pair {Port} <-> {HostIf} created in {Netns} ({Kind}, ifindex {IfIndex})")]
+    public static partial void PairCreated(ILogger log, string port, string hostIf, string netns, string kind, int ifIndex);
+
+    [LoggerMessage(1004, LogLevel.Information, "pair {Port} <-> {HostIf} deleted")]
+    public static partial void PairDeleted(ILogger log, string port, string hostIf);
+
+    [LoggerMessage(1005, LogLevel.Warning, "mirror {HostIf}: MTU {Mtu} not applied: {Reason}")]
+    public static partial void MirrorMtuFailed(ILogger log, string hostIf, ushort mtu, string reason);
+
+    [LoggerMessage(1006, LogLevel.Warning, "mirror {HostIf}: removal failed: {Reason}")]
+    public static partial void MirrorRemoveFailed(ILogger log, string hostIf, string reason);
+
+    [LoggerMessage(1007, LogLevel.Error, "a worker did not reach a quiescent point within the grace period")]
+    public static partial void GraceTimeout(ILogger log);
+}

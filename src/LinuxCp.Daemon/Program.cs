@@ -1,0 +1,223 @@
+using DpdkSharp;
+using LinuxCp.ControlPlane.Pairs;
+using LinuxCp.Daemon;
+using LinuxCp.Dataplane;
+using LinuxCp.Dataplane.Lcore;
+using LinuxCp.Management.Api;
+using LinuxCp.Management.Config;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LinuxCp.Daemon
+{
+    internal static class Lcpd
+    {
+        public static int Main(string[] args)
+        {
+            LaunchOptions opt;
+            try
+            {
+                opt = LaunchOptions.Parse(args);
+            }
+            catch (UsageException e)
+            {
+                Console.Error.WriteLine($"lcpd: {e.Message}");
+                Console.Error.WriteLine("Try 'lcpd --help'.");
+                return 2;
+            }
+            if (opt.Help)
+            {
+                Console.WriteLine(LaunchOptions.HelpText);
+                return 0;
+            }
+
+            using ILoggerFactory logs = LoggerFactory.Create(b => ConfigureLogging(b, opt));
+            ILogger log = logs.CreateLogger("lcpd");
+            try
+            {
+                if (Privileges.Check() is string why)
+                    return Fail(why);
+                List<string> mismatches;
+                try
+                {
+                    mismatches = LayoutCheck.Mismatches();
+                }
+                catch (DllNotFoundException e)
+                {
+                    return Fail($"cannot load liblcpshim.so or the DPDK libraries: {e.Message}");
+                }
+                if (mismatches.Count != 0)
+                    return Fail("the bindings do not match the installed DPDK (rebuild with ./build.sh):\n  "
+                        + string.Join("\n  ", mismatches));
+
+                Eal.SaveInitialAffinity();
+                try
+                {
+                    Eal.Init("lcpd", opt.EalArgs);
+                }
+                catch (DpdkException e)
+                {
+                    return Fail(e.Message);
+                }
+                try
+                {
+                    return Run(opt, logs, log);
+                }
+                finally
+                {
+                    Eal.Cleanup();
+                }
+            }
+            catch (Exception e) when (e is DpdkException or PairException or IOException or UnauthorizedAccessException
+                                      or System.Net.Sockets.SocketException)
+            {
+                return Fail(e.Message);
+            }
+        }
+
+        private static int Fail(string message)
+        {
+            Console.Error.WriteLine($"lcpd: {message}");
+            return 1;
+        }
+
+        private static void ConfigureLogging(ILoggingBuilder b, LaunchOptions opt)
+        {
+            b.ClearProviders();
+            b.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+            b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            b.SetMinimumLevel(opt.LogLevel switch
+            {
+                "trace" => LogLevel.Trace,
+                "debug" => LogLevel.Debug,
+                "warning" => LogLevel.Warning,
+                "error" => LogLevel.Error,
+                _ => LogLevel.Information,
+            });
+            b.AddFilter("Microsoft", LogLevel.Warning);
+        }
+
+        private static int Run(LaunchOptions opt, ILoggerFactory logs, ILogger log)
+        {
+            uint mainLcore = Eal.MainLcore;
+            List<uint> lcores = Eal.WorkerLcores();
+            if (lcores.Count == 0)
+                lcores = [mainLcore];
+            ulong workerCpus = 0;
+            foreach (uint l in lcores)
+                workerCpus |= Eal.LcoreCpus(l);
+            // EAL pinned this thread to the main lcore's CPU, and threads inherit that: move it
+            // (and so the host, the thread pool and the API) off the workers' CPUs.
+            Eal.SetControlAffinity(workerCpus);
+
+            var workerOptions = new WorkerOptions { PuntOther = opt.PuntOther, IdleSleepMicros = opt.IdleSleepMicros };
+            using var engine = new DataplaneEngine(workerOptions, lcores, mainLcore);
+            int socket = Dpdk_SocketId();
+            Mempool pool = Mempool.CreatePktmbuf("lcp_mbufs", opt.Mbufs, 256, 2048 + 128, socket);
+            var pairs = new PairManager(engine, pool, opt.Netns, logs.CreateLogger<PairManager>())
+            {
+                RxDescriptors = opt.RxDescriptors,
+                TxDescriptors = opt.TxDescriptors,
+            };
+            bool portsUp = false;
+            try
+            {
+                pairs.AdoptPhysicalPorts();
+                portsUp = true;
+                if (pairs.PhysicalPorts().Count == 0)
+                    return Fail("no ports: give EAL a device (-a <pci address> or --vdev <device>)");
+                foreach (PairSpec p in opt.Pairs)
+                {
+                    try
+                    {
+                        pairs.Create(p.Port, p.HostIf, p.Netns, p.Tun, p.Persist);
+                    }
+                    catch (PairException e)
+                    {
+                        return Fail($"--pair {p.Port}={p.HostIf}: {e.Message}");
+                    }
+                }
+                return Serve(opt, logs, log, engine, pairs, pool, workerCpus);
+            }
+            finally
+            {
+                if (portsUp)
+                {
+                    pairs.DeleteAll();
+                    pairs.ClosePhysicalPorts();
+                }
+            }
+        }
+
+        private static int Dpdk_SocketId() => (int)DpdkSharp.Native.Dpdk.rte_socket_id();
+
+        private static int Serve(LaunchOptions opt, ILoggerFactory logs, ILogger log, DataplaneEngine engine,
+            PairManager pairs, Mempool pool, ulong workerCpus)
+        {
+            string version = typeof(Lcpd).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+            var state = new RouterState(engine, pairs, pool, version, DpdkVersion());
+            var handlers = new CommandHandlers(state);
+
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+            builder.Logging.ClearProviders();
+            builder.Services.AddSingleton(logs);
+            builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3));
+            builder.Services.AddSingleton(state);
+            builder.Services.AddSingleton(handlers);
+            var api = new ApiServer(handlers, opt.ApiSocket, logs.CreateLogger<ApiServer>());
+            api.Bind();
+            builder.Services.AddHostedService(_ => api);
+            using IHost host = builder.Build();
+
+            int exitCode = 0;
+            var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+            engine.OnFailure((worker, e) =>
+            {
+                Log.WorkerFailed(log, worker, e);
+                exitCode = 1;
+                lifetime.StopApplication();
+            });
+            lifetime.ApplicationStopping.Register(engine.Stop);
+            host.Start();
+            Log.Started(log, engine.WorkerCount, string.Join(",", engine.Workers.Select(w => w.Lcore)), pairs.Pairs().Count);
+
+            engine.LaunchWorkers();
+            if (engine.MainLcoreWorker is uint ml)
+            {
+                Eal.SetControlAffinity(~Eal.LcoreCpus(ml));
+                engine.RunMainWorker();
+                Eal.SetControlAffinity(workerCpus);
+            }
+            else
+            {
+                lifetime.ApplicationStopping.WaitHandle.WaitOne();
+            }
+
+            Log.Stopping(log);
+            engine.Stop();
+            engine.Join();
+            host.StopAsync().GetAwaiter().GetResult();
+            return exitCode;
+        }
+
+        private static string DpdkVersion() => Eal.Version;
+    }
+
+    internal static partial class Log
+    {
+        [LoggerMessage(3000, LogLevel.Information, "lcpd started: {Workers} worker(s) on lcore(s) {Lcores}, {Pairs} pair(s)")]
+        public static partial void Started(ILogger log, int workers, string lcores, int pairs);
+
+        [LoggerMessage(3001, LogLevel.Information, "stopping")]
+        public static partial void Stopping(ILogger log);
+
+        [LoggerMessage(3002, LogLevel.Critical, "worker {Worker} failed; stopping")]
+        public static partial void WorkerFailed(ILogger log, int worker, Exception e);
+    }
+}

@@ -1,0 +1,233 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using LinuxCp.Management.Contracts;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LinuxCp.Management.Api;
+
+/// <summary>The API socket: a unix stream socket (mode 0600) carrying one JSON request per line.
+/// Requests are bounded in size (64 KiB) and time (10 s to send a line); malformed ones get an
+/// error reply; at most 32 connections are served at once.</summary>
+public sealed class ApiServer : BackgroundService
+{
+    public const int MaxConnections = 32;
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly CommandHandlers _handlers;
+    private readonly string _path;
+    private readonly ILogger _log;
+    private readonly SemaphoreSlim _slots = new(MaxConnections);
+    private Socket? _listener;
+    private long _requests;
+    private long _errors;
+
+    public ApiServer(CommandHandlers handlers, string path, ILogger<ApiServer> log)
+    {
+        _handlers = handlers;
+        _path = path;
+        _log = log;
+    }
+
+    public long Requests => Interlocked.Read(ref _requests);
+    public long Errors => Interlocked.Read(ref _errors);
+
+    /// <summary>Binds the socket (called before the host starts, so a bad path fails start-up).</summary>
+    public void Bind()
+    {
+        string? dir = Path.GetDirectoryName(_path);
+        if (!string.IsNullOrEmpty(dir))
+            Directory.CreateDirectory(dir);
+        if (File.Exists(_path))
+        {
+            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                probe.Connect(new UnixDomainSocketEndPoint(_path));
+                throw new IOException($"API socket {_path} is in use by another process (another lcpd?)");
+            }
+            catch (SocketException)
+            {
+                File.Delete(_path); // stale socket of a dead process
+            }
+        }
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        s.Bind(new UnixDomainSocketEndPoint(_path));
+        File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        s.Listen(64);
+        _listener = s;
+        Log.ApiListening(_log, _path);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (_listener is null)
+            Bind();
+        Socket listener = _listener!;
+        using var reg = stoppingToken.Register(() => listener.Dispose());
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(stoppingToken);
+            }
+            catch (Exception) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (SocketException e)
+            {
+                Log.ApiAcceptFailed(_log, e.Message);
+                await Task.Delay(100, stoppingToken);
+                continue;
+            }
+            if (!_slots.Wait(0, CancellationToken.None))
+            {
+                _ = RejectAsync(client);
+                continue;
+            }
+            _ = ServeAsync(client, stoppingToken);
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        try
+        {
+            File.Delete(_path);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static async Task RejectAsync(Socket client)
+    {
+        using (client)
+        {
+            byte[] msg = Encoding.UTF8.GetBytes(Protocol.Error("too many API connections") + "\n");
+            try
+            {
+                await client.SendAsync(msg);
+            }
+            catch (SocketException)
+            {
+            }
+        }
+    }
+
+    private async Task ServeAsync(Socket client, CancellationToken stop)
+    {
+        try
+        {
+            using (client)
+            await using (var stream = new NetworkStream(client, ownsSocket: false))
+            {
+                var buf = new byte[Protocol.MaxRequestBytes + 1];
+                while (!stop.IsCancellationRequested)
+                {
+                    string? line = await ReadLineAsync(stream, buf, stop);
+                    if (line is null)
+                        return;
+                    string reply = Handle(line);
+                    byte[] bytes = Encoding.UTF8.GetBytes(reply + "\n");
+                    await stream.WriteAsync(bytes, stop);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // client went away or timed out
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    /// <summary>Reads one '\n'-terminated line within the time and size limits. Null at EOF.
+    /// An oversized or slow request throws (the connection is closed after an error reply).</summary>
+    private static async Task<string?> ReadLineAsync(NetworkStream stream, byte[] buf, CancellationToken stop)
+    {
+        int len = 0;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        timeout.CancelAfter(RequestTimeout);
+        while (true)
+        {
+            int nl = Array.IndexOf(buf, (byte)'\n', 0, len);
+            if (nl >= 0)
+                return Encoding.UTF8.GetString(buf, 0, nl);
+            if (len >= Protocol.MaxRequestBytes)
+            {
+                byte[] err = Encoding.UTF8.GetBytes(Protocol.Error($"request larger than {Protocol.MaxRequestBytes} bytes") + "\n");
+                await stream.WriteAsync(err, stop);
+                throw new IOException("request too large");
+            }
+            int n = await stream.ReadAsync(buf.AsMemory(len, Protocol.MaxRequestBytes + 1 - len), timeout.Token);
+            if (n == 0)
+                return len == 0 ? null : Encoding.UTF8.GetString(buf, 0, len);
+            len += n;
+        }
+    }
+
+    /// <summary>Parses and executes one request line; always returns a reply line.</summary>
+    public string Handle(string line)
+    {
+        Interlocked.Increment(ref _requests);
+        try
+        {
+            string[] argv = ParseRequest(line);
+            return Protocol.Ok(_handlers.Execute(argv));
+        }
+        catch (ApiException e)
+        {
+            Interlocked.Increment(ref _errors);
+            return Protocol.Error(e.Message);
+        }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref _errors);
+            Log.ApiHandlerFailed(_log, e);
+            return Protocol.Error($"internal error: {e.Message}");
+        }
+    }
+
+    internal static string[] ParseRequest(string line)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(line, new JsonDocumentOptions { MaxDepth = 8 });
+        }
+        catch (JsonException e)
+        {
+            throw new ApiException($"malformed request: {e.Message}");
+        }
+        using (doc)
+        {
+            JsonElement root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new ApiException("malformed request: expected a JSON object");
+            if (!root.TryGetProperty("v", out JsonElement v) || v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int ver))
+                throw new ApiException("malformed request: missing protocol version \"v\"");
+            if (ver != Protocol.Version)
+                throw new ApiException($"unsupported protocol version {ver} (this lcpd speaks {Protocol.Version})");
+            if (!root.TryGetProperty("argv", out JsonElement argv) || argv.ValueKind != JsonValueKind.Array)
+                throw new ApiException("malformed request: missing \"argv\" array");
+            if (argv.GetArrayLength() > 64)
+                throw new ApiException("malformed request: too many arguments");
+            var list = new string[argv.GetArrayLength()];
+            int i = 0;
+            foreach (JsonElement a in argv.EnumerateArray())
+            {
+                if (a.ValueKind != JsonValueKind.String)
+                    throw new ApiException("malformed request: arguments must be strings");
+                list[i++] = a.GetString()!;
+            }
+            return list;
+        }
+    }
+}

@@ -1,0 +1,187 @@
+using System.Globalization;
+using DpdkSharp;
+using LinuxCp.ControlPlane.Pairs;
+
+namespace LinuxCp.Management.Config;
+
+/// <summary>A pair requested on the launch line: <c>--pair &lt;port&gt;=&lt;host-if&gt;[,tun][,netns=&lt;ns&gt;][,persist]</c>.</summary>
+public sealed record PairSpec(string Port, string HostIf, bool Tun, string? Netns, bool Persist);
+
+/// <summary>The launch line is malformed; the message says how.</summary>
+public sealed class UsageException : Exception
+{
+    public UsageException(string message) : base(message) { }
+
+    public UsageException() { }
+
+    public UsageException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>lcpd's launch line, EAL style: <c>lcpd [EAL options] -- [lcpd options]</c>.</summary>
+public sealed record LaunchOptions
+{
+    public IReadOnlyList<string> EalArgs { get; init; } = [];
+    public IReadOnlyList<PairSpec> Pairs { get; init; } = [];
+    public string? Netns { get; init; }
+    public string ApiSocket { get; init; } = Contracts.Protocol.DefaultSocket;
+    public bool PuntOther { get; init; } = true;
+    public uint IdleSleepMicros { get; init; }
+    public ushort RxDescriptors { get; init; } = 1024;
+    public ushort TxDescriptors { get; init; } = 1024;
+    public uint Mbufs { get; init; } = 32767;
+    public string LogLevel { get; init; } = "info";
+    public bool Help { get; init; }
+
+    public const string HelpText = """
+        Usage: lcpd [EAL options] -- [lcpd options]
+
+        LinuxCp dataplane: owns the DPDK ports, mirrors each paired port into Linux as a TAP (or
+        TUN) interface, punts what Linux must see and x-connects what Linux sends.
+
+        EAL options are DPDK's (e.g. -l/--lcores, -a <pci>, --vdev <dev>, --no-huge, -m, --file-prefix).
+        The main lcore runs the control plane; every other lcore runs a worker. With a single lcore
+        the worker runs on the main lcore.
+
+        lcpd options:
+          --pair <port>=<host-if>[,tun][,netns=<ns>][,persist]
+                                 mirror <port> (DPDK device name or port id) as <host-if>; repeatable.
+                                 tun: point-to-point TUN mirror instead of a TAP; netns: namespace for
+                                 the mirror (default --netns); persist: keep the interface after exit
+          --netns <ns>           default namespace for mirrors (created if missing)
+          --api-socket <path>    API socket for lcpctl (default /run/lcpd.sock, mode 0600)
+          --no-punt-other        drop non-IP/ARP ethertypes instead of punting them
+          --idle-sleep-us <n>    sleep n us after 1024 empty loop iterations (default 0: busy poll)
+          --rx-desc <n>          RX descriptors per queue (default 1024)
+          --tx-desc <n>          TX descriptors per queue (default 1024)
+          --mbufs <n>            mbufs in the packet pool (default 32767)
+          --log-level <level>    trace|debug|info|warning|error (default info)
+          -h, --help             this text
+
+        Signals: SIGTERM/SIGINT stop the workers and ports, remove the mirrors and exit 0.
+        Exit codes: 0 clean stop, 1 start-up or runtime failure, 2 bad launch line.
+        """;
+
+    private static readonly string[] LogLevels = ["trace", "debug", "info", "warning", "error"];
+
+    public static LaunchOptions Parse(IReadOnlyList<string> args)
+    {
+        int sep = -1;
+        for (int i = 0; i < args.Count; i++)
+            if (args[i] == "--")
+            {
+                sep = i;
+                break;
+            }
+        if (sep < 0)
+        {
+            if (args.Count == 1 && args[0] is "-h" or "--help")
+                return new LaunchOptions { Help = true };
+            return new LaunchOptions { EalArgs = [.. args] };
+        }
+
+        var ealArgs = args.Take(sep).ToList();
+        var pairs = new List<PairSpec>();
+        var o = new LaunchOptions { EalArgs = ealArgs };
+        for (int i = sep + 1; i < args.Count; i++)
+        {
+            string a = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Count)
+                    throw new UsageException($"option {a} needs a value");
+                return args[++i];
+            }
+            switch (a)
+            {
+                case "-h":
+                case "--help":
+                    return o with { Help = true };
+                case "--pair":
+                    pairs.Add(ParsePair(Value()));
+                    break;
+                case "--netns":
+                    string ns = Value();
+                    if (!DpdkSharp.Netns.IsValidName(ns))
+                        throw new UsageException($"bad netns name '{ns}'");
+                    o = o with { Netns = ns };
+                    break;
+                case "--api-socket":
+                    string path = Value();
+                    if (path.Length == 0 || path.Length > 107)
+                        throw new UsageException($"--api-socket path must be 1 to 107 characters");
+                    o = o with { ApiSocket = path };
+                    break;
+                case "--no-punt-other":
+                    o = o with { PuntOther = false };
+                    break;
+                case "--idle-sleep-us":
+                    o = o with { IdleSleepMicros = Number(a, Value(), 0, 1_000_000) };
+                    break;
+                case "--rx-desc":
+                    o = o with { RxDescriptors = (ushort)Number(a, Value(), 64, 16384) };
+                    break;
+                case "--tx-desc":
+                    o = o with { TxDescriptors = (ushort)Number(a, Value(), 64, 16384) };
+                    break;
+                case "--mbufs":
+                    o = o with { Mbufs = Number(a, Value(), 1024, 16_777_216) };
+                    break;
+                case "--log-level":
+                    string lvl = Value();
+                    if (!LogLevels.Contains(lvl))
+                        throw new UsageException($"bad log level '{lvl}' (one of {string.Join(", ", LogLevels)})");
+                    o = o with { LogLevel = lvl };
+                    break;
+                default:
+                    throw new UsageException($"unknown option '{a}'");
+            }
+        }
+
+        var seenPorts = new HashSet<string>();
+        var seenIfs = new HashSet<(string, string?)>();
+        foreach (PairSpec p in pairs)
+        {
+            if (!seenPorts.Add(p.Port))
+                throw new UsageException($"port {p.Port} is paired twice");
+            if (!seenIfs.Add((p.HostIf, p.Netns ?? o.Netns)))
+                throw new UsageException($"duplicate host-if {p.HostIf}");
+        }
+        return o with { Pairs = pairs };
+    }
+
+    private static uint Number(string opt, string v, uint min, uint max)
+    {
+        if (!uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out uint n) || n < min || n > max)
+            throw new UsageException($"{opt} takes a number from {min} to {max}, not '{v}'");
+        return n;
+    }
+
+    public static PairSpec ParsePair(string s)
+    {
+        string[] parts = s.Split(',');
+        int eq = parts[0].IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || eq == parts[0].Length - 1)
+            throw new UsageException($"--pair '{s}': expected <port>=<host-if>[,tun][,netns=<ns>][,persist]");
+        string port = parts[0][..eq], hostIf = parts[0][(eq + 1)..];
+        if (PairManager.ValidateHostIf(hostIf) is string bad)
+            throw new UsageException($"--pair '{s}': {bad}");
+        bool tun = false, persist = false;
+        string? ns = null;
+        foreach (string opt in parts.Skip(1))
+        {
+            if (opt == "tun")
+                tun = true;
+            else if (opt == "persist")
+                persist = true;
+            else if (opt.StartsWith("netns=", StringComparison.Ordinal))
+            {
+                ns = opt["netns=".Length..];
+                if (!DpdkSharp.Netns.IsValidName(ns))
+                    throw new UsageException($"--pair '{s}': bad netns name '{ns}'");
+            }
+            else
+                throw new UsageException($"--pair '{s}': unknown pair option '{opt}'");
+        }
+        return new PairSpec(port, hostIf, tun, ns, persist);
+    }
+}

@@ -1,0 +1,44 @@
+namespace LinuxCp.Management.Contracts;
+
+/// <summary>One command: its words, its argument synopsis and a line of help.</summary>
+public sealed record CommandSpec(string Path, string Args, string Help)
+{
+    public string[] Words { get; } = Path.Split(' ');
+
+    public string Usage => Args.Length == 0 ? Path : $"{Path} {Args}";
+}
+
+/// <summary>Every command lcpd answers, shared by the daemon (dispatch) and lcpctl (help, usage).</summary>
+public static class CommandCatalog
+{
+    public static readonly CommandSpec[] All =
+    [
+        new("show version", "", "lcpd, DPDK and runtime versions"),
+        new("show interfaces", "", "ports and mirrors with counters"),
+        new("show lcp", "", "port/mirror pairs"),
+        new("show errors", "", "drop and punt counters by reason"),
+        new("show buffers", "", "mbuf pools: size and in-use counts"),
+        new("show runtime", "", "per-worker loop figures"),
+        new("lcp create", "<port> host-if <name> [netns <ns>] [tun] [persist]", "create a mirror for a port"),
+        new("lcp delete", "<port|host-if>", "delete a pair and its mirror"),
+    ];
+
+    /// <summary>Finds the command whose words start <paramref name="argv"/> (longest match).
+    /// Returns null if none; <paramref name="rest"/> holds the remaining words.</summary>
+    public static CommandSpec? Match(IReadOnlyList<string> argv, out string[] rest)
+    {
+        CommandSpec? best = null;
+        foreach (CommandSpec c in All)
+        {
+            if (c.Words.Length > argv.Count)
+                continue;
+            bool ok = true;
+            for (int i = 0; i < c.Words.Length && ok; i++)
+                ok = string.Equals(c.Words[i], argv[i], StringComparison.Ordinal);
+            if (ok && (best is null || c.Words.Length > best.Words.Length))
+                best = c;
+        }
+        rest = best is null ? [] : [.. argv.Skip(best.Words.Length)];
+        return best;
+    }
+}

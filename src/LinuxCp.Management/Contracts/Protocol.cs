@@ -1,0 +1,44 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace LinuxCp.Management.Contracts;
+
+/// <summary>The API socket protocol, version 1: one JSON object per line each way.
+/// Request: <c>{"v":1,"argv":["show","interfaces"]}</c>.
+/// Reply: <c>{"v":1,"ok":true,"result":...}</c> or <c>{"v":1,"ok":false,"error":"..."}</c>.</summary>
+public static class Protocol
+{
+    public const int Version = 1;
+    public const int MaxRequestBytes = 64 * 1024;
+    public const string DefaultSocket = "/run/lcpd.sock";
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        WriteIndented = false,
+    };
+
+    public static string Request(IEnumerable<string> argv)
+    {
+        var o = new JsonObject { ["v"] = Version, ["argv"] = new JsonArray([.. argv.Select(a => (JsonNode)a)]) };
+        return o.ToJsonString();
+    }
+
+    public static string Ok(JsonNode? result) =>
+        new JsonObject { ["v"] = Version, ["ok"] = true, ["result"] = result }.ToJsonString();
+
+    public static string Error(string message) =>
+        new JsonObject { ["v"] = Version, ["ok"] = false, ["error"] = message }.ToJsonString();
+}
+
+/// <summary>An error reply: the request was understood but cannot be done, or was malformed.</summary>
+public sealed class ApiException : Exception
+{
+    public ApiException(string message) : base(message) { }
+
+    public ApiException() { }
+
+    public ApiException(string message, Exception inner) : base(message, inner) { }
+}
