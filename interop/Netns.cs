@@ -37,6 +37,34 @@ public static unsafe class Netns
         return LcpShim.lcp_dev_probe_in_netns(n.Pointer, d.Pointer);
     }
 
+    /// <summary>True if this process runs in another mount namespace than its parent (as under
+    /// <c>ip netns exec</c>): namespaces it creates are then invisible to the rest of the system.</summary>
+    public static bool InPrivateMountNamespace()
+    {
+        try
+        {
+            string self = File.ResolveLinkTarget("/proc/self/ns/mnt", false)?.ToString() ?? "";
+            string parent = File.ResolveLinkTarget($"/proc/{GetParentPid()}/ns/mnt", false)?.ToString() ?? self;
+            return self != parent;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static int GetParentPid()
+    {
+        foreach (string line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("PPid:", StringComparison.Ordinal))
+                return int.Parse(line.AsSpan(5).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        return 1;
+    }
+
     /// <summary>Kernel ifindex of an interface in a namespace, or a negative errno.</summary>
     public static int IfIndex(string? netns, string ifname)
     {

@@ -24,6 +24,7 @@ cleanup() {
     fi
     for ns in "$NS_A" "$NS_B" "$NS_DP" "$NS_RT"; do ip netns del "$ns" 2>/dev/null; done
     rm -f "$SOCK"
+    rm -rf "/var/run/dpdk/lcpdemo$ID"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -65,7 +66,7 @@ in_ns "$NS_RT" ip addr add 10.200.2.1/24 dev lcp1; in_ns "$NS_RT" ip -6 addr add
 in_ns "$NS_RT" ip link set lcp0 up; in_ns "$NS_RT" ip link set lcp1 up
 in_ns "$NS_RT" ip -br addr
 
-[ -n "${LCP_DEMO_PAUSE:-}" ] && { echo "paused: ID=$ID sock=$SOCK"; sleep "$LCP_DEMO_PAUSE"; }
+[ -n "${LCP_DEMO_PAUSE:-}" ] && { echo "paused ${LCP_DEMO_PAUSE}s: ID=$ID socket=$SOCK"; sleep "$LCP_DEMO_PAUSE"; }
 step "host A pings the router, then host B across it (IPv4 and IPv6)"
 in_ns "$NS_A" ping -c 3 -i 0.2 -W 2 10.200.1.1
 in_ns "$NS_A" ping -c 3 -i 0.2 -W 2 10.200.2.2

@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Information, "netns {Name} created")]
     public static partial void NetnsCreated(ILogger log, string name);
 
+    [LoggerMessage(1008, LogLevel.Warning, "netns {Name} was created in lcpd's private mount namespace (lcpd runs under 'ip netns exec' or similar): other processes cannot see it. Create mirror namespaces beforehand with 'ip netns add {Name}'")]
+    public static partial void NetnsPrivate(ILogger log, string name);
+
     [LoggerMessage(1003, LogLevel.Information, "pair {Port} <-> {HostIf} created in {Netns} ({Kind}, ifindex {IfIndex})")]
     public static partial void PairCreated(ILogger log, string port, string hostIf, string netns, string kind, int ifIndex);
 

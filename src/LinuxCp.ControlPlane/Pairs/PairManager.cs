@@ -127,7 +127,11 @@ public sealed class PairManager
                 try
                 {
                     if (Netns.Ensure(ns))
+                    {
                         Log.NetnsCreated(_log, ns);
+                        if (Netns.InPrivateMountNamespace())
+                            Log.NetnsPrivate(_log, ns);
+                    }
                 }
                 catch (DpdkException e)
                 {

@@ -50,8 +50,10 @@ public sealed unsafe class Worker
         }
     }
 
-    /// <summary>Compiles every path before traffic arrives (zero-packet calls), so JIT work and the
-    /// type loads it implies happen before the warm-up mark.</summary>
+    /// <summary>Compiles every path and binds every native function the loop can call before
+    /// traffic arrives: a P/Invoke stub resolves its target on first call, and that allocates.
+    /// Without this, the first drop or TX after the warm-up mark would show up as loop
+    /// allocation (and did, in the integration test).</summary>
     private void Prewarm()
     {
         var e = new PollEntry(0, 0, PollKind.PhyUnpaired, 0, 0);
@@ -62,8 +64,18 @@ public sealed unsafe class Worker
         TunRx(in e, 0);
         _ = GC.GetAllocatedBytesForCurrentThread();
         _ = Eal.Rdtsc();
+        DpdkSharp.Native.Dpdk.rte_pktmbuf_free_bulk(null, 0);
+        DpdkSharp.Native.LcpShim.lcp_sleep_us(0);
+        // A zero-packet TX is a no-op for every PMD; it binds lcp_tx_burst.
+        PollEntry[] entries = _dp.CurrentTable.Entries;
+        if (entries.Length != 0)
+            DpdkSharp.Burst.Tx(entries[0].Port, _ctx.Queue, _ctx.OutBuf, 0);
     }
 
+    // The loop and its paths are compiled fully optimized at first call (no tiering): tier-up
+    // of a loop method happens on the thread that runs it, late and unpredictably when other
+    // code keeps the JIT busy, and it allocated on the worker (seen in the integration test).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Loop()
     {
         WorkerContext ctx = _ctx;
@@ -165,6 +177,7 @@ public sealed unsafe class Worker
         public static bool Tun => true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PhyRx<TMode>(in PollEntry e, uint n) where TMode : struct, IPhyMode
     {
         WorkerCounters c = _ctx.Counters;
@@ -220,6 +233,7 @@ public sealed unsafe class Worker
 
     // ---- mirror RX: x-connect to the phy port ------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void TapRx(in PollEntry e, uint n)
     {
         WorkerCounters c = _ctx.Counters;
@@ -233,6 +247,7 @@ public sealed unsafe class Worker
             Send(e.Peer, rx, n, Reason.DropPhyTxFull);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void TunRx(in PollEntry e, uint n)
     {
         WorkerCounters c = _ctx.Counters;
@@ -288,7 +303,7 @@ public sealed unsafe class Worker
 
     /// <summary>Output on a port: one TX call for the batch; what the queue refuses is freed and
     /// counted under <paramref name="fullReason"/>. Nothing leaks.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private void Send(ushort port, void** pkts, uint n, Reason fullReason)
     {
         WorkerCounters c = _ctx.Counters;

@@ -1,0 +1,146 @@
+using LinuxCp.TestSupport;
+
+namespace LinuxCp.Integration.Tests;
+
+/// <summary>lcpd's own lifecycle: clean stop on signals, TUN pairs, and start-up errors that
+/// must end with a one-line reason and the documented exit code.</summary>
+[Collection("lcpd")]
+public sealed class LaunchTests
+{
+    private static List<string> Eal(Topology t)
+    {
+        var eal = LcpdProcess.TestEal($"lcpt{Repo.UniqueId()}");
+        eal.AddRange(t.VdevArgs());
+        return eal;
+    }
+
+    [Theory]
+    [InlineData(LcpdProcess.SIGTERM)]
+    [InlineData(LcpdProcess.SIGINT)]
+    public void Signal_StopsCleanly_Exit0AndMirrorsRemoved(int sig)
+    {
+        using var t = new Topology(hosts: 1);
+        using var l = LcpdProcess.Start(t.Dp, Eal(t), ["--netns", t.Rt, "--pair", $"{t.Hosts[0].PortName}=lcp0"]);
+        Assert.True(Net.LinkExists(t.Rt, "lcp0"));
+        l.Signal(sig);
+        int? code = l.WaitExit(TimeSpan.FromSeconds(10));
+        Assert.True(code == 0, $"exit {code?.ToString() ?? "timeout"}:\n{l.Output}");
+        Assert.False(Net.LinkExists(t.Rt, "lcp0"));
+        Assert.False(File.Exists(l.Socket));
+        Assert.DoesNotContain("Unhandled exception", l.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TunPair_PointToPoint_PingRouterAcrossTun()
+    {
+        using var t = new Topology(hosts: 1);
+        TestHost h = t.Hosts[0];
+        using var l = LcpdProcess.Start(t.Dp, Eal(t), ["--netns", t.Rt, "--pair", $"{h.PortName}=tun0,tun"]);
+        Assert.Equal("tun", Net.Find(l.CtlJson("show", "lcp"), "host_if", "tun0")["kind"]!.GetValue<string>());
+        string link = Cmd.InNsOk(t.Rt, "ip", "-o", "link", "show", "dev", "tun0");
+        Assert.Contains("POINTOPOINT", link, StringComparison.Ordinal);
+
+        Cmd.InNsOk(t.Rt, "ip", "addr", "add", $"{h.RouterIp4}/32", "peer", $"{h.Ip4}/32", "dev", "tun0");
+        Cmd.InNsOk(t.Rt, "ip", "link", "set", "tun0", "up");
+        // A point-to-point link runs no ARP: the host knows the router's MAC statically.
+        string portMac = Net.Find(l.CtlJson("show", "interfaces"), "name", h.PortName)["mac"]!.GetValue<string>();
+        Cmd.InNsOk(h.Ns, "ip", "neigh", "replace", h.RouterIp4, "lladdr", portMac, "dev", h.Ifname, "nud", "permanent");
+
+        Net.Ping(h.Ns, h.RouterIp4);
+        var ifs = l.CtlJson("show", "interfaces");
+        Assert.True(Net.Find(ifs, "name", "tun0")["rx_packets"]!.GetValue<long>() >= 3);
+        Assert.True(Net.Find(ifs, "name", h.PortName)["punts"]!.GetValue<long>() >= 3);
+
+        // ARP cannot cross a TUN: counted, not leaked.
+        Cmd.InNs(h.Ns, "arping", "-c", "1", "-w", "1", "-I", h.Ifname, h.RouterIp4);
+        Net.WaitUntil(() => Net.ErrorCount(l, "tun-not-ip") > 0, TimeSpan.FromSeconds(5), "tun-not-ip");
+    }
+
+    private static CmdResult RunLcpd(params string[] args)
+    {
+        try
+        {
+            return Cmd.Run(Repo.Lcpd, args, TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            Repo.CleanEalRuntime(args);
+        }
+    }
+
+    private static string[] NullEal(string prefix) =>
+        ["--no-huge", "-m", "128", "--no-pci", "--file-prefix", prefix, "--lcores", "0@0", "--vdev", "net_null0"];
+
+    private static void AssertOneLineError(CmdResult r, int code, string expected)
+    {
+        Assert.True(r.Code == code, $"expected exit {code}: {r}");
+        // lcpd's own reason is the last "lcpd:" line, and there is exactly one such line with the
+        // reason (EAL's getopt may add its own "lcpd: unrecognized option" line before it).
+        string[] ours = r.Err.Split('\n').Where(x => x.StartsWith("lcpd: ", StringComparison.Ordinal)).ToArray();
+        Assert.True(ours.Length >= 1, $"expected an 'lcpd:' line: {r}");
+        Assert.Contains(expected, ours[^1], StringComparison.Ordinal);
+        Assert.Single(ours, x => x.Contains(expected, StringComparison.Ordinal));
+        Assert.DoesNotContain("   at ", r.Err, StringComparison.Ordinal); // no stack trace
+    }
+
+    [Fact]
+    public void Start_UnknownPort_Exit1WithReason() =>
+        AssertOneLineError(RunLcpd([.. NullEal($"lcpt{Repo.UniqueId()}"), "--", "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock",
+            "--pair", "net_null7=x0"]), 1, "unknown port 'net_null7'");
+
+    [Fact]
+    public void Start_DuplicateHostIf_Exit2() =>
+        AssertOneLineError(RunLcpd("--", "--pair", "a=x0", "--pair", "b=x0"), 2, "duplicate host-if x0");
+
+    [Fact]
+    public void Start_BadNetnsName_Exit2() =>
+        AssertOneLineError(RunLcpd("--", "--netns", "bad/name"), 2, "bad netns name");
+
+    [Fact]
+    public void Start_MalformedOption_Exit2() =>
+        AssertOneLineError(RunLcpd("--", "--pair"), 2, "needs a value");
+
+    [Fact]
+    public void Start_EalInitFailure_Exit1WithEalReason() =>
+        AssertOneLineError(RunLcpd("--no-huge", "--file-prefix", $"lcpt{Repo.UniqueId()}", "--lcores", "0@0", "--bogus-eal-flag"), 1, "EAL init failed");
+
+    [Fact]
+    public void Start_NoPorts_Exit1() =>
+        AssertOneLineError(RunLcpd("--no-huge", "-m", "128", "--no-pci", "--file-prefix", $"lcpt{Repo.UniqueId()}", "--lcores", "0@0",
+            "--", "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock"), 1, "no ports");
+
+    [Fact]
+    public void Start_HostIfAlreadyExistsInNetns_Exit1()
+    {
+        string ns = $"lcpt-x-{Repo.UniqueId()}";
+        Cmd.Ok("ip", "netns", "add", ns);
+        try
+        {
+            Cmd.InNsOk(ns, "ip", "link", "add", "taken0", "type", "veth", "peer", "name", "taken1");
+            AssertOneLineError(RunLcpd([.. NullEal($"lcpt{Repo.UniqueId()}"), "--", "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock",
+                "--pair", $"net_null0=taken0,netns={ns}"]), 1, "already exists");
+            Assert.True(Net.LinkExists(ns, "taken0"), "an interface lcpd did not create must be left alone");
+        }
+        finally
+        {
+            Cmd.Run("ip", "netns", "del", ns);
+        }
+    }
+
+    [Fact]
+    public void Start_WithoutPrivileges_Exit1()
+    {
+        CmdResult r = Cmd.Run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+            Repo.Lcpd, "--no-huge", "--", "--api-socket", "/tmp/lcpt-nopriv.sock"], TimeSpan.FromSeconds(60));
+        AssertOneLineError(r, 1, "must run as root");
+    }
+
+    [Fact]
+    public void Help_Exit0AndDocumentsOptions()
+    {
+        CmdResult r = RunLcpd("--help");
+        Assert.Equal(0, r.Code);
+        foreach (string opt in new[] { "--pair", "--netns", "--api-socket", "--no-punt-other", "SIGTERM" })
+            Assert.Contains(opt, r.Out, StringComparison.Ordinal);
+    }
+}
