@@ -95,7 +95,17 @@ case "${1:-build}" in
     test)
         build
         shift || true
-        dotnet test LinuxCp.sln -c "$CONF" --no-build -nologo -v quiet --logger "console;verbosity=normal" "$@"
+        [ "$(id -u)" = 0 ] || die "the integration tests need root (namespaces, veths, DPDK)"
+        out=$(mktemp)
+        set +e
+        dotnet test LinuxCp.sln -c "$CONF" --no-build -nologo -v quiet --logger "console;verbosity=normal" "$@" 2>&1 | tee "$out"
+        rc=${PIPESTATUS[0]}
+        set -e
+        # One closing line over every test assembly: "tests: N passed, N failed, N skipped".
+        awk '/^ +Passed: +[0-9]+$/ { p += $2 } /^ +Failed: +[0-9]+$/ { f += $2 } /^ +Skipped: +[0-9]+$/ { s += $2 }
+             END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$out"
+        rm -f "$out"
+        exit "$rc"
         ;;
     demo) build; exec bash scripts/demo.sh ;;
     clean) make -s -C native clean; rm -rf bin out; find . -name bin -o -name obj -type d -prune -exec rm -rf {} + ;;
