@@ -82,6 +82,13 @@ public static unsafe class EthPort
         return s;
     }
 
+    public static int SetMac(ushort port, MacAddress mac)
+    {
+        rte_ether_addr a;
+        mac.CopyTo(new Span<byte>(&a, 6));
+        return Dpdk.rte_eth_dev_default_mac_addr_set(port, &a);
+    }
+
     public static int Promiscuous(ushort port) => Dpdk.rte_eth_promiscuous_enable(port);
 
     public static int AllMulticast(ushort port) => Dpdk.rte_eth_allmulticast_enable(port);

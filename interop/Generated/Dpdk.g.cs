@@ -150,4 +150,42 @@ public static unsafe partial class Dpdk
     [LibraryImport(Library, EntryPoint = "rte_mempool_free")]
     public static partial void rte_mempool_free(void* mp);
 
+    /// <summary>rte_eth_dev_default_mac_addr_set (rte_ethdev.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_eth_dev_default_mac_addr_set")]
+    public static partial int rte_eth_dev_default_mac_addr_set(ushort port_id, void* mac_addr);
+
+    /// <summary>rte_fib_add (rte_fib.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib_add")]
+    public static partial int rte_fib_add(void* fib, uint ip, byte depth, ulong next_hop);
+
+    /// <summary>rte_fib_delete (rte_fib.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib_delete")]
+    public static partial int rte_fib_delete(void* fib, uint ip, byte depth);
+
+    /// <summary>rte_fib_lookup_bulk (rte_fib.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib_lookup_bulk")]
+    [SuppressGCTransition] // reads the FIB tables, never blocks
+    public static partial int rte_fib_lookup_bulk(void* fib, uint* ips, ulong* next_hops, int n);
+
+    /// <summary>rte_fib_free (rte_fib.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib_free")]
+    public static partial void rte_fib_free(void* fib);
+
+    /// <summary>rte_fib6_add (rte_fib6.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib6_add")]
+    public static partial int rte_fib6_add(void* fib, byte* ip, byte depth, ulong next_hop);
+
+    /// <summary>rte_fib6_delete (rte_fib6.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib6_delete")]
+    public static partial int rte_fib6_delete(void* fib, byte* ip, byte depth);
+
+    /// <summary>rte_fib6_lookup_bulk (rte_fib6.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib6_lookup_bulk")]
+    [SuppressGCTransition] // reads the FIB tables, never blocks
+    public static partial int rte_fib6_lookup_bulk(void* fib, byte* ips, ulong* next_hops, int n);
+
+    /// <summary>rte_fib6_free (rte_fib6.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib6_free")]
+    public static partial void rte_fib6_free(void* fib);
+
 }

@@ -19,6 +19,14 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_dev_probe_in_netns")]
     public static partial int lcp_dev_probe_in_netns(byte* netns, byte* devargs);
 
+    /// <summary>lcp_fib4_create (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_fib4_create")]
+    public static partial void* lcp_fib4_create(byte* name, int socket_id, uint max_routes, uint num_tbl8);
+
+    /// <summary>lcp_fib6_create (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_fib6_create")]
+    public static partial void* lcp_fib6_create(byte* name, int socket_id, uint max_routes, uint num_tbl8);
+
     /// <summary>lcp_ifindex_in_netns (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_ifindex_in_netns")]
     public static partial int lcp_ifindex_in_netns(byte* netns, byte* ifname);
@@ -26,6 +34,22 @@ public static unsafe partial class LcpShim
     /// <summary>lcp_lcore_cpuset (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_lcore_cpuset")]
     public static partial ulong lcp_lcore_cpuset(uint lcore);
+
+    /// <summary>lcp_netlink_close (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_netlink_close")]
+    public static partial int lcp_netlink_close(int fd);
+
+    /// <summary>lcp_netlink_open (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_netlink_open")]
+    public static partial int lcp_netlink_open(byte* netns, uint groups, int rcvbuf);
+
+    /// <summary>lcp_netlink_recv (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_netlink_recv")]
+    public static partial int lcp_netlink_recv(int fd, void* buf, uint len, int timeout_ms);
+
+    /// <summary>lcp_netlink_send (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_netlink_send")]
+    public static partial int lcp_netlink_send(int fd, void* buf, uint len);
 
     /// <summary>lcp_netns_delete (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_netns_delete")]

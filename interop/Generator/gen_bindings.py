@@ -53,8 +53,21 @@ def cs_type(t):
             return "void*"
         if canon.kind == ci.TypeKind.POINTER and canon.get_pointee().get_canonical().kind == ci.TypeKind.RECORD:
             return "void**"
+        if canon.kind == ci.TypeKind.CONSTANTARRAY:
+            # pointer to array (uint8_t ips[][16]): a pointer to the first element
+            return cs_type(canon.get_array_element_type()) + "*"
         inner = cs_type(p)
         return inner + "*"
+    if t.kind in (ci.TypeKind.INCOMPLETEARRAY, ci.TypeKind.CONSTANTARRAY) or t.kind.name == "DECAYEDPOINTER":
+        c = t.get_canonical()
+        if c.kind == ci.TypeKind.POINTER:
+            return cs_type(c)
+        # a parameter declared as an array decays to a pointer to its first element; for an
+        # array of arrays (uint8_t ips[][16]) that is a pointer to contiguous rows
+        e = t.get_array_element_type()
+        while e.get_canonical().kind == ci.TypeKind.CONSTANTARRAY:
+            e = e.get_canonical().get_array_element_type()
+        return cs_type(e) + "*"
     if t.kind == ci.TypeKind.ENUM:
         return cs_type(t.get_declaration().enum_type)
     if t.kind in PRIMS:

@@ -66,6 +66,18 @@ int lcp_port_link(uint16_t port, int *up, uint32_t *speed_mbps);
 /* Stop, close and detach a port's device (hot-unplug for vdevs). */
 int lcp_port_remove(uint16_t port);
 
+/* ---- FIB ----------------------------------------------------------------- */
+
+struct rte_fib;
+struct rte_fib6;
+/*
+ * IPv4 DIR-24-8 FIB / IPv6 trie FIB with 2-byte next hops (15-bit next-hop group ids), default
+ * next hop 0. NULL with rte_errno set on failure. Updates and bulk lookups: rte_fib*_add/
+ * delete/lookup_bulk, bound directly.
+ */
+struct rte_fib *lcp_fib4_create(const char *name, int socket_id, uint32_t max_routes, uint32_t num_tbl8);
+struct rte_fib6 *lcp_fib6_create(const char *name, int socket_id, uint32_t max_routes, uint32_t num_tbl8);
+
 /* ---- namespaces and mirrors -------------------------------------------- */
 
 /* Create the named network namespace (/run/netns/<name>) if missing. 1 = created, 0 = existed. */
@@ -85,6 +97,18 @@ int lcp_port_setup_in_netns(const char *netns, uint16_t port, uint16_t nq, uint1
                             uint16_t nb_txd, struct rte_mempool *pool);
 /* ifindex of a kernel interface by name inside a namespace (NULL = current); <0 on error. */
 int lcp_ifindex_in_netns(const char *netns, const char *ifname);
+
+/* ---- netlink ------------------------------------------------------------- */
+
+/*
+ * NETLINK_ROUTE socket created inside the namespace (NULL = ours), subscribed to `groups`
+ * (RTMGRP_* bits), receive buffer `rcvbuf` bytes (0 = default). Returns the fd or -errno.
+ */
+int lcp_netlink_open(const char *netns, uint32_t groups, int rcvbuf);
+int lcp_netlink_send(int fd, const void *buf, uint32_t len);
+/* Waits up to timeout_ms; returns bytes, -EAGAIN on timeout, -ENOBUFS on overrun, -errno. */
+int lcp_netlink_recv(int fd, void *buf, uint32_t len, int timeout_ms);
+int lcp_netlink_close(int fd);
 
 /* ---- threads ------------------------------------------------------------ */
 

@@ -21,6 +21,7 @@
 #include <rte_errno.h>
 
 #include "lcp_shim.h"
+#include "lcp_internal.h"
 
 #define NETNS_RUN_DIR "/run/netns"
 
@@ -49,7 +50,7 @@ static int prepare_run_dir(void)
 	return 0;
 }
 
-static int run_in_netns(const char *netns, int (*fn)(const void *), const void *arg);
+#define run_in_netns lcp_run_in_netns
 static int do_nothing(const void *arg) { (void)arg; return 0; }
 
 struct create_arg {
@@ -147,7 +148,7 @@ static void *ns_thread(void *p)
 	return NULL;
 }
 
-static int run_in_netns(const char *netns, int (*fn)(const void *), const void *arg)
+int lcp_run_in_netns(const char *netns, int (*fn)(const void *), const void *arg)
 {
 	struct ns_call c = { .netns = netns, .arg = arg, .fn = fn, .rc = 0 };
 	pthread_t t;

@@ -17,6 +17,21 @@ internal static partial class Log
     [LoggerMessage(1008, LogLevel.Warning, "netns {Name} was created in lcpd's private mount namespace (lcpd runs under 'ip netns exec' or similar): other processes cannot see it. Create mirror namespaces beforehand with 'ip netns add {Name}'")]
     public static partial void NetnsPrivate(ILogger log, string name);
 
+    [LoggerMessage(1010, LogLevel.Warning, "netlink ({Netns}): read error {Errno}; resyncing")]
+    public static partial void NetlinkReadError(ILogger log, string netns, int errno);
+
+    [LoggerMessage(1011, LogLevel.Error, "netlink ({Netns}): listener failed; resyncing")]
+    public static partial void NetlinkFailed(ILogger log, string netns, Exception e);
+
+    [LoggerMessage(1012, LogLevel.Information, "netlink ({Netns}): resync applied {Objects} objects, removed {Removed}")]
+    public static partial void Resynced(ILogger log, string netns, int objects, int removed);
+
+    [LoggerMessage(1013, LogLevel.Warning, "port {Port}: MTU {Mtu} from Linux not applied: {Reason}")]
+    public static partial void PortMtuFailed(ILogger log, string port, ushort mtu, string reason);
+
+    [LoggerMessage(1014, LogLevel.Warning, "port {Port}: MAC {Mac} from Linux not applied: {Reason}")]
+    public static partial void PortMacFailed(ILogger log, string port, string mac, string reason);
+
     [LoggerMessage(1003, LogLevel.Information, "pair {Port} <-> {HostIf} created in {Netns} ({Kind}, ifindex {IfIndex})")]
     public static partial void PairCreated(ILogger log, string port, string hostIf, string netns, string kind, int ifIndex);
 

@@ -1,5 +1,8 @@
 using DpdkSharp;
+using LinuxCp.ControlPlane.Netlink;
 using LinuxCp.ControlPlane.Pairs;
+using LinuxCp.ControlPlane.Routing;
+using LinuxCp.Dataplane.Fib;
 using LinuxCp.Daemon;
 using LinuxCp.Dataplane;
 using LinuxCp.Dataplane.Lcore;
@@ -142,7 +145,23 @@ namespace LinuxCp.Daemon
                         return Fail($"--pair {p.Port}={p.HostIf}: {e.Message}");
                     }
                 }
-                return Serve(opt, logs, log, engine, pairs, pool, workerCpus);
+                FibWriter? fib = null;
+                RoutingService? routing = null;
+                try
+                {
+                    if (opt.Fib)
+                    {
+                        fib = new FibWriter(engine, socket, opt.FibRoutes, opt.FibTbl8, opt.Fib6Routes, opt.FibTbl8);
+                        routing = new RoutingService(fib, pairs, new NetlinkOptions(), logs);
+                        routing.Start();
+                    }
+                    return Serve(opt, logs, log, engine, pairs, pool, workerCpus, routing);
+                }
+                finally
+                {
+                    routing?.Dispose();
+                    fib?.Dispose();
+                }
             }
             finally
             {
@@ -157,10 +176,10 @@ namespace LinuxCp.Daemon
         private static int Dpdk_SocketId() => (int)DpdkSharp.Native.Dpdk.rte_socket_id();
 
         private static int Serve(LaunchOptions opt, ILoggerFactory logs, ILogger log, DataplaneEngine engine,
-            PairManager pairs, Mempool pool, ulong workerCpus)
+            PairManager pairs, Mempool pool, ulong workerCpus, RoutingService? routing)
         {
             string version = typeof(Lcpd).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
-            var state = new RouterState(engine, pairs, pool, version, DpdkVersion());
+            var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing);
             var handlers = new CommandHandlers(state);
 
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });

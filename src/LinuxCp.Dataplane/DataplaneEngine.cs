@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using DpdkSharp;
 using LinuxCp.Dataplane.Counters;
+using LinuxCp.Dataplane.Fib;
 using LinuxCp.Dataplane.Lcore;
 using LinuxCp.Dataplane.Tables;
 
@@ -15,6 +16,7 @@ public sealed unsafe class DataplaneEngine : IDisposable
     private readonly List<GCHandle> _handles = [];
     private readonly object _publishLock = new();
     private PollTable _table = PollTable.Empty;
+    private FibSnapshot _fib = FibSnapshot.None;
     private int _stop;
     private long _generation;
     private Action<int, Exception>? _onFailure;
@@ -53,6 +55,20 @@ public sealed unsafe class DataplaneEngine : IDisposable
     internal PollTable CurrentTable => Volatile.Read(ref _table);
 
     public PollTable Table => CurrentTable;
+
+    internal FibSnapshot CurrentFib => Volatile.Read(ref _fib);
+
+    /// <summary>Publishes FIB copies and waits until no worker can still be looking up in the
+    /// previous ones.</summary>
+    public bool PublishFib(FibSnapshot fib, TimeSpan? graceTimeout = null)
+    {
+        lock (_publishLock)
+        {
+            Volatile.Write(ref _fib, fib);
+            Interlocked.MemoryBarrier();
+            return WaitGracePeriod(graceTimeout ?? TimeSpan.FromSeconds(2));
+        }
+    }
 
     /// <summary>Called (on the failing lcore) when a worker loop died.</summary>
     public void OnFailure(Action<int, Exception> handler) => _onFailure = handler;

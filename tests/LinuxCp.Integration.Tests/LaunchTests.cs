@@ -20,7 +20,7 @@ public sealed class LaunchTests
     public void Signal_StopsCleanly_Exit0AndMirrorsRemoved(int sig)
     {
         using var t = new Topology(hosts: 1);
-        using var l = LcpdProcess.Start(t.Dp, Eal(t), ["--netns", t.Rt, "--pair", $"{t.Hosts[0].PortName}=lcp0"]);
+        using var l = LcpdProcess.Start(t.Dp, Eal(t), [.. LcpdProcess.TestFib, "--netns", t.Rt, "--pair", $"{t.Hosts[0].PortName}=lcp0"]);
         Assert.True(Net.LinkExists(t.Rt, "lcp0"));
         l.Signal(sig);
         int? code = l.WaitExit(TimeSpan.FromSeconds(10));
@@ -35,7 +35,7 @@ public sealed class LaunchTests
     {
         using var t = new Topology(hosts: 1);
         TestHost h = t.Hosts[0];
-        using var l = LcpdProcess.Start(t.Dp, Eal(t), ["--netns", t.Rt, "--pair", $"{h.PortName}=tun0,tun"]);
+        using var l = LcpdProcess.Start(t.Dp, Eal(t), [.. LcpdProcess.TestFib, "--netns", t.Rt, "--pair", $"{h.PortName}=tun0,tun"]);
         Assert.Equal("tun", Net.Find(l.CtlJson("show", "lcp"), "host_if", "tun0")["kind"]!.GetValue<string>());
         string link = Cmd.InNsOk(t.Rt, "ip", "-o", "link", "show", "dev", "tun0");
         Assert.Contains("POINTOPOINT", link, StringComparison.Ordinal);
@@ -69,7 +69,7 @@ public sealed class LaunchTests
     }
 
     private static string[] NullEal(string prefix) =>
-        ["--no-huge", "-m", "128", "--no-pci", "--file-prefix", prefix, "--lcores", "0@0", "--vdev", "net_null0"];
+        ["--no-huge", "-m", "1024", "--no-pci", "--file-prefix", prefix, "--lcores", "0@0", "--vdev", "net_null0"];
 
     private static void AssertOneLineError(CmdResult r, int code, string expected)
     {
@@ -85,7 +85,7 @@ public sealed class LaunchTests
 
     [Fact]
     public void Start_UnknownPort_Exit1WithReason() =>
-        AssertOneLineError(RunLcpd([.. NullEal($"lcpt{Repo.UniqueId()}"), "--", "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock",
+        AssertOneLineError(RunLcpd([.. NullEal($"lcpt{Repo.UniqueId()}"), "--", .. LcpdProcess.TestFib, "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock",
             "--pair", "net_null7=x0"]), 1, "unknown port 'net_null7'");
 
     [Fact]
@@ -106,7 +106,7 @@ public sealed class LaunchTests
 
     [Fact]
     public void Start_NoPorts_Exit1() =>
-        AssertOneLineError(RunLcpd("--no-huge", "-m", "128", "--no-pci", "--file-prefix", $"lcpt{Repo.UniqueId()}", "--lcores", "0@0",
+        AssertOneLineError(RunLcpd("--no-huge", "-m", "1024", "--no-pci", "--file-prefix", $"lcpt{Repo.UniqueId()}", "--lcores", "0@0",
             "--", "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock"), 1, "no ports");
 
     [Fact]
@@ -117,7 +117,7 @@ public sealed class LaunchTests
         try
         {
             Cmd.InNsOk(ns, "ip", "link", "add", "taken0", "type", "veth", "peer", "name", "taken1");
-            AssertOneLineError(RunLcpd([.. NullEal($"lcpt{Repo.UniqueId()}"), "--", "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock",
+            AssertOneLineError(RunLcpd([.. NullEal($"lcpt{Repo.UniqueId()}"), "--", .. LcpdProcess.TestFib, "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock",
                 "--pair", $"net_null0=taken0,netns={ns}"]), 1, "already exists");
             Assert.True(Net.LinkExists(ns, "taken0"), "an interface lcpd did not create must be left alone");
         }

@@ -17,7 +17,7 @@ public sealed class RouterFixture : IDisposable
         {
             var eal = LcpdProcess.TestEal($"lcpt{Topo.Id}");
             eal.AddRange(Topo.VdevArgs());
-            Lcpd = LcpdProcess.Start(Topo.Dp, eal, ["--netns", Topo.Rt, "--mbufs", "8191",
+            Lcpd = LcpdProcess.Start(Topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", Topo.Rt, "--mbufs", "8191",
                 "--pair", $"{Topo.Hosts[0].PortName}={Topo.Hosts[0].MirrorName}",
                 "--pair", $"{Topo.Hosts[1].PortName}={Topo.Hosts[1].MirrorName}"]);
             Topo.EnableRouting();

@@ -172,8 +172,48 @@ public sealed class PairManager
             var pair = new Pair(phy, mirror, hostIf, ns, tun, ifindex, persist);
             _pairs[phy.Id] = pair;
             PublishLocked();
+            PairChanged?.Invoke(pair, true);
             Log.PairCreated(_log, phy.Name, hostIf, NsLabel(ns), tun ? "tun" : "tap", ifindex);
             return pair;
+        }
+    }
+
+    /// <summary>Raised (under the manager's lock) after a pair was created or deleted.</summary>
+    public event Action<Pair, bool>? PairChanged;
+
+    /// <summary>Applies Linux's link settings of a mirror to its port: admin state (a down
+    /// mirror stops forwarding through the port), MTU, MAC. Returns the updated pair.</summary>
+    public Pair ApplyMirrorLink(Pair pair, bool adminUp, ushort mtu, MacAddress? mac)
+    {
+        lock (_lock)
+        {
+            if (!_pairs.TryGetValue(pair.Phy.Id, out Pair? cur) || cur.Mirror.Id != pair.Mirror.Id)
+                return pair;
+            Pair next = cur with { AdminUp = adminUp };
+            if (mtu != 0 && mtu != EthPort.Mtu(cur.Phy.Id))
+            {
+                int rc = EthPort.SetMtu(cur.Phy.Id, mtu);
+                if (rc < 0)
+                    Log.PortMtuFailed(_log, cur.Phy.Name, mtu, Eal.StrError(-rc));
+            }
+            if (mac is MacAddress m && m != cur.Phy.Mac && !cur.Tun)
+            {
+                int rc = EthPort.SetMac(cur.Phy.Id, m);
+                if (rc < 0)
+                    Log.PortMacFailed(_log, cur.Phy.Name, m.ToString(), Eal.StrError(-rc));
+                else
+                {
+                    var phy = cur.Phy with { Mac = m };
+                    _phys[phy.Id] = phy;
+                    next = next with { Phy = phy, Mirror = cur.Mirror with { Mac = m } };
+                }
+            }
+            if (next != cur)
+            {
+                _pairs[cur.Phy.Id] = next;
+                PublishLocked();
+            }
+            return next;
         }
     }
 
@@ -199,6 +239,7 @@ public sealed class PairManager
             }
             _pairs.Remove(pair.Phy.Id);
             RemoveMirrorLocked(pair);
+            PairChanged?.Invoke(pair, false);
             Log.PairDeleted(_log, pair.Phy.Name, pair.HostIf);
             return pair;
         }
@@ -250,8 +291,8 @@ public sealed class PairManager
             if (_pairs.TryGetValue(phy.Id, out Pair? pair))
             {
                 ushort m = pair.Mirror.Id;
-                entries.Add(new PollEntry(phy.Id, m, pair.Tun ? PollKind.PhyToTun : PollKind.PhyToTap, phy.Mac.Bits, 0));
-                entries.Add(new PollEntry(m, phy.Id, pair.Tun ? PollKind.TunToPhy : PollKind.TapToPhy, pair.Mirror.Mac.Bits, phy.Mac.Bits));
+                entries.Add(new PollEntry(phy.Id, m, pair.Tun ? PollKind.PhyToTun : PollKind.PhyToTap, pair.Phy.Mac.Bits, 0, !pair.AdminUp));
+                entries.Add(new PollEntry(m, phy.Id, pair.Tun ? PollKind.TunToPhy : PollKind.TapToPhy, pair.Mirror.Mac.Bits, pair.Phy.Mac.Bits));
             }
             else
             {

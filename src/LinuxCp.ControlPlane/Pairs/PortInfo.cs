@@ -20,7 +20,8 @@ public sealed record Pair(
     string? Netns,
     bool Tun,
     int HostIfIndex,
-    bool Persist);
+    bool Persist,
+    bool AdminUp = true);
 
 /// <summary>A request that cannot be carried out; the message is for the operator.</summary>
 public sealed class PairException : Exception

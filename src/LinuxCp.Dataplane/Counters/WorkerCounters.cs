@@ -13,7 +13,8 @@ public enum PortCounter
     Drops,
     Punts,
     TxErrors,
-    Reserved,
+    /// <summary>Received on this port and forwarded by the fast path.</summary>
+    Forwarded,
 }
 
 /// <summary>One worker's counters. Only that worker writes them (plain stores); readers sum

@@ -1,4 +1,7 @@
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using DpdkSharp.Native;
+using LinuxCp.Dataplane.Fib;
 using DpdkSharp;
 using LinuxCp.Dataplane.Counters;
 using LinuxCp.Dataplane.Paths;
@@ -65,6 +68,13 @@ public sealed unsafe class Worker
         _ = GC.GetAllocatedBytesForCurrentThread();
         _ = Eal.Rdtsc();
         DpdkSharp.Native.Dpdk.rte_pktmbuf_free_bulk(null, 0);
+        FibSnapshot fib = _dp.CurrentFib;
+        if (fib.Enabled)
+        {
+            Dpdk.rte_fib_lookup_bulk(fib.V4, _ctx.Dst4, _ctx.NextHops, 0);
+            Dpdk.rte_fib6_lookup_bulk(fib.V6, _ctx.Dst6, _ctx.NextHops, 0);
+        }
+        FlushTx();
         DpdkSharp.Native.LcpShim.lcp_sleep_us(0);
         // A zero-packet TX is a no-op for every PMD; it binds lcp_tx_burst.
         PollEntry[] entries = _dp.CurrentTable.Entries;
@@ -180,14 +190,32 @@ public sealed unsafe class Worker
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PhyRx<TMode>(in PollEntry e, uint n) where TMode : struct, IPhyMode
     {
-        WorkerCounters c = _ctx.Counters;
-        void** rx = _ctx.RxBuf;
-        void** punt = _ctx.OutBuf;
-        void** drop = _ctx.DropBuf;
+        WorkerContext ctx = _ctx;
+        WorkerCounters c = ctx.Counters;
+        void** rx = ctx.RxBuf;
+        void** drop = ctx.DropBuf;
         bool puntOther = _opt.PuntOther;
-        uint nPunt = 0, nDrop = 0;
+        FibSnapshot fib = _dp.CurrentFib;
+        bool forwarding = fib.Enabled;
+        uint nPunt = 0, nDrop = 0, n4 = 0, n6 = 0;
         long bytes = 0;
 
+        if (e.Down)
+        {
+            for (uint i = 0; i < n; i++)
+            {
+                bytes += Mbuf.PktLen(rx[i]);
+                drop[i] = rx[i];
+            }
+            c.Reason(Reason.DropPortDown) += n;
+            c.Port(e.Port, PortCounter.RxPackets) += n;
+            c.Port(e.Port, PortCounter.RxBytes) += bytes;
+            c.Port(e.Port, PortCounter.Drops) += n;
+            DpdkSharp.Burst.Free(drop, n);
+            return;
+        }
+
+        // Phase 1: classify; forwarding candidates are collected for the bulk lookups.
         for (uint i = 0; i < n; i++)
         {
             void* m = rx[i];
@@ -195,40 +223,150 @@ public sealed unsafe class Worker
             bytes += pktLen;
             byte* frame = Mbuf.Data(m);
             Reason r = FrameClassifier.Classify(frame, Mbuf.DataLen(m), pktLen, e.PortMac, puntOther);
-            if (r < ReasonInfo.FirstDrop)
+            if (forwarding)
             {
-                if (!TMode.Paired)
+                if (r == Reason.PuntIp4)
                 {
-                    r = Reason.DropNoMirror;
-                }
-                else if (TMode.Tun)
-                {
-                    if (r is Reason.PuntIp4 or Reason.PuntIp6)
+                    r = Forwarding.Ip4Eligible(frame, e.PortMac);
+                    if (r == Reason.Count)
                     {
-                        // Point-to-point: the link has one peer; remember its MAC for host->phy.
-                        _dp.TunPeerMacs[e.Port] = *(uint*)(frame + 6) | ((ulong)*(ushort*)(frame + 10) << 32);
-                        Mbuf.Adj(m, FrameClassifier.EtherHeader);
+                        ctx.Fwd4[n4] = m;
+                        ctx.Dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
+                        n4++;
+                        continue;
                     }
-                    else
+                }
+                else if (r == Reason.PuntIp6)
+                {
+                    r = Forwarding.Ip6Eligible(frame, e.PortMac);
+                    if (r == Reason.Count)
                     {
-                        r = Reason.DropTunNotIp;
+                        ctx.Fwd6[n6] = m;
+                        Unsafe.CopyBlockUnaligned(ctx.Dst6 + n6 * 16, frame + 38, 16);
+                        n6++;
+                        continue;
                     }
                 }
             }
-            c.Reason(r)++;
-            if (r < ReasonInfo.FirstDrop)
-                punt[nPunt++] = m;
-            else
-                drop[nDrop++] = m;
+            Decide<TMode>(in e, m, frame, r, ref nPunt, ref nDrop);
+        }
+
+        // Phase 2: one lookup per family, then rewrite and buffer per egress port.
+        uint forwarded = 0;
+        if (n4 != 0)
+        {
+            Dpdk.rte_fib_lookup_bulk(fib.V4, ctx.Dst4, ctx.NextHops, (int)n4);
+            for (uint i = 0; i < n4; i++)
+            {
+                void* m = ctx.Fwd4[i];
+                byte* frame = Mbuf.Data(m);
+                Reason r = Forwarding.Rewrite4(fib.Tables!, ctx.NextHops[i], frame, out ushort txPort);
+                if (r == Reason.Count)
+                {
+                    Buffer(txPort, m);
+                    forwarded++;
+                }
+                else
+                {
+                    Decide<TMode>(in e, m, frame, r, ref nPunt, ref nDrop);
+                }
+            }
+        }
+        if (n6 != 0)
+        {
+            Dpdk.rte_fib6_lookup_bulk(fib.V6, ctx.Dst6, ctx.NextHops, (int)n6);
+            for (uint i = 0; i < n6; i++)
+            {
+                void* m = ctx.Fwd6[i];
+                byte* frame = Mbuf.Data(m);
+                Reason r = Forwarding.Rewrite6(fib.Tables!, ctx.NextHops[i], frame, out ushort txPort);
+                if (r == Reason.Count)
+                {
+                    Buffer(txPort, m);
+                    forwarded++;
+                }
+                else
+                {
+                    Decide<TMode>(in e, m, frame, r, ref nPunt, ref nDrop);
+                }
+            }
         }
 
         c.Port(e.Port, PortCounter.RxPackets) += n;
         c.Port(e.Port, PortCounter.RxBytes) += bytes;
         c.Port(e.Port, PortCounter.Punts) += nPunt;
         c.Port(e.Port, PortCounter.Drops) += nDrop;
+        c.Port(e.Port, PortCounter.Forwarded) += forwarded;
         if (nPunt != 0)
-            Send(e.Peer, punt, nPunt, Reason.DropMirrorTxFull);
+            Send(e.Peer, ctx.OutBuf, nPunt, Reason.DropMirrorTxFull);
+        if (ctx.TxPendingCount != 0)
+            FlushTx();
         DpdkSharp.Burst.Free(drop, nDrop);
+    }
+
+    /// <summary>Punt (to the paired mirror, unchanged; TUN: without L2) or drop, counted by reason.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Decide<TMode>(in PollEntry e, void* m, byte* frame, Reason r, ref uint nPunt, ref uint nDrop)
+        where TMode : struct, IPhyMode
+    {
+        if (r < ReasonInfo.FirstDrop)
+        {
+            if (!TMode.Paired)
+            {
+                r = Reason.DropNoMirror;
+            }
+            else if (TMode.Tun)
+            {
+                ushort type = BinaryPrimitives.ReverseEndianness(*(ushort*)(frame + 12));
+                if (type is FrameClassifier.EtherTypeIp4 or FrameClassifier.EtherTypeIp6)
+                {
+                    // Point-to-point: the link has one peer; remember its MAC for host->phy.
+                    _dp.TunPeerMacs[e.Port] = *(uint*)(frame + 6) | ((ulong)*(ushort*)(frame + 10) << 32);
+                    Mbuf.Adj(m, FrameClassifier.EtherHeader);
+                }
+                else
+                {
+                    r = Reason.DropTunNotIp;
+                }
+            }
+        }
+        _ctx.Counters.Reason(r)++;
+        if (r < ReasonInfo.FirstDrop)
+            _ctx.OutBuf[nPunt++] = m;
+        else
+            _ctx.DropBuf[nDrop++] = m;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Buffer(ushort port, void* m)
+    {
+        WorkerContext ctx = _ctx;
+        int count = ctx.TxCounts[port];
+        if (count == 0)
+            ctx.TxPending[ctx.TxPendingCount++] = port;
+        ctx.TxBufs[port * WorkerOptions.BurstSize + count] = m;
+        ctx.TxCounts[port] = ++count;
+        if (count == WorkerOptions.BurstSize)
+        {
+            Send(port, ctx.TxBufs + port * WorkerOptions.BurstSize, (uint)count, Reason.DropPhyTxFull);
+            ctx.TxCounts[port] = 0;
+        }
+    }
+
+    private void FlushTx()
+    {
+        WorkerContext ctx = _ctx;
+        for (int i = 0; i < ctx.TxPendingCount; i++)
+        {
+            ushort port = ctx.TxPending[i];
+            int count = ctx.TxCounts[port];
+            if (count != 0)
+            {
+                Send(port, ctx.TxBufs + port * WorkerOptions.BurstSize, (uint)count, Reason.DropPhyTxFull);
+                ctx.TxCounts[port] = 0;
+            }
+        }
+        ctx.TxPendingCount = 0;
     }
 
     // ---- mirror RX: x-connect to the phy port ------------------------------------------------

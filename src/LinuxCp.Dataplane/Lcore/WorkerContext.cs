@@ -17,6 +17,21 @@ public sealed unsafe class WorkerContext : IDisposable
     internal void** OutBuf;
     internal void** DropBuf;
 
+    /// <summary>Forwarding candidates of a burst: mbufs, IPv4 destinations (host order),
+    /// IPv6 destinations (16 bytes each), FIB results.</summary>
+    internal void** Fwd4;
+    internal uint* Dst4;
+    internal void** Fwd6;
+    internal byte* Dst6;
+    internal ulong* NextHops;
+
+    /// <summary>Per egress port TX buffers (BurstSize each), their fill counts, and the list of
+    /// ports that have something buffered.</summary>
+    internal void** TxBufs;
+    internal int* TxCounts;
+    internal ushort* TxPending;
+    internal int TxPendingCount;
+
     // Written by the worker, read by the control plane.
     internal long Epoch;
     internal long Iterations;
@@ -35,7 +50,21 @@ public sealed unsafe class WorkerContext : IDisposable
         RxBuf = (void**)NativeMemory.AlignedAlloc((nuint)bytes * 3, 64);
         OutBuf = RxBuf + WorkerOptions.BurstSize;
         DropBuf = OutBuf + WorkerOptions.BurstSize;
+        const int b = WorkerOptions.BurstSize;
+        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 3 + b * 4 + b * 16 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2)), 64);
+        byte* s = _scratch;
+        Fwd4 = (void**)s; s += b * 8;
+        Fwd6 = (void**)s; s += b * 8;
+        NextHops = (ulong*)s; s += b * 8;
+        Dst4 = (uint*)s; s += b * 4;
+        Dst6 = s; s += b * 16;
+        TxBufs = (void**)s; s += DpdkSharp.EthPort.MaxPorts * b * 8;
+        TxCounts = (int*)s; s += DpdkSharp.EthPort.MaxPorts * 4;
+        TxPending = (ushort*)s;
+        NativeMemory.Clear(TxCounts, (nuint)(DpdkSharp.EthPort.MaxPorts * 4));
     }
+
+    private byte* _scratch;
 
     public long EpochValue => Interlocked.Read(ref Epoch);
     public bool IsRunning => Volatile.Read(ref Running) != 0;
@@ -60,7 +89,9 @@ public sealed unsafe class WorkerContext : IDisposable
         if (RxBuf != null)
         {
             NativeMemory.AlignedFree(RxBuf);
+            NativeMemory.AlignedFree(_scratch);
             RxBuf = OutBuf = DropBuf = null;
+            _scratch = null;
         }
     }
 }

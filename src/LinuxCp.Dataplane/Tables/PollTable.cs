@@ -16,7 +16,7 @@ public enum PollKind : byte
 }
 
 /// <summary>One port a worker polls, and where its traffic goes.</summary>
-public readonly record struct PollEntry(ushort Port, ushort Peer, PollKind Kind, ulong PortMac, ulong PeerPortMac);
+public readonly record struct PollEntry(ushort Port, ushort Peer, PollKind Kind, ulong PortMac, ulong PeerPortMac, bool Down = false);
 
 /// <summary>An immutable snapshot of what the workers poll. The control plane builds a new one
 /// and publishes it; workers pick it up at the top of their next loop iteration.</summary>

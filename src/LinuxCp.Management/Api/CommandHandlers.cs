@@ -31,6 +31,11 @@ public sealed class CommandHandlers
             "show errors" => NoArgs(spec, rest, ShowErrors),
             "show buffers" => NoArgs(spec, rest, ShowBuffers),
             "show runtime" => NoArgs(spec, rest, ShowRuntime),
+            "show ip fib" => ShowFib(false, rest),
+            "show ip6 fib" => ShowFib(true, rest),
+            "show ip fib summary" => NoArgs(spec, rest, ShowFibSummary),
+            "show ip neighbors" => NoArgs(spec, rest, ShowNeighbors),
+            "lcp resync" => NoArgs(spec, rest, Resync),
             "lcp create" => LcpCreate(spec, rest),
             "lcp delete" => LcpDelete(spec, rest),
             _ => throw new ApiException($"command '{spec.Path}' is not implemented by this lcpd"),
@@ -61,9 +66,75 @@ public sealed class CommandHandlers
                 p.Name, p.Id, p.Kind.ToString().ToLowerInvariant(), p.Mac.ToString(), EthPort.Mtu(p.Id),
                 AdminUp: true, LinkUp: up,
                 C(PortCounter.RxPackets), C(PortCounter.TxPackets), C(PortCounter.RxBytes), C(PortCounter.TxBytes),
-                C(PortCounter.Drops) + nicDrops, C(PortCounter.Punts)));
+                C(PortCounter.Drops) + nicDrops, C(PortCounter.Punts), C(PortCounter.Forwarded)));
         }
         return list;
+    }
+
+    private LinuxCp.ControlPlane.Routing.RoutingService Routing =>
+        _s.Routing ?? throw new ApiException("the FIB is disabled (lcpd runs with --no-fib)");
+
+    private string InterfaceName(ushort port) =>
+        _s.Pairs.Pairs().FirstOrDefault(p => p.Phy.Id == port)?.HostIf ?? _s.Pairs.AllPorts().FirstOrDefault(p => p.Id == port)?.Name ?? $"port{port}";
+
+    private static string TypeName(LinuxCp.Dataplane.Fib.GroupKind k) => k switch
+    {
+        LinuxCp.Dataplane.Fib.GroupKind.Forward => "forward",
+        LinuxCp.Dataplane.Fib.GroupKind.Local => "local",
+        LinuxCp.Dataplane.Fib.GroupKind.Glean => "attached",
+        LinuxCp.Dataplane.Fib.GroupKind.Blackhole => "blackhole",
+        LinuxCp.Dataplane.Fib.GroupKind.Unreachable => "unreachable",
+        LinuxCp.Dataplane.Fib.GroupKind.PuntToLinux => "punt",
+        _ => "no-route",
+    };
+
+    public List<FibRouteDto> ShowFib(bool v6, string[] rest)
+    {
+        LinuxCp.Dataplane.Fib.Prefix? filter = null;
+        if (rest.Length > 1)
+            throw new ApiException($"usage: show {(v6 ? "ip6" : "ip")} fib [<prefix>]");
+        if (rest.Length == 1)
+        {
+            try
+            {
+                filter = LinuxCp.Dataplane.Fib.Prefix.Parse(rest[0]);
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException or OverflowException)
+            {
+                throw new ApiException($"bad prefix '{rest[0]}'");
+            }
+            if (filter.Value.V6 != v6)
+                throw new ApiException($"'{rest[0]}' is not an {(v6 ? "IPv6" : "IPv4")} prefix");
+        }
+        List<LinuxCp.Dataplane.Fib.FibEntry> entries;
+        lock (Routing.Lock)
+            entries = Routing.Fib.Dump(v6, filter);
+        if (filter is not null && filter.Value.Length == (v6 ? 128 : 32) && entries.Count > 1)
+            entries = [entries.MaxBy(e => e.Prefix.Length)!]; // an address: its longest match
+        return [.. entries.Select(e => new FibRouteDto(e.Prefix.ToString(), TypeName(e.Kind), e.Source.ToString().ToLowerInvariant(),
+            [.. e.Paths.Select(p => new FibPathDto(p.Via == 0 && e.Kind != LinuxCp.Dataplane.Fib.GroupKind.Forward ? null
+                : LinuxCp.Dataplane.Fib.Prefix.Format(v6, p.Via), InterfaceName(p.Port), p.Resolved))]))];
+    }
+
+    public FibSummaryDto ShowFibSummary()
+    {
+        lock (Routing.Lock)
+            return new FibSummaryDto(Routing.Fib.Count4, Routing.Fib.Count6, Routing.Fib.Commits, Routing.Fib.FibErrors);
+    }
+
+    public List<NeighborDto> ShowNeighbors()
+    {
+        lock (Routing.Lock)
+            return [.. Routing.Fib.Neighbors().OrderBy(n => n.V6).ThenBy(n => n.Ip)
+                .Select(n => new NeighborDto(LinuxCp.Dataplane.Fib.Prefix.Format(n.V6, n.Ip), n.Mac.ToString(), InterfaceName(n.Port)))];
+    }
+
+    public ResyncDto Resync()
+    {
+        int objects = Routing.ResyncAll();
+        var ls = Routing.Listeners.ToList();
+        return new ResyncDto(objects, ls.Sum(l => Interlocked.Read(ref l.Resyncs)), ls.Sum(l => Interlocked.Read(ref l.Overruns)),
+            ls.Sum(l => Interlocked.Read(ref l.Malformed)));
     }
 
     public List<LcpDto> ShowLcp() =>

@@ -5,4 +5,5 @@ using LinuxCp.Dataplane;
 namespace LinuxCp.Management.Api;
 
 /// <summary>What the management layer reads and drives: the engine, the pairs, the pool.</summary>
-public sealed record RouterState(DataplaneEngine Engine, PairManager Pairs, Mempool Pool, string Version, string DpdkVersion);
+public sealed record RouterState(DataplaneEngine Engine, PairManager Pairs, Mempool Pool, string Version, string DpdkVersion,
+    LinuxCp.ControlPlane.Routing.RoutingService? Routing = null);

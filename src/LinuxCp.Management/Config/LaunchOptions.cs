@@ -30,6 +30,10 @@ public sealed record LaunchOptions
     public ushort TxDescriptors { get; init; } = 1024;
     public uint Mbufs { get; init; } = 32767;
     public string LogLevel { get; init; } = "info";
+    public bool Fib { get; init; } = true;
+    public uint FibRoutes { get; init; } = 1 << 20;
+    public uint Fib6Routes { get; init; } = 1 << 18;
+    public uint FibTbl8 { get; init; } = 16384;
     public bool Help { get; init; }
 
     public const string HelpText = """
@@ -55,6 +59,10 @@ public sealed record LaunchOptions
           --tx-desc <n>          TX descriptors per queue (default 1024)
           --mbufs <n>            mbufs in the packet pool (default 32767)
           --log-level <level>    trace|debug|info|warning|error (default info)
+          --no-fib               no fast path: punt every IP packet to Linux (mirror only)
+          --fib-routes <n>       IPv4 FIB capacity in routes (default 1048576)
+          --fib6-routes <n>      IPv6 FIB capacity in routes (default 262144)
+          --fib-tbl8 <n>         FIB tbl8 groups per family (blocks for prefixes longer than /24; 256-32767, default 16384)
           -h, --help             this text
 
         Signals: SIGTERM/SIGINT stop the workers and ports, remove the mirrors and exit 0.
@@ -125,6 +133,18 @@ public sealed record LaunchOptions
                     break;
                 case "--mbufs":
                     o = o with { Mbufs = Number(a, Value(), 1024, 16_777_216) };
+                    break;
+                case "--no-fib":
+                    o = o with { Fib = false };
+                    break;
+                case "--fib-routes":
+                    o = o with { FibRoutes = Number(a, Value(), 1024, 1u << 26) };
+                    break;
+                case "--fib6-routes":
+                    o = o with { Fib6Routes = Number(a, Value(), 1024, 1u << 24) };
+                    break;
+                case "--fib-tbl8":
+                    o = o with { FibTbl8 = Number(a, Value(), 256, 32767) }; // 15-bit next hops bound the tbl8 count
                     break;
                 case "--log-level":
                     string lvl = Value();

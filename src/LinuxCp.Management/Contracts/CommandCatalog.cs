@@ -19,6 +19,11 @@ public static class CommandCatalog
         new("show errors", "", "drop and punt counters by reason"),
         new("show buffers", "", "mbuf pools: size and in-use counts"),
         new("show runtime", "", "per-worker loop figures"),
+        new("show ip fib", "[<prefix>]", "IPv4 FIB: all routes, or the entry a prefix/address matches"),
+        new("show ip fib summary", "", "route counts per family"),
+        new("show ip6 fib", "[<prefix>]", "IPv6 FIB"),
+        new("show ip neighbors", "", "resolved neighbours (IPv4 and IPv6) in the fast path"),
+        new("lcp resync", "", "re-read Linux's links, addresses, routes and neighbours and fix the FIB"),
         new("lcp create", "<port> host-if <name> [netns <ns>] [tun] [persist]", "create a mirror for a port"),
         new("lcp delete", "<port|host-if>", "delete a pair and its mirror"),
     ];

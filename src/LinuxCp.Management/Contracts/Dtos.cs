@@ -4,7 +4,17 @@ namespace LinuxCp.Management.Contracts;
 
 public sealed record InterfaceDto(
     string Name, int PortId, string Kind, string Mac, int Mtu, bool AdminUp, bool LinkUp,
-    long RxPackets, long TxPackets, long RxBytes, long TxBytes, long Drops, long Punts);
+    long RxPackets, long TxPackets, long RxBytes, long TxBytes, long Drops, long Punts, long Forwarded = 0);
+
+public sealed record FibPathDto(string? Via, string Interface, bool Resolved);
+
+public sealed record FibRouteDto(string Prefix, string Type, string Source, List<FibPathDto> Paths);
+
+public sealed record FibSummaryDto(long Ipv4, long Ipv6, long Commits, long FibErrors);
+
+public sealed record NeighborDto(string Ip, string Mac, string Interface);
+
+public sealed record ResyncDto(int Objects, long Resyncs, long Overruns, long Malformed);
 
 public sealed record LcpDto(string Port, string HostIf, string? Netns, string Kind, int HostIfindex);
 

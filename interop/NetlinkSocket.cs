@@ -1,0 +1,40 @@
+
+using DpdkSharp.Native;
+
+namespace DpdkSharp;
+
+/// <summary>An rtnetlink socket bound inside a namespace.</summary>
+public sealed unsafe class NetlinkSocket : IDisposable
+{
+    private int _fd;
+
+    public NetlinkSocket(string? netns, uint groups, int receiveBuffer)
+    {
+        using var ns = new NativeUtf8(netns);
+        _fd = LcpShim.lcp_netlink_open(ns.Pointer, groups, receiveBuffer);
+        if (_fd < 0)
+            throw new DpdkException($"netlink socket in {netns ?? "the default namespace"}: {Eal.StrError(-_fd)}", -_fd);
+    }
+
+    public void Send(byte[] msg)
+    {
+        fixed (byte* p = msg)
+            DpdkException.Check(LcpShim.lcp_netlink_send(_fd, p, (uint)msg.Length), "netlink send");
+    }
+
+    /// <summary>Bytes received, or a negative errno (-11 EAGAIN after the timeout, -105 ENOBUFS on overrun).</summary>
+    public int Receive(byte[] buf, int timeoutMs)
+    {
+        fixed (byte* p = buf)
+            return LcpShim.lcp_netlink_recv(_fd, p, (uint)buf.Length, timeoutMs);
+    }
+
+    public void Dispose()
+    {
+        if (_fd >= 0)
+        {
+            LcpShim.lcp_netlink_close(_fd);
+            _fd = -1;
+        }
+    }
+}

@@ -1,0 +1,208 @@
+using LinuxCp.ControlPlane.Pairs;
+using LinuxCp.Dataplane.Fib;
+
+namespace LinuxCp.ControlPlane.Netlink;
+
+/// <summary>Linux's view of one namespace (links, addresses, main-table routes, neighbours) and
+/// its translation into FIB sources. Events are applied idempotently, so a dump can be replayed
+/// over live state; <see cref="Sweep"/> removes what a dump no longer contains.</summary>
+public sealed class RouteSync
+{
+    private readonly FibWriter _fib;
+    private readonly PairManager _pairs;
+    private readonly string? _netns;
+
+    private readonly Dictionary<int, LinkEvent> _links = [];
+    private readonly Dictionary<(bool, UInt128, int, int), AddrEvent> _addrs = [];
+    private readonly Dictionary<(Prefix, uint, byte), RouteEvent> _routes = [];
+    private readonly Dictionary<(int, bool, UInt128), NeighEvent> _neighs = [];
+    private Dictionary<int, Pair> _mirrors = [];
+
+    public RouteSync(FibWriter fib, PairManager pairs, string? netns)
+    {
+        _fib = fib;
+        _pairs = pairs;
+        _netns = netns;
+        RefreshPairs();
+    }
+
+    public long Routes => _routes.Count;
+    public long Neighbors => _neighs.Count;
+
+    /// <summary>Set when a link's admin state changed: the kernel then adds or flushes routes
+    /// without telling anyone, so the listener re-reads them.</summary>
+    public bool ResyncWanted { get; set; }
+
+    public void RefreshPairs() =>
+        _mirrors = _pairs.Pairs().Where(p => p.Netns == _netns && p.HostIfIndex > 0).ToDictionary(p => p.HostIfIndex);
+
+    public void Apply(NlEvent e)
+    {
+        switch (e)
+        {
+            case LinkEvent l: ApplyLink(l); break;
+            case AddrEvent a: ApplyAddr(a); break;
+            case RouteEvent r: ApplyRoute(r); break;
+            case NeighEvent n: ApplyNeigh(n); break;
+        }
+    }
+
+    private void ApplyLink(LinkEvent l)
+    {
+        bool changed = !_links.TryGetValue(l.IfIndex, out LinkEvent? old) || old.AdminUp != l.AdminUp;
+        if (l.Deleted)
+            _links.Remove(l.IfIndex);
+        else
+            _links[l.IfIndex] = l;
+        if (!_mirrors.TryGetValue(l.IfIndex, out Pair? pair) || l.Deleted)
+            return;
+        Pair now = _pairs.ApplyMirrorLink(pair, l.AdminUp, (ushort)Math.Min(l.Mtu, ushort.MaxValue), l.Mac);
+        _fib.SetPort(now.Phy.Id, l.AdminUp, EffectiveMtu(l.Mtu), now.Phy.Mac);
+        if (changed && old is not null)
+            ResyncWanted = true;
+    }
+
+    private static ushort EffectiveMtu(uint mtu) => mtu is 0 or > 9600 ? (ushort)9600 : (ushort)mtu;
+
+    private void ApplyAddr(AddrEvent a)
+    {
+        var key = (a.V6, a.Address, a.IfIndex, a.PrefixLength);
+        if (a.Deleted)
+            _addrs.Remove(key);
+        else
+            _addrs[key] = a;
+        bool present = _addrs.Keys.Any(k => k.Item1 == a.V6 && k.Item2 == a.Address);
+        _fib.Set(Prefix.Host(a.V6, a.Address), RouteSource.Local, present ? RouteTarget.LocalTarget : null);
+    }
+
+    private void ApplyRoute(RouteEvent r)
+    {
+        if (r.Table != Nl.TableMain)
+            return;
+        var key = (r.Prefix, r.Metric, r.Tos);
+        if (r.Deleted)
+        {
+            if (_routes.TryGetValue(key, out RouteEvent? cur) && r.Prefix.V6 && r.NextHops.Count > 0 && cur.NextHops.Count > 1)
+            {
+                // IPv6 removes one next hop of a multipath route at a time.
+                var left = cur.NextHops.Where(h => !r.NextHops.Contains(h with { Weight = h.Weight }) &&
+                    !r.NextHops.Any(d => d.IfIndex == h.IfIndex && d.Gateway == h.Gateway)).ToList();
+                if (left.Count > 0)
+                    _routes[key] = cur with { NextHops = left };
+                else
+                    _routes.Remove(key);
+            }
+            else
+            {
+                _routes.Remove(key);
+            }
+        }
+        else if ((r.Flags & Nl.FAppend) != 0 && r.Prefix.V6 && _routes.TryGetValue(key, out RouteEvent? cur))
+        {
+            _routes[key] = cur with { NextHops = [.. cur.NextHops, .. r.NextHops.Where(h => !cur.NextHops.Contains(h))] };
+        }
+        else
+        {
+            _routes[key] = r;
+        }
+        Recompute(r.Prefix);
+    }
+
+    private void Recompute(Prefix p)
+    {
+        RouteEvent? best = null;
+        foreach (var (k, r) in _routes)
+            if (k.Item1 == p && (best is null || r.Metric < best.Metric))
+                best = r;
+        _fib.Set(p, RouteSource.Kernel, best is null ? null : Target(best));
+    }
+
+    /// <summary>A kernel route as a FIB target.</summary>
+    public RouteTarget Target(RouteEvent r)
+    {
+        switch (r.Type)
+        {
+            case Nl.RtnBlackhole:
+                return RouteTarget.BlackholeTarget;
+            case Nl.RtnUnreachable or Nl.RtnProhibit:
+                return RouteTarget.UnreachableTarget;
+            case Nl.RtnUnicast:
+                break;
+            default:
+                return RouteTarget.PuntTarget;
+        }
+        if (r.NextHops.Count == 0)
+            return RouteTarget.PuntTarget;
+        var hops = new List<NextHop>();
+        foreach (RouteNextHop h in r.NextHops)
+        {
+            if (!_mirrors.TryGetValue(h.IfIndex, out Pair? pair))
+                return RouteTarget.PuntTarget; // a next hop Linux owns: let Linux forward
+            if (!h.HasGateway)
+            {
+                if (r.NextHops.Count != 1)
+                    return RouteTarget.PuntTarget;
+                return new RouteTarget(GroupKind.Glean, [], pair.Phy.Id); // attached prefix
+            }
+            hops.Add(new NextHop(pair.Phy.Id, h.Gateway, h.Weight));
+        }
+        return new RouteTarget(GroupKind.Forward, hops);
+    }
+
+    private void ApplyNeigh(NeighEvent n)
+    {
+        var key = (n.IfIndex, n.V6, n.Ip);
+        if (n.Deleted)
+            _neighs.Remove(key);
+        else
+            _neighs[key] = n;
+        if (!_mirrors.TryGetValue(n.IfIndex, out Pair? pair) || pair.Tun)
+            return;
+        _fib.SetNeighbor(pair.Phy.Id, n.V6, n.Ip, n.Resolved ? n.Mac : null);
+    }
+
+    /// <summary>Keys currently known, so a resync can delete what its dump did not contain.</summary>
+    public sealed record Snapshot(HashSet<int> Links, HashSet<(bool, UInt128, int, int)> Addrs,
+        HashSet<(Prefix, uint, byte)> Routes, HashSet<(int, bool, UInt128)> Neighs);
+
+    public static Snapshot Collect(IEnumerable<NlEvent> dump)
+    {
+        var s = new Snapshot([], [], [], []);
+        foreach (NlEvent e in dump)
+        {
+            switch (e)
+            {
+                case LinkEvent l: s.Links.Add(l.IfIndex); break;
+                case AddrEvent a: s.Addrs.Add((a.V6, a.Address, a.IfIndex, a.PrefixLength)); break;
+                case RouteEvent r when r.Table == Nl.TableMain: s.Routes.Add((r.Prefix, r.Metric, r.Tos)); break;
+                case NeighEvent n: s.Neighs.Add((n.IfIndex, n.V6, n.Ip)); break;
+            }
+        }
+        return s;
+    }
+
+    /// <summary>Mark and sweep: deletes everything not in the dump (which was applied already).</summary>
+    public int Sweep(Snapshot dump)
+    {
+        int removed = 0;
+        foreach (var k in _routes.Keys.Where(k => !dump.Routes.Contains(k)).ToList())
+        {
+            RouteEvent r = _routes[k];
+            ApplyRoute(r with { Deleted = true, NextHops = [] });
+            removed++;
+        }
+        foreach (var k in _addrs.Keys.Where(k => !dump.Addrs.Contains(k)).ToList())
+        {
+            ApplyAddr(_addrs[k] with { Deleted = true });
+            removed++;
+        }
+        foreach (var k in _neighs.Keys.Where(k => !dump.Neighs.Contains(k)).ToList())
+        {
+            ApplyNeigh(_neighs[k] with { Deleted = true });
+            removed++;
+        }
+        foreach (int k in _links.Keys.Where(k => !dump.Links.Contains(k)).ToList())
+            _links.Remove(k);
+        return removed;
+    }
+}

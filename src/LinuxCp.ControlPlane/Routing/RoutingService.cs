@@ -1,0 +1,84 @@
+using LinuxCp.ControlPlane.Netlink;
+using LinuxCp.ControlPlane.Pairs;
+using LinuxCp.Dataplane.Fib;
+using Microsoft.Extensions.Logging;
+
+namespace LinuxCp.ControlPlane.Routing;
+
+/// <summary>Keeps the dataplane FIB equal to Linux: one netlink listener per namespace that
+/// holds mirrors, all writing one FIB under one lock.</summary>
+public sealed class RoutingService : IDisposable
+{
+    private readonly FibWriter _fib;
+    private readonly PairManager _pairs;
+    private readonly NetlinkOptions _opt;
+    private readonly ILoggerFactory _logs;
+    private readonly Dictionary<string, (NetlinkListener Listener, RouteSync Sync)> _listeners = [];
+    private bool _started;
+
+    public object Lock { get; } = new();
+    public FibWriter Fib => _fib;
+
+    public RoutingService(FibWriter fib, PairManager pairs, NetlinkOptions opt, ILoggerFactory logs)
+    {
+        _fib = fib;
+        _pairs = pairs;
+        _opt = opt;
+        _logs = logs;
+        _pairs.PairChanged += OnPairChanged;
+    }
+
+    private static string Key(string? ns) => ns ?? "";
+
+    public void Start()
+    {
+        _started = true;
+        foreach (Pair p in _pairs.Pairs())
+            EnsureListener(p.Netns);
+    }
+
+    private void EnsureListener(string? ns)
+    {
+        if (_listeners.ContainsKey(Key(ns)))
+            return;
+        var sync = new RouteSync(_fib, _pairs, ns);
+        var l = new NetlinkListener(ns, sync, Lock, Commit, _opt, _logs.CreateLogger<NetlinkListener>());
+        _listeners[Key(ns)] = (l, sync);
+        l.Start();
+    }
+
+    private void Commit() => _fib.Commit();
+
+    private void OnPairChanged(Pair p, bool created)
+    {
+        if (!_started)
+            return;
+        if (!created)
+        {
+            lock (Lock)
+            {
+                _fib.ForgetPort(p.Phy.Id);
+                foreach (var (_, s) in _listeners.Values)
+                    s.RefreshPairs();
+                _fib.Commit();
+            }
+        }
+        if (_listeners.TryGetValue(Key(p.Netns), out var entry))
+            entry.Listener.RequestResync();
+        else if (created)
+            EnsureListener(p.Netns);
+    }
+
+    /// <summary>Resyncs every namespace now (lcpctl lcp resync). Returns objects dumped.</summary>
+    public int ResyncAll() => _listeners.Values.Sum(l => l.Listener.ResyncNow());
+
+    public IEnumerable<NetlinkListener> Listeners => _listeners.Values.Select(v => v.Listener);
+
+    public void Dispose()
+    {
+        _pairs.PairChanged -= OnPairChanged;
+        foreach (var (l, _) in _listeners.Values)
+            l.Dispose();
+        _listeners.Clear();
+    }
+}

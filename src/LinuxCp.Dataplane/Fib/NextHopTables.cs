@@ -1,0 +1,99 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace LinuxCp.Dataplane.Fib;
+
+/// <summary>What a FIB next-hop value (a group id) means.</summary>
+public enum GroupKind : byte
+{
+    /// <summary>No route: punt, Linux answers (ICMP unreachable) or routes it itself.</summary>
+    NoRoute,
+    /// <summary>A local address of the router: punt.</summary>
+    Local,
+    /// <summary>Blackhole route: drop.</summary>
+    Blackhole,
+    /// <summary>Unreachable/prohibit route: punt so Linux sends the right ICMP.</summary>
+    Unreachable,
+    /// <summary>Route whose next hops are not on a mirror: punt, Linux forwards it.</summary>
+    PuntToLinux,
+    /// <summary>Connected prefix, destination not (yet) a known neighbour: punt so Linux resolves it.</summary>
+    Glean,
+    /// <summary>Forward through one of the group's paths.</summary>
+    Forward,
+}
+
+/// <summary>What a path does with a packet.</summary>
+public enum PathKind : byte
+{
+    /// <summary>Next hop unresolved or egress down: punt.</summary>
+    Glean,
+    Forward,
+}
+
+/// <summary>One version of a path's rewrite.</summary>
+[StructLayout(LayoutKind.Sequential, Size = 24)]
+public struct PathSlot
+{
+    public ulong DstMac;
+    public ulong SrcMac;
+    public ushort TxPort;
+    public ushort Mtu;
+    public PathKind Kind;
+}
+
+/// <summary>A next hop (egress port + neighbour). Two slots: the control plane writes the
+/// inactive one completely, then flips <see cref="Active"/>, so a worker always reads a whole
+/// rewrite. A slot is rewritten only after a grace period.</summary>
+[StructLayout(LayoutKind.Sequential, Size = 64)]
+public struct PathEntry
+{
+    public PathSlot Slot0;
+    public PathSlot Slot1;
+    public int Active;
+}
+
+/// <summary>A FIB next-hop group: its kind and, for <see cref="GroupKind.Forward"/>, up to
+/// <see cref="MaxBuckets"/> path ids (ECMP buckets, weights expanded). Immutable once a FIB
+/// entry points at it.</summary>
+[StructLayout(LayoutKind.Sequential, Size = 64)]
+public unsafe struct GroupEntry
+{
+    public const int MaxBuckets = 16;
+    public GroupKind Kind;
+    public byte Buckets;
+    public ushort Port; // Glean: the port the prefix is attached to
+    public fixed ushort Paths[MaxBuckets];
+}
+
+/// <summary>The native arrays of groups and paths the workers read after a FIB lookup.</summary>
+public sealed unsafe class NextHopTables : IDisposable
+{
+    /// <summary>FIB next hops are 15 bits (DIR-24-8 / trie with 2-byte entries).</summary>
+    public const int MaxGroups = 1 << 15;
+    public const int MaxPaths = 1 << 16;
+
+    public GroupEntry* Groups { get; private set; }
+    public PathEntry* Paths { get; private set; }
+
+    public NextHopTables()
+    {
+        Groups = (GroupEntry*)NativeMemory.AlignedAlloc((nuint)(MaxGroups * sizeof(GroupEntry)), 64);
+        Paths = (PathEntry*)NativeMemory.AlignedAlloc((nuint)(MaxPaths * sizeof(PathEntry)), 64);
+        NativeMemory.Clear(Groups, (nuint)(MaxGroups * sizeof(GroupEntry)));
+        NativeMemory.Clear(Paths, (nuint)(MaxPaths * sizeof(PathEntry)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static PathSlot* ActiveSlot(PathEntry* p) => Volatile.Read(ref p->Active) == 0 ? &p->Slot0 : &p->Slot1;
+
+    public void Dispose()
+    {
+        if (Groups != null)
+        {
+            NativeMemory.AlignedFree(Groups);
+            NativeMemory.AlignedFree(Paths);
+            Groups = null;
+            Paths = null;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace LinuxCp.Dataplane.Fib;
+
+/// <summary>An IPv4 or IPv6 prefix, host bits cleared. The address is held big-endian in a
+/// UInt128 (IPv4 in the low 32 bits).</summary>
+public readonly record struct Prefix
+{
+    public bool V6 { get; }
+    public UInt128 Address { get; }
+    public byte Length { get; }
+
+    public Prefix(bool v6, UInt128 address, int length)
+    {
+        int bits = v6 ? 128 : 32;
+        if (length < 0 || length > bits)
+            throw new ArgumentOutOfRangeException(nameof(length));
+        V6 = v6;
+        Length = (byte)length;
+        UInt128 mask = length == 0 ? UInt128.Zero : (UInt128.MaxValue << (bits - length)) & (v6 ? UInt128.MaxValue : (UInt128)uint.MaxValue);
+        Address = address & mask;
+    }
+
+    public static Prefix Host(bool v6, UInt128 address) => new(v6, address, v6 ? 128 : 32);
+
+    public static UInt128 FromBytes(ReadOnlySpan<byte> b)
+    {
+        UInt128 v = 0;
+        foreach (byte x in b)
+            v = (v << 8) | x;
+        return v;
+    }
+
+    public static void ToBytes(UInt128 v, bool v6, Span<byte> dst)
+    {
+        int n = v6 ? 16 : 4;
+        for (int i = n - 1; i >= 0; i--)
+        {
+            dst[i] = (byte)v;
+            v >>= 8;
+        }
+    }
+
+    public static string Format(bool v6, UInt128 a)
+    {
+        Span<byte> b = stackalloc byte[16];
+        ToBytes(a, v6, b);
+        return new IPAddress(b[..(v6 ? 16 : 4)]).ToString();
+    }
+
+    public static Prefix Parse(string s)
+    {
+        string[] parts = s.Split('/');
+        IPAddress ip = IPAddress.Parse(parts[0]);
+        bool v6 = ip.AddressFamily == AddressFamily.InterNetworkV6;
+        int len = parts.Length > 1 ? int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) : (v6 ? 128 : 32);
+        return new Prefix(v6, FromBytes(ip.GetAddressBytes()), len);
+    }
+
+    public bool Contains(Prefix other) =>
+        other.V6 == V6 && other.Length >= Length && new Prefix(V6, other.Address, Length).Address == Address;
+
+    public override string ToString() => $"{Format(V6, Address)}/{Length}";
+}

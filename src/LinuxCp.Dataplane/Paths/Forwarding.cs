@@ -1,0 +1,144 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using LinuxCp.Dataplane.Counters;
+using LinuxCp.Dataplane.Fib;
+
+namespace LinuxCp.Dataplane.Paths;
+
+/// <summary>The IPv4/IPv6 fast path decisions and rewrites. <see cref="Reason.Count"/> means
+/// "forward"; anything else is the punt or drop reason. Frames are modified only once the
+/// decision to forward is made, so a punted packet is exactly as received.</summary>
+public static unsafe class Forwarding
+{
+    public const Reason Forward = Reason.Count;
+
+    /// <summary>RFC 1812 checks that decide between the fast path and Linux, for a frame the
+    /// classifier accepted as IPv4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Reason Ip4Eligible(byte* frame, ulong portMac)
+    {
+        ulong dst = *(uint*)frame | ((ulong)*(ushort*)(frame + 4) << 32);
+        if (dst != portMac)
+            return Reason.PuntMulticast; // L2 broadcast/multicast (unicast to others was dropped)
+        byte* ip = frame + FrameClassifier.EtherHeader;
+        if (ip[0] != 0x45)
+            return Reason.PuntIp4Options;
+        if (ip[8] <= 1)
+            return Reason.PuntTtl;
+        if (ip[16] >= 224)
+            return Reason.PuntMulticast; // multicast, reserved and limited broadcast
+        return Forward;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Reason Ip6Eligible(byte* frame, ulong portMac)
+    {
+        ulong dst = *(uint*)frame | ((ulong)*(ushort*)(frame + 4) << 32);
+        if (dst != portMac)
+            return Reason.PuntMulticast;
+        byte* ip = frame + FrameClassifier.EtherHeader;
+        if (ip[24] == 0xFF)
+            return Reason.PuntMulticast;
+        if (ip[24] == 0xFE && (ip[25] & 0xC0) == 0x80)
+            return Reason.PuntIp6LinkLocal;
+        if (ip[6] == 0)
+            return Reason.PuntIp6HopByHop;
+        if (ip[7] <= 1)
+            return Reason.PuntTtl;
+        return Forward;
+    }
+
+    /// <summary>Maps a group kind that does not forward to its reason.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Reason NotForwarded(GroupKind k) => k switch
+    {
+        GroupKind.Local => Reason.PuntLocal,
+        GroupKind.Blackhole => Reason.DropBlackhole,
+        GroupKind.Unreachable => Reason.PuntUnreachable,
+        GroupKind.PuntToLinux => Reason.PuntLinuxRoute,
+        GroupKind.Glean => Reason.PuntGlean,
+        _ => Reason.PuntNoRoute,
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static PathSlot* Select(NextHopTables t, GroupEntry* g, uint hash)
+    {
+        int b = g->Buckets == 1 ? 0 : (int)(hash % g->Buckets);
+        return NextHopTables.ActiveSlot(t.Paths + g->Paths[b]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteMacs(byte* frame, PathSlot* s)
+    {
+        *(uint*)frame = (uint)s->DstMac;
+        *(ushort*)(frame + 4) = (ushort)(s->DstMac >> 32);
+        *(uint*)(frame + 6) = (uint)s->SrcMac;
+        *(ushort*)(frame + 10) = (ushort)(s->SrcMac >> 32);
+    }
+
+    /// <summary>Flow hash for ECMP: addresses, protocol and (when present) L4 ports.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Mix(uint h) => (h ^ (h >> 16)) * 0x45D9F3B;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Reason Rewrite4(NextHopTables t, ulong nh, byte* frame, out ushort txPort)
+    {
+        txPort = 0;
+        GroupEntry* g = t.Groups + nh;
+        if (g->Kind != GroupKind.Forward)
+            return NotForwarded(g->Kind);
+        byte* ip = frame + FrameClassifier.EtherHeader;
+        uint hash = 0;
+        if (g->Buckets > 1)
+        {
+            hash = *(uint*)(ip + 12) ^ *(uint*)(ip + 16) ^ ip[9];
+            if ((ip[9] == 6 || ip[9] == 17) && (*(ushort*)(ip + 6) & 0xFF3F) == 0)
+                hash ^= *(uint*)(ip + 20);
+            hash = Mix(Mix(hash));
+        }
+        PathSlot* s = Select(t, g, hash);
+        if (s->Kind != PathKind.Forward)
+            return Reason.PuntGlean;
+        uint total = BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 2));
+        if (total > s->Mtu)
+            return Reason.PuntTooBig;
+        // TTL - 1 and the checksum update of RFC 1624: the TTL is the high byte of its 16-bit
+        // word, so the one's-complement sum grows by 0x0100.
+        ip[8]--;
+        uint sum = (uint)BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 10)) + 0x0100;
+        sum = (sum & 0xFFFF) + (sum >> 16);
+        *(ushort*)(ip + 10) = BinaryPrimitives.ReverseEndianness((ushort)sum);
+        WriteMacs(frame, s);
+        txPort = s->TxPort;
+        return Forward;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Reason Rewrite6(NextHopTables t, ulong nh, byte* frame, out ushort txPort)
+    {
+        txPort = 0;
+        GroupEntry* g = t.Groups + nh;
+        if (g->Kind != GroupKind.Forward)
+            return NotForwarded(g->Kind);
+        byte* ip = frame + FrameClassifier.EtherHeader;
+        uint hash = 0;
+        if (g->Buckets > 1)
+        {
+            uint* a = (uint*)(ip + 8);
+            hash = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7] ^ ip[6];
+            if (ip[6] == 6 || ip[6] == 17)
+                hash ^= *(uint*)(ip + 40);
+            hash = Mix(Mix(hash));
+        }
+        PathSlot* s = Select(t, g, hash);
+        if (s->Kind != PathKind.Forward)
+            return Reason.PuntGlean;
+        uint total = 40u + BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 4));
+        if (total > s->Mtu)
+            return Reason.PuntTooBig;
+        ip[7]--;
+        WriteMacs(frame, s);
+        txPort = s->TxPort;
+        return Forward;
+    }
+}
