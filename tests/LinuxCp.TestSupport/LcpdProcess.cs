@@ -40,10 +40,10 @@ public sealed partial class LcpdProcess : IDisposable
     {
         int worker = Environment.ProcessorCount > 1 ? 1 : 0;
         return ["--no-huge", "-m", "1024", "--no-pci", "--file-prefix", prefix, "--lcores", $"0@0,1@{worker}", "--log-level", "lib.eal:warning"];
+    }
 
     /// <summary>FIB sizes that fit the test EAL memory (no hugepages).</summary>
     public static readonly string[] TestFib = ["--fib-routes", "131072", "--fib6-routes", "65536", "--fib-tbl8", "4096"];
-    }
 
     /// <summary>Starts lcpd with the given EAL and lcpd arguments (an --api-socket is added) in
     /// namespace <paramref name="netns"/> (null: the test's own). Does not wait for start-up.</summary>

@@ -108,6 +108,15 @@ public sealed class PairManager
     /// <summary>Creates a pair. Throws <see cref="PairException"/> with an operator-facing reason.</summary>
     public Pair Create(string portSpec, string hostIf, string? netns, bool tun, bool persist = false)
     {
+        // Lock order: routing lock before pair lock (the netlink thread holds the routing lock
+        // when it applies link state here), so the event is raised after ours is released.
+        Pair created = CreateLocked(portSpec, hostIf, netns, tun, persist);
+        PairChanged?.Invoke(created, true);
+        return created;
+    }
+
+    private Pair CreateLocked(string portSpec, string hostIf, string? netns, bool tun, bool persist)
+    {
         lock (_lock)
         {
             PortInfo phy = ResolveLocked(portSpec);
@@ -172,13 +181,12 @@ public sealed class PairManager
             var pair = new Pair(phy, mirror, hostIf, ns, tun, ifindex, persist);
             _pairs[phy.Id] = pair;
             PublishLocked();
-            PairChanged?.Invoke(pair, true);
             Log.PairCreated(_log, phy.Name, hostIf, NsLabel(ns), tun ? "tun" : "tap", ifindex);
             return pair;
         }
     }
 
-    /// <summary>Raised (under the manager's lock) after a pair was created or deleted.</summary>
+    /// <summary>Raised after a pair was created or deleted (outside the manager's lock).</summary>
     public event Action<Pair, bool>? PairChanged;
 
     /// <summary>Applies Linux's link settings of a mirror to its port: admin state (a down
@@ -220,6 +228,13 @@ public sealed class PairManager
     /// <summary>Deletes the pair of a port, given by port name/id or by host-if name.</summary>
     public Pair Delete(string portOrHostIf)
     {
+        Pair deleted = DeleteLocked(portOrHostIf);
+        PairChanged?.Invoke(deleted, false);
+        return deleted;
+    }
+
+    private Pair DeleteLocked(string portOrHostIf)
+    {
         lock (_lock)
         {
             Pair? pair = _pairs.Values.FirstOrDefault(p => p.HostIf == portOrHostIf);
@@ -239,7 +254,6 @@ public sealed class PairManager
             }
             _pairs.Remove(pair.Phy.Id);
             RemoveMirrorLocked(pair);
-            PairChanged?.Invoke(pair, false);
             Log.PairDeleted(_log, pair.Phy.Name, pair.HostIf);
             return pair;
         }
