@@ -130,7 +130,7 @@ namespace LinuxCp.Daemon
             bool portsUp = false;
             try
             {
-                pairs.AdoptPhysicalPorts();
+                pairs.AdoptPhysicalPorts(opt.PortMacs);
                 portsUp = true;
                 if (pairs.PhysicalPorts().Count == 0)
                     return Fail("no ports: give EAL a device (-a <pci address> or --vdev <device>)");

@@ -56,6 +56,24 @@ public sealed class LaunchTests
         Net.WaitUntil(() => Net.ErrorCount(l, "tun-not-ip") > 0, TimeSpan.FromSeconds(5), "tun-not-ip");
     }
 
+    [Fact]
+    public void MirrorRefusesFrames_FreedAndCounted_NoMbufLeak()
+    {
+        // Without the FIB nothing follows Linux's link state, so a TAP that is down in Linux
+        // really refuses what lcpd punts: the TX-failure path must free and count every mbuf.
+        using var t = new Topology(hosts: 1);
+        TestHost h = t.Hosts[0];
+        using var l = LcpdProcess.Start(t.Dp, Eal(t), ["--no-fib", "--netns", t.Rt, "--pair", $"{h.PortName}=lcp0"]);
+        t.ConfigureRouterInterface(h);
+        Net.Ping(h.Ns, h.RouterIp4);
+        long InUse() => l.CtlJson("show", "buffers").AsArray()[0]!["in_use"]!.GetValue<long>();
+        long baseline = InUse();
+        Cmd.InNsOk(t.Rt, "ip", "link", "set", "lcp0", "down");
+        Cmd.InNs(h.Ns, "ping", "-f", "-c", "500", "-W", "1", h.RouterIp4);
+        Assert.True(Net.ErrorCount(l, "mirror-tx-full") > 0, "punts to a down TAP are refused and counted");
+        Net.WaitUntil(() => InUse() == baseline, TimeSpan.FromSeconds(5), $"in-use mbufs back to {baseline}");
+    }
+
     private static CmdResult RunLcpd(params string[] args)
     {
         try

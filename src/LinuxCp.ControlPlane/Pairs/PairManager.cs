@@ -37,14 +37,22 @@ public sealed class PairManager
 
     /// <summary>Takes every port EAL probed as a physical port: sets it up with one queue pair per
     /// worker, enables all-multicast (ND, routing protocols) and starts it.</summary>
-    public void AdoptPhysicalPorts()
+    public void AdoptPhysicalPorts(IReadOnlyDictionary<string, MacAddress>? macs = null)
     {
         lock (_lock)
         {
             foreach (ushort id in EthPort.All())
             {
+                string name = EthPort.Name(id);
+                if (macs is not null && (macs.TryGetValue(name, out MacAddress want) || macs.TryGetValue(id.ToString(System.Globalization.CultureInfo.InvariantCulture), out want)))
+                {
+                    int mrc = EthPort.SetMac(id, want);
+                    if (mrc < 0)
+                        throw new PairException($"port {name}: cannot set MAC {want}: {Eal.StrError(-mrc)}");
+                }
                 var info = new PortInfo(id, EthPort.Name(id), PortKind.Phy, EthPort.Mac(id), EthPort.Driver(id));
                 EthPort.Setup(id, (ushort)_dp.WorkerCount, RxDescriptors, TxDescriptors, _pool);
+                info = info with { Mac = EthPort.Mac(id) };
                 int rc = EthPort.AllMulticast(id);
                 if (rc < 0)
                     Log.AllMultiUnsupported(_log, info.Name, Eal.StrError(-rc));

@@ -31,6 +31,7 @@ public sealed record LaunchOptions
     public uint Mbufs { get; init; } = 32767;
     public string LogLevel { get; init; } = "info";
     public bool Fib { get; init; } = true;
+    public IReadOnlyDictionary<string, DpdkSharp.MacAddress> PortMacs { get; init; } = new Dictionary<string, DpdkSharp.MacAddress>();
     public uint FibRoutes { get; init; } = 1 << 20;
     public uint Fib6Routes { get; init; } = 1 << 18;
     public uint FibTbl8 { get; init; } = 16384;
@@ -52,6 +53,7 @@ public sealed record LaunchOptions
                                  tun: point-to-point TUN mirror instead of a TAP; netns: namespace for
                                  the mirror (default --netns); persist: keep the interface after exit
           --netns <ns>           default namespace for mirrors (created if missing)
+          --port-mac <port>=<mac>  set a port's MAC before it starts (its mirror gets it too); repeatable
           --api-socket <path>    API socket for lcpctl (default /run/lcpd.sock, mode 0600)
           --no-punt-other        drop non-IP/ARP ethertypes instead of punting them
           --idle-sleep-us <n>    sleep n us after 1024 empty loop iterations (default 0: busy poll)
@@ -133,6 +135,13 @@ public sealed record LaunchOptions
                     break;
                 case "--mbufs":
                     o = o with { Mbufs = Number(a, Value(), 1024, 16_777_216) };
+                    break;
+                case "--port-mac":
+                    string pm = Value();
+                    int eqm = pm.IndexOf('=', StringComparison.Ordinal);
+                    if (eqm <= 0 || !DpdkSharp.MacAddress.TryParse(pm[(eqm + 1)..], out DpdkSharp.MacAddress mac) || (mac.Bits & 1) != 0)
+                        throw new UsageException($"--port-mac '{pm}': expected <port>=<unicast mac>");
+                    o = o with { PortMacs = new Dictionary<string, DpdkSharp.MacAddress>(o.PortMacs) { [pm[..eqm]] = mac } };
                     break;
                 case "--no-fib":
                     o = o with { Fib = false };
