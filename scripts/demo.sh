@@ -50,7 +50,7 @@ in_ns "$NS_B" ip route add default via 10.200.2.1; in_ns "$NS_B" ip -6 route add
 
 step "start lcpd (EAL: no hugepages, two af_packet ports; mirrors lcp0/lcp1 in $NS_RT)"
 LCORES=${LCP_DEMO_LCORES:-0@0,1@$(( $(nproc) > 1 ? 1 : 0 ))}
-in_ns "$NS_DP" setsid bin/lcpd --no-huge -m 1024 --file-prefix "lcpdemo$ID" --no-pci --lcores "$LCORES" \
+ip netns exec "$NS_DP" bin/lcpd --no-huge -m 1024 --file-prefix "lcpdemo$ID" --no-pci --lcores "$LCORES" \
     --vdev net_af_packet0,iface=dp0 --vdev net_af_packet1,iface=dp1 \
     -- --fib-routes 131072 --fib6-routes 65536 --fib-tbl8 4096 --netns "$NS_RT" --pair net_af_packet0=lcp0 --pair net_af_packet1=lcp1 --api-socket "$SOCK" \
     >"$LOG" 2>&1 &

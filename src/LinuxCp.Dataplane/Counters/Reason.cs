@@ -42,7 +42,6 @@ public enum Reason : byte
     DropPhyTxFull,
     DropBlackhole,
     DropPortDown,
-    DropIp4Checksum,
 
     Count,
 }
@@ -91,7 +90,6 @@ public static class ReasonInfo
         Reason.DropPhyTxFull => "phy-tx-full",
         Reason.DropBlackhole => "blackhole",
         Reason.DropPortDown => "port-down",
-        Reason.DropIp4Checksum => "ip4-bad-checksum",
         _ => "unknown",
     };
 
@@ -132,7 +130,6 @@ public static class ReasonInfo
         Reason.DropPhyTxFull => "port TX queue full",
         Reason.DropBlackhole => "blackhole route",
         Reason.DropPortDown => "received on a port whose mirror is administratively down",
-        Reason.DropIp4Checksum => "IPv4 header checksum wrong (reported by the NIC)",
         _ => "",
     };
 }
