@@ -32,6 +32,9 @@ internal static partial class Log
     [LoggerMessage(1014, LogLevel.Warning, "port {Port}: MAC {Mac} from Linux not applied: {Reason}")]
     public static partial void PortMacFailed(ILogger log, string port, string mac, string reason);
 
+    [LoggerMessage(1015, LogLevel.Warning, "port {Port}: the driver cannot change its MAC; {Mac} is used in software (L2 filter, rewrites, mirror)")]
+    public static partial void PortMacSoftware(ILogger log, string port, string mac);
+
     [LoggerMessage(1003, LogLevel.Information, "pair {Port} <-> {HostIf} created in {Netns} ({Kind}, ifindex {IfIndex})")]
     public static partial void PairCreated(ILogger log, string port, string hostIf, string netns, string kind, int ifIndex);
 

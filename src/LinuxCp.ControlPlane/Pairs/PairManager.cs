@@ -44,15 +44,24 @@ public sealed class PairManager
             foreach (ushort id in EthPort.All())
             {
                 string name = EthPort.Name(id);
+                MacAddress? logical = null;
                 if (macs is not null && (macs.TryGetValue(name, out MacAddress want) || macs.TryGetValue(id.ToString(System.Globalization.CultureInfo.InvariantCulture), out want)))
                 {
                     int mrc = EthPort.SetMac(id, want);
-                    if (mrc < 0)
+                    if (mrc == -95) // ENOTSUP: the PMD has no MAC filter to program (pcap, ...)
+                    {
+                        // lcpd filters L2 in software, so the address can still be the port's.
+                        Log.PortMacSoftware(_log, name, want.ToString());
+                        logical = want;
+                    }
+                    else if (mrc < 0)
+                    {
                         throw new PairException($"port {name}: cannot set MAC {want}: {Eal.StrError(-mrc)}");
+                    }
                 }
                 var info = new PortInfo(id, EthPort.Name(id), PortKind.Phy, EthPort.Mac(id), EthPort.Driver(id));
                 EthPort.Setup(id, (ushort)_dp.WorkerCount, RxDescriptors, TxDescriptors, _pool);
-                info = info with { Mac = EthPort.Mac(id) };
+                info = info with { Mac = logical ?? EthPort.Mac(id) };
                 int rc = EthPort.AllMulticast(id);
                 if (rc < 0)
                     Log.AllMultiUnsupported(_log, info.Name, Eal.StrError(-rc));
