@@ -15,6 +15,7 @@ public sealed class RouteSync
     private readonly Dictionary<int, LinkEvent> _links = [];
     private readonly Dictionary<(bool, UInt128, int, int), AddrEvent> _addrs = [];
     private readonly Dictionary<(Prefix, uint, byte), RouteEvent> _routes = [];
+    private readonly Dictionary<Prefix, Dictionary<(uint, byte), RouteEvent>> _byPrefix = [];
     private readonly Dictionary<(int, bool, UInt128), NeighEvent> _neighs = [];
     private Dictionary<int, Pair> _mirrors = [];
 
@@ -88,32 +89,49 @@ public sealed class RouteSync
                 var left = cur.NextHops.Where(h => !r.NextHops.Contains(h with { Weight = h.Weight }) &&
                     !r.NextHops.Any(d => d.IfIndex == h.IfIndex && d.Gateway == h.Gateway)).ToList();
                 if (left.Count > 0)
-                    _routes[key] = cur with { NextHops = left };
+                    PutRoute(key, cur with { NextHops = left });
                 else
-                    _routes.Remove(key);
+                    RemoveRoute(key);
             }
             else
             {
-                _routes.Remove(key);
+                RemoveRoute(key);
             }
         }
         else if ((r.Flags & Nl.FAppend) != 0 && r.Prefix.V6 && _routes.TryGetValue(key, out RouteEvent? cur))
         {
-            _routes[key] = cur with { NextHops = [.. cur.NextHops, .. r.NextHops.Where(h => !cur.NextHops.Contains(h))] };
+            PutRoute(key, cur with { NextHops = [.. cur.NextHops, .. r.NextHops.Where(h => !cur.NextHops.Contains(h))] });
         }
         else
         {
-            _routes[key] = r;
+            PutRoute(key, r);
         }
         Recompute(r.Prefix);
     }
 
+    private void PutRoute((Prefix, uint, byte) key, RouteEvent r)
+    {
+        _routes[key] = r;
+        if (!_byPrefix.TryGetValue(key.Item1, out var m))
+            _byPrefix[key.Item1] = m = [];
+        m[(key.Item2, key.Item3)] = r;
+    }
+
+    private void RemoveRoute((Prefix, uint, byte) key)
+    {
+        _routes.Remove(key);
+        if (_byPrefix.TryGetValue(key.Item1, out var m) && m.Remove((key.Item2, key.Item3)) && m.Count == 0)
+            _byPrefix.Remove(key.Item1);
+    }
+
+    /// <summary>The lowest-metric route of a prefix is the one Linux uses.</summary>
     private void Recompute(Prefix p)
     {
         RouteEvent? best = null;
-        foreach (var (k, r) in _routes)
-            if (k.Item1 == p && (best is null || r.Metric < best.Metric))
-                best = r;
+        if (_byPrefix.TryGetValue(p, out var m))
+            foreach (RouteEvent r in m.Values)
+                if (best is null || r.Metric < best.Metric)
+                    best = r;
         _fib.Set(p, RouteSource.Kernel, best is null ? null : Target(best));
     }
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Netlink sync figure: N routes added with one `ip -batch` in the mirrors' namespace; prints the
+# time until the kernel has them, until lcpd's FIB has them, and lcpd's RSS before and after.
+#   perf/scripts/netlink-sync.sh [routes=100000]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+N=${1:-100000}
+ID=$$
+DP=lcpsync-dp-$ID RT=lcpsync-rt-$ID SOCK=/run/lcpsync-$ID.sock
+pid=
+cleanup() {
+    set +e
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    ip netns del "$DP" 2>/dev/null; ip netns del "$RT" 2>/dev/null; rm -f "$SOCK"
+    rm -rf "/var/run/dpdk/lcpsync$ID" "/tmp/lcpsync-$ID.batch"
+}
+trap cleanup EXIT
+ip netns add "$DP"; ip netns add "$RT"
+ip link add dp0 netns "$DP" type veth peer name h0 netns "$DP"
+ip netns exec "$DP" ip link set dp0 up
+ip netns exec "$DP" "$ROOT/bin/lcpd" --no-huge -m 2048 --no-pci --file-prefix "lcpsync$ID" --lcores 0@0 \
+    --vdev net_af_packet0,iface=dp0 -- --idle-sleep-us 50 --fib-routes $((N + 65536)) --fib-tbl8 4096 \
+    --netns "$RT" --pair net_af_packet0=lcp0 --api-socket "$SOCK" >"/tmp/lcpsync-$ID.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done
+ip netns exec "$RT" ip link set lcp0 up
+ip netns exec "$RT" ip addr add 10.0.0.1/24 dev lcp0
+ip netns exec "$RT" ip neigh replace 10.0.0.2 lladdr 02:00:00:00:00:02 dev lcp0 nud permanent
+base=$("$ROOT/bin/lcpctl" --socket "$SOCK" show ip fib summary --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ipv4"])')
+rss0=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+python3 - "$N" >"/tmp/lcpsync-$ID.batch" <<'PY'
+import sys
+n = int(sys.argv[1])
+for i in range(n):
+    a = 0x64000000 + (i << 8)  # 100.0.0.0/24, 100.0.1.0/24, ...
+    print(f"route add {a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.0/24 via 10.0.0.2")
+PY
+t0=$(date +%s.%N)
+ip netns exec "$RT" ip -batch "/tmp/lcpsync-$ID.batch"
+t1=$(date +%s.%N)
+want=$((base + N))
+while :; do
+    have=$("$ROOT/bin/lcpctl" --socket "$SOCK" show ip fib summary --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ipv4"])')
+    [ "$have" -ge "$want" ] && break
+    sleep 0.05
+done
+t2=$(date +%s.%N)
+rss1=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+python3 - "$N" "$t0" "$t1" "$t2" "$rss0" "$rss1" <<'PY'
+import sys
+n, t0, t1, t2, r0, r1 = int(sys.argv[1]), *map(float, sys.argv[2:])
+print(f"routes={n} kernel_s={t1 - t0:.2f} fib_s={t2 - t0:.2f} lag_after_kernel_s={t2 - t1:.2f} "
+      f"rate_per_s={n / (t2 - t0):.0f} rss_delta_mb={(r1 - r0) / 1024:.0f} rss_mb_per_million={(r1 - r0) / 1024 / n * 1e6:.0f}")
+PY
