@@ -215,30 +215,43 @@ public sealed unsafe class Worker
             return;
         }
 
-        // Phase 1: classify; forwarding candidates are collected for the bulk lookups.
+        // Phase 1: classify; forwarding candidates are collected for the bulk lookups. The
+        // common case (unicast IPv4 to us, no options, TTL > 1, sane lengths) is recognised in
+        // one pass over the header; everything else takes the full classifier.
+        void** fwd4 = ctx.Fwd4;
+        uint* dst4 = ctx.Dst4;
+        ulong portMac = e.PortMac;
         for (uint i = 0; i < n; i++)
         {
             void* m = rx[i];
             uint pktLen = Mbuf.PktLen(m);
             bytes += pktLen;
             byte* frame = Mbuf.Data(m);
-            Reason r = FrameClassifier.Classify(frame, Mbuf.DataLen(m), pktLen, e.PortMac, puntOther);
+            uint segLen = Mbuf.DataLen(m);
+            if (forwarding && segLen >= 34 && Forwarding.IsPlainIp4(frame, pktLen, portMac))
+            {
+                fwd4[n4] = m;
+                dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
+                n4++;
+                continue;
+            }
+            Reason r = FrameClassifier.Classify(frame, segLen, pktLen, portMac, puntOther);
             if (forwarding)
             {
                 if (r == Reason.PuntIp4)
                 {
-                    r = Forwarding.Ip4Eligible(frame, e.PortMac);
+                    r = Forwarding.Ip4Eligible(frame, portMac);
                     if (r == Reason.Count)
                     {
-                        ctx.Fwd4[n4] = m;
-                        ctx.Dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
+                        fwd4[n4] = m;
+                        dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
                         n4++;
                         continue;
                     }
                 }
                 else if (r == Reason.PuntIp6)
                 {
-                    r = Forwarding.Ip6Eligible(frame, e.PortMac);
+                    r = Forwarding.Ip6Eligible(frame, portMac);
                     if (r == Reason.Count)
                     {
                         ctx.Fwd6[n6] = m;
@@ -255,12 +268,15 @@ public sealed unsafe class Worker
         uint forwarded = 0;
         if (n4 != 0)
         {
-            Dpdk.rte_fib_lookup_bulk(fib.V4, ctx.Dst4, ctx.NextHops, (int)n4);
+            ulong* nhs = ctx.NextHops;
+            Dpdk.rte_fib_lookup_bulk(fib.V4, dst4, nhs, (int)n4);
+            GroupEntry* groups = fib.Tables!.Groups;
+            PathEntry* paths = fib.Tables.Paths;
             for (uint i = 0; i < n4; i++)
             {
-                void* m = ctx.Fwd4[i];
+                void* m = fwd4[i];
                 byte* frame = Mbuf.Data(m);
-                Reason r = Forwarding.Rewrite4(fib.Tables!, ctx.NextHops[i], frame, out ushort txPort);
+                Reason r = Forwarding.Rewrite4(groups, paths, nhs[i], frame, out ushort txPort);
                 if (r == Reason.Count)
                 {
                     Buffer(txPort, m);
@@ -274,12 +290,15 @@ public sealed unsafe class Worker
         }
         if (n6 != 0)
         {
-            Dpdk.rte_fib6_lookup_bulk(fib.V6, ctx.Dst6, ctx.NextHops, (int)n6);
+            ulong* nhs = ctx.NextHops;
+            Dpdk.rte_fib6_lookup_bulk(fib.V6, ctx.Dst6, nhs, (int)n6);
+            GroupEntry* groups = fib.Tables!.Groups;
+            PathEntry* paths = fib.Tables.Paths;
             for (uint i = 0; i < n6; i++)
             {
                 void* m = ctx.Fwd6[i];
                 byte* frame = Mbuf.Data(m);
-                Reason r = Forwarding.Rewrite6(fib.Tables!, ctx.NextHops[i], frame, out ushort txPort);
+                Reason r = Forwarding.Rewrite6(groups, paths, nhs[i], frame, out ushort txPort);
                 if (r == Reason.Count)
                 {
                     Buffer(txPort, m);

@@ -12,6 +12,23 @@ public static unsafe class Forwarding
 {
     public const Reason Forward = Reason.Count;
 
+    /// <summary>The common case in one pass: Ethernet to the port's MAC, IPv4 without options,
+    /// TTL &gt; 1, a total length that fits the packet, a unicast destination. The caller
+    /// checked that 34 bytes are readable. Anything else goes through the full classifier.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsPlainIp4(byte* frame, uint pktLen, ulong portMac)
+    {
+        ulong dst = *(uint*)frame | ((ulong)*(ushort*)(frame + 4) << 32);
+        uint total = BinaryPrimitives.ReverseEndianness(*(ushort*)(frame + 16));
+        return dst == portMac
+            & *(ushort*)(frame + 12) == 0x0008 // 0x0800 in network order
+            & frame[14] == 0x45
+            & frame[22] > 1
+            & frame[30] < 224
+            & total >= 20
+            & total <= pktLen - FrameClassifier.EtherHeader;
+    }
+
     /// <summary>RFC 1812 checks that decide between the fast path and Linux, for a frame the
     /// classifier accepted as IPv4.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -61,10 +78,10 @@ public static unsafe class Forwarding
     };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static PathSlot* Select(NextHopTables t, GroupEntry* g, uint hash)
+    private static PathSlot* Select(PathEntry* paths, GroupEntry* g, uint hash)
     {
         int b = g->Buckets == 1 ? 0 : (int)(hash % g->Buckets);
-        return NextHopTables.ActiveSlot(t.Paths + g->Paths[b]);
+        return NextHopTables.ActiveSlot(paths + g->Paths[b]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -81,10 +98,10 @@ public static unsafe class Forwarding
     private static uint Mix(uint h) => (h ^ (h >> 16)) * 0x45D9F3B;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Reason Rewrite4(NextHopTables t, ulong nh, byte* frame, out ushort txPort)
+    public static Reason Rewrite4(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort)
     {
         txPort = 0;
-        GroupEntry* g = t.Groups + nh;
+        GroupEntry* g = groups + nh;
         if (g->Kind != GroupKind.Forward)
             return NotForwarded(g->Kind);
         byte* ip = frame + FrameClassifier.EtherHeader;
@@ -96,7 +113,7 @@ public static unsafe class Forwarding
                 hash ^= *(uint*)(ip + 20);
             hash = Mix(Mix(hash));
         }
-        PathSlot* s = Select(t, g, hash);
+        PathSlot* s = Select(paths, g, hash);
         if (s->Kind != PathKind.Forward)
             return Reason.PuntGlean;
         uint total = BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 2));
@@ -114,10 +131,10 @@ public static unsafe class Forwarding
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Reason Rewrite6(NextHopTables t, ulong nh, byte* frame, out ushort txPort)
+    public static Reason Rewrite6(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort)
     {
         txPort = 0;
-        GroupEntry* g = t.Groups + nh;
+        GroupEntry* g = groups + nh;
         if (g->Kind != GroupKind.Forward)
             return NotForwarded(g->Kind);
         byte* ip = frame + FrameClassifier.EtherHeader;
@@ -130,7 +147,7 @@ public static unsafe class Forwarding
                 hash ^= *(uint*)(ip + 40);
             hash = Mix(Mix(hash));
         }
-        PathSlot* s = Select(t, g, hash);
+        PathSlot* s = Select(paths, g, hash);
         if (s->Kind != PathKind.Forward)
             return Reason.PuntGlean;
         uint total = 40u + BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 4));
