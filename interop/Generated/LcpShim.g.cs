@@ -104,6 +104,7 @@ public static unsafe partial class LcpShim
 
     /// <summary>lcp_rx_burst (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_rx_burst")]
+    [SuppressGCTransition] // PMD bursts never block: rings, or non-blocking syscalls (net_tap, af_packet)
     public static partial ushort lcp_rx_burst(ushort port, ushort queue, void** pkts, ushort n);
 
     /// <summary>lcp_save_initial_affinity (lcp_shim.h).</summary>
@@ -128,6 +129,7 @@ public static unsafe partial class LcpShim
 
     /// <summary>lcp_tx_burst (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_tx_burst")]
+    [SuppressGCTransition] // PMD bursts never block: rings, or non-blocking syscalls (net_tap, af_packet)
     public static partial ushort lcp_tx_burst(ushort port, ushort queue, void** pkts, ushort n);
 
 }

@@ -152,7 +152,7 @@ namespace LinuxCp.Daemon
                     if (opt.Fib)
                     {
                         fib = new FibWriter(engine, socket, opt.FibRoutes, opt.FibTbl8, opt.Fib6Routes, opt.FibTbl8);
-                        routing = new RoutingService(fib, pairs, new NetlinkOptions(), logs);
+                        routing = new RoutingService(fib, pairs, new NetlinkOptions { ReceiveBuffer = (int)opt.NetlinkReceiveBuffer, BatchEvents = (int)opt.NetlinkBatch }, logs);
                         routing.Start();
                     }
                     return Serve(opt, logs, log, engine, pairs, pool, workerCpus, routing);

@@ -127,6 +127,10 @@ public sealed class NetlinkListener : IDisposable
     /// over the live state, removes what the dump no longer has, commits once.</summary>
     private int Resync()
     {
+        // Empty the event socket first: after an overrun the kernel marks it congested and stays
+        // silent about further drops until the queue has been emptied once. Draining re-arms the
+        // ENOBUFS report for anything lost during the dump; what is discarded here the dump covers.
+        DrainEvents();
         var dump = new List<NlEvent>(4096);
         using (var s = new NetlinkSocket(_netns, 0, _opt.ReceiveBuffer))
         {
@@ -149,6 +153,22 @@ public sealed class NetlinkListener : IDisposable
         Interlocked.Exchange(ref LastResyncRemoved, removed);
         Log.Resynced(_log, _netns ?? "default", dump.Count, removed);
         return dump.Count;
+    }
+
+    private void DrainEvents()
+    {
+        var buf = new byte[1 << 16];
+        for (int i = 0; i < 1_000_000; i++)
+        {
+            int n = _events.Receive(buf, 0);
+            if (n == -Enobufs)
+            {
+                Interlocked.Increment(ref Overruns);
+                continue;
+            }
+            if (n <= 0)
+                return;
+        }
     }
 
     private void Dump(NetlinkSocket s, ushort type, byte family, List<NlEvent> into)

@@ -364,11 +364,13 @@ public sealed unsafe class Worker
         if (count == 0)
             ctx.TxPending[ctx.TxPendingCount++] = port;
         ctx.TxBufs[port * WorkerOptions.BurstSize + count] = m;
+        ctx.TxBytes[port] += Mbuf.PktLen(m);
         ctx.TxCounts[port] = ++count;
         if (count == WorkerOptions.BurstSize)
         {
-            Send(port, ctx.TxBufs + port * WorkerOptions.BurstSize, (uint)count, Reason.DropPhyTxFull);
+            Send(port, ctx.TxBufs + port * WorkerOptions.BurstSize, (uint)count, Reason.DropPhyTxFull, ctx.TxBytes[port]);
             ctx.TxCounts[port] = 0;
+            ctx.TxBytes[port] = 0;
         }
     }
 
@@ -381,8 +383,9 @@ public sealed unsafe class Worker
             int count = ctx.TxCounts[port];
             if (count != 0)
             {
-                Send(port, ctx.TxBufs + port * WorkerOptions.BurstSize, (uint)count, Reason.DropPhyTxFull);
+                Send(port, ctx.TxBufs + port * WorkerOptions.BurstSize, (uint)count, Reason.DropPhyTxFull, ctx.TxBytes[port]);
                 ctx.TxCounts[port] = 0;
+                ctx.TxBytes[port] = 0;
             }
         }
         ctx.TxPendingCount = 0;
@@ -461,12 +464,15 @@ public sealed unsafe class Worker
     /// <summary>Output on a port: one TX call for the batch; what the queue refuses is freed and
     /// counted under <paramref name="fullReason"/>. Nothing leaks.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    private void Send(ushort port, void** pkts, uint n, Reason fullReason)
+    private void Send(ushort port, void** pkts, uint n, Reason fullReason, long bytes = -1)
     {
         WorkerCounters c = _ctx.Counters;
-        long bytes = 0;
-        for (uint i = 0; i < n; i++)
-            bytes += Mbuf.PktLen(pkts[i]);
+        if (bytes < 0)
+        {
+            bytes = 0;
+            for (uint i = 0; i < n; i++)
+                bytes += Mbuf.PktLen(pkts[i]);
+        }
         uint sent = DpdkSharp.Burst.Tx(port, _ctx.Queue, pkts, (ushort)n);
         if (sent < n)
         {

@@ -29,6 +29,7 @@ public sealed unsafe class WorkerContext : IDisposable
     /// ports that have something buffered.</summary>
     internal void** TxBufs;
     internal int* TxCounts;
+    internal long* TxBytes;
     internal ushort* TxPending;
     internal int TxPendingCount;
 
@@ -51,7 +52,7 @@ public sealed unsafe class WorkerContext : IDisposable
         OutBuf = RxBuf + WorkerOptions.BurstSize;
         DropBuf = OutBuf + WorkerOptions.BurstSize;
         const int b = WorkerOptions.BurstSize;
-        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 3 + b * 4 + b * 16 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2)), 64);
+        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 3 + b * 4 + b * 16 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2 + 8)), 64);
         byte* s = _scratch;
         Fwd4 = (void**)s; s += b * 8;
         Fwd6 = (void**)s; s += b * 8;
@@ -60,8 +61,10 @@ public sealed unsafe class WorkerContext : IDisposable
         Dst6 = s; s += b * 16;
         TxBufs = (void**)s; s += DpdkSharp.EthPort.MaxPorts * b * 8;
         TxCounts = (int*)s; s += DpdkSharp.EthPort.MaxPorts * 4;
+        TxBytes = (long*)s; s += DpdkSharp.EthPort.MaxPorts * 8;
         TxPending = (ushort*)s;
         NativeMemory.Clear(TxCounts, (nuint)(DpdkSharp.EthPort.MaxPorts * 4));
+        NativeMemory.Clear(TxBytes, (nuint)(DpdkSharp.EthPort.MaxPorts * 8));
     }
 
     private byte* _scratch;

@@ -35,6 +35,8 @@ public sealed record LaunchOptions
     public uint FibRoutes { get; init; } = 1 << 20;
     public uint Fib6Routes { get; init; } = 1 << 18;
     public uint FibTbl8 { get; init; } = 16384;
+    public uint NetlinkReceiveBuffer { get; init; } = 64 << 20;
+    public uint NetlinkBatch { get; init; } = 20_000;
     public bool Help { get; init; }
 
     public const string HelpText = """
@@ -64,6 +66,8 @@ public sealed record LaunchOptions
           --no-fib               no fast path: punt every IP packet to Linux (mirror only)
           --fib-routes <n>       IPv4 FIB capacity in routes (default 1048576)
           --fib6-routes <n>      IPv6 FIB capacity in routes (default 262144)
+          --netlink-rcvbuf <bytes>  netlink socket receive buffer (default 64 MiB)
+          --netlink-batch <n>    most netlink events applied per FIB commit (default 20000)
           --fib-tbl8 <n>         FIB tbl8 groups per family (blocks for prefixes longer than /24; 256-32767, default 16384)
           -h, --help             this text
 
@@ -142,6 +146,12 @@ public sealed record LaunchOptions
                     if (eqm <= 0 || !DpdkSharp.MacAddress.TryParse(pm[(eqm + 1)..], out DpdkSharp.MacAddress mac) || (mac.Bits & 1) != 0)
                         throw new UsageException($"--port-mac '{pm}': expected <port>=<unicast mac>");
                     o = o with { PortMacs = new Dictionary<string, DpdkSharp.MacAddress>(o.PortMacs) { [pm[..eqm]] = mac } };
+                    break;
+                case "--netlink-rcvbuf":
+                    o = o with { NetlinkReceiveBuffer = Number(a, Value(), 4096, 1u << 30) };
+                    break;
+                case "--netlink-batch":
+                    o = o with { NetlinkBatch = Number(a, Value(), 1, 1_000_000) };
                     break;
                 case "--no-fib":
                     o = o with { Fib = false };
