@@ -66,9 +66,9 @@ publish() {
     mkdir -p bin
     cat > bin/lcpd <<'SH'
 #!/bin/sh
-# lcpd launcher. A 64 MiB gen0 budget keeps garbage collections (which pause the managed
+# lcpd launcher. A 256 MiB gen0 budget keeps garbage collections (which pause the managed
 # lcores) rare; override by exporting DOTNET_GCgen0size yourself.
-: "${DOTNET_GCgen0size:=0x4000000}"
+: "${DOTNET_GCgen0size:=0x10000000}"
 export DOTNET_GCgen0size
 exec "$(dirname "$(readlink -f "$0")")/../out/lcpd/lcpd" "$@"
 SH

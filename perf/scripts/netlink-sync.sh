@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Netlink sync figure: N routes added with one `ip -batch` in the mirrors' namespace; prints the
 # time until the kernel has them, until lcpd's FIB has them, and lcpd's RSS before and after.
-#   perf/scripts/netlink-sync.sh [routes=100000]
+# While the routes arrive, the API is polled (show runtime + show ip fib summary, back to back)
+# and the worker's longest loop gap is reported (reset after start-up with clear runtime).
+#   LCORES=0@0,1@1 perf/scripts/netlink-sync.sh [routes=100000]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 N=${1:-100000}
@@ -18,7 +20,7 @@ trap cleanup EXIT
 ip netns add "$DP"; ip netns add "$RT"
 ip link add dp0 netns "$DP" type veth peer name h0 netns "$DP"
 ip netns exec "$DP" ip link set dp0 up
-ip netns exec "$DP" "$ROOT/bin/lcpd" --no-huge -m 2048 --no-pci --file-prefix "lcpsync$ID" --lcores 0@0 \
+ip netns exec "$DP" "$ROOT/bin/lcpd" --no-huge -m 2048 --no-pci --file-prefix "lcpsync$ID" --lcores "${LCORES:-0@0}" \
     --vdev net_af_packet0,iface=dp0 -- --idle-sleep-us 50 --fib-routes $((N + 65536)) --fib-tbl8 4096 \
     --netns "$RT" --pair net_af_packet0=lcp0 --api-socket "$SOCK" >"/tmp/lcpsync-$ID.log" 2>&1 &
 pid=$!
@@ -35,8 +37,13 @@ for i in range(n):
     a = 0x64000000 + (i << 8)  # 100.0.0.0/24, 100.0.1.0/24, ...
     print(f"route add {a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.0/24 via 10.0.0.2")
 PY
+"$ROOT/bin/lcpctl" --socket "$SOCK" clear runtime >/dev/null
+( taskset -pc "${LOAD_CPUS:-0-63}" $BASHPID >/dev/null; while [ ! -e "/tmp/lcpsync-$ID.stop" ]; do
+      "$ROOT/bin/lcpctl" --socket "$SOCK" show runtime >/dev/null; "$ROOT/bin/lcpctl" --socket "$SOCK" show ip fib summary >/dev/null
+  done ) &
+poller=$!
 t0=$(date +%s.%N)
-ip netns exec "$RT" ip -batch "/tmp/lcpsync-$ID.batch"
+taskset -c "${LOAD_CPUS:-0-63}" ip netns exec "$RT" ip -batch "/tmp/lcpsync-$ID.batch"
 t1=$(date +%s.%N)
 want=$((base + N))
 while :; do
@@ -46,6 +53,9 @@ while :; do
 done
 t2=$(date +%s.%N)
 rss1=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+touch "/tmp/lcpsync-$ID.stop"; wait "$poller" 2>/dev/null || true; rm -f "/tmp/lcpsync-$ID.stop"
+gap=$("$ROOT/bin/lcpctl" --socket "$SOCK" show runtime --json | python3 -c 'import json,sys; print(max(w["max_loop_gap_us"] for w in json.load(sys.stdin)))')
+echo "max_loop_gap_us=$gap (during the flood, API polled)"
 python3 - "$N" "$t0" "$t1" "$t2" "$rss0" "$rss1" <<'PY'
 import sys
 n, t0, t1, t2, r0, r1 = int(sys.argv[1]), *map(float, sys.argv[2:])

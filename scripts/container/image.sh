@@ -27,7 +27,7 @@ case "${1:-}" in
         mkdir -p "$dest/bin"
         cat > "$dest/bin/lcpd" <<'SH'
 #!/bin/sh
-: "${DOTNET_GCgen0size:=0x4000000}"
+: "${DOTNET_GCgen0size:=0x10000000}"
 export DOTNET_GCgen0size
 exec "$(dirname "$(readlink -f "$0")")/../out/lcpd/lcpd" "$@"
 SH

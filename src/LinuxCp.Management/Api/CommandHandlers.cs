@@ -31,6 +31,7 @@ public sealed class CommandHandlers
             "show errors" => NoArgs(spec, rest, ShowErrors),
             "show buffers" => NoArgs(spec, rest, ShowBuffers),
             "show runtime" => NoArgs(spec, rest, ShowRuntime),
+            "clear runtime" => NoArgs(spec, rest, ClearRuntime),
             "show ip fib" => ShowFib(false, rest),
             "show ip6 fib" => ShowFib(true, rest),
             "show ip fib summary" => NoArgs(spec, rest, ShowFibSummary),
@@ -158,6 +159,13 @@ public sealed class CommandHandlers
         return [.. _s.Engine.Workers.Select(w => new WorkerDto(
             w.Index, (int)w.Lcore, w.Queue, w.IsRunning, w.IterationCount,
             Math.Round(w.MaxLoopGapCycles / tscPerUs, 3), w.WarmedUp, w.AllocatedSinceWarmup, w.FailureMessage))];
+    }
+
+    public List<WorkerDto> ClearRuntime()
+    {
+        foreach (var w in _s.Engine.Workers)
+            w.ResetLoopGap();
+        return ShowRuntime();
     }
 
     private LcpDto LcpCreate(CommandSpec spec, string[] a)

@@ -19,6 +19,7 @@ public static class CommandCatalog
         new("show errors", "", "drop and punt counters by reason"),
         new("show buffers", "", "mbuf pools: size and in-use counts"),
         new("show runtime", "", "per-worker loop figures"),
+        new("clear runtime", "", "reset the per-worker longest loop gap"),
         new("show ip fib", "[<prefix>]", "IPv4 FIB: all routes, or the entry a prefix/address matches"),
         new("show ip fib summary", "", "route counts per family"),
         new("show ip6 fib", "[<prefix>]", "IPv6 FIB"),
