@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The steps of Dockerfile.dpdk, kept here so they can run (and be tested) without a Docker engine.
 #   image.sh build <src> <dest>   build stage: packages, ./build.sh, copy the published apps to <dest>
-#   image.sh runtime <dest>       run stage: DPDK runtime libraries + tools, lay out <dest>/bin
+#   image.sh runtime              run stage: DPDK runtime libraries and tools
 set -euo pipefail
 
 RUNTIME_PACKAGES=(dpdk iproute2 ethtool procps)
@@ -19,26 +19,13 @@ case "${1:-}" in
         apt_install ca-certificates make
         (cd "$src" && ./build.sh)
         mkdir -p "$dest"
-        cp -a "$src/out" "$dest/"
+        cp -a "$src/out" "$src/bin" "$dest/"   # bin/ holds build.sh's launchers (GC settings)
         ;;
     runtime)
-        dest=${2:?destination folder}
         apt_install "${RUNTIME_PACKAGES[@]}"
-        mkdir -p "$dest/bin"
-        cat > "$dest/bin/lcpd" <<'SH'
-#!/bin/sh
-: "${DOTNET_GCgen0size:=0x10000000}"
-export DOTNET_GCgen0size
-exec "$(dirname "$(readlink -f "$0")")/../out/lcpd/lcpd" "$@"
-SH
-        cat > "$dest/bin/lcpctl" <<'SH'
-#!/bin/sh
-exec "$(dirname "$(readlink -f "$0")")/../out/lcpctl/lcpctl" "$@"
-SH
-        chmod +x "$dest/bin/lcpd" "$dest/bin/lcpctl"
         ;;
     *)
-        echo "usage: image.sh build <src> <dest> | runtime <dest>" >&2
+        echo "usage: image.sh build <src> <dest> | runtime" >&2
         exit 2
         ;;
 esac
