@@ -106,6 +106,59 @@ public sealed class FibTests
     }
 
     [Fact]
+    public async Task EcmpRoute_Flows_SpreadOverPathsAndStayOnOne()
+    {
+        // Two gateways on B's link: B itself and a second one with a static MAC. A sniffer in
+        // B's namespace sees the frames for both (a veth hands every frame to packet sockets).
+        const string otherMac = "02:00:00:00:77:77";
+        string gw2 = "10.201.2.77";
+        Net.Ping(_f.A.Ns, _f.B.Ip4);
+        Cmd.InNsOk(_f.Topo.Rt, "ip", "neigh", "replace", gw2, "lladdr", otherMac, "dev", _f.B.MirrorName, "nud", "permanent");
+        Cmd.InNsOk(_f.Topo.Rt, "ip", "route", "add", "203.0.113.0/24", "nexthop", "via", _f.B.Ip4, "nexthop", "via", gw2);
+        try
+        {
+            WaitFib("203.0.113.0/24", a => a.Count == 1 && a[0]!["paths"]!.AsArray().All(p => p!["resolved"]!.GetValue<bool>())
+                && a[0]!["paths"]!.AsArray().Count == 2, "ECMP route with two resolved paths");
+            const string sniffer = """
+                import socket, sys, time, collections
+                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+                s.bind((sys.argv[1], 0)); s.settimeout(0.2)
+                seen = collections.defaultdict(set)
+                end = time.time() + float(sys.argv[2])
+                while time.time() < end:
+                    try: f = s.recv(2048)
+                    except socket.timeout: continue
+                    if len(f) < 38 or f[23] != 17 or f[30:33] != bytes([203, 0, 113]): continue
+                    seen[f[36] << 8 | f[37]].add(f[0:6].hex())
+                print(len(seen), sum(1 for v in seen.values() if len(v) > 1),
+                      len({next(iter(v)) for v in seen.values()}))
+                """;
+            const string sender = """
+                import socket, time
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                for rep in range(5):
+                    for port in range(2000, 2064):
+                        s.sendto(b'x' * 32, ('203.0.113.9', port))
+                    time.sleep(0.05)
+                """;
+            var sniff = Task.Run(() => Cmd.InNs(_f.B.Ns, "/usr/bin/python3", "-c", sniffer, _f.B.Ifname, "3"));
+            Thread.Sleep(500);
+            Cmd.InNsOk(_f.A.Ns, "/usr/bin/python3", "-c", sender);
+            CmdResult r = await sniff;
+            Assert.True(r.Code == 0, r.ToString());
+            int[] v = r.Out.Trim().Split(' ').Select(int.Parse).ToArray();
+            Assert.True(v[0] >= 60, $"flows seen: {r.Out}");
+            Assert.Equal(0, v[1]);          // no flow switched path (no reordering within a flow)
+            Assert.Equal(2, v[2]);          // flows spread over both paths
+        }
+        finally
+        {
+            Cmd.InNs(_f.Topo.Rt, "ip", "route", "del", "203.0.113.0/24");
+            Cmd.InNs(_f.Topo.Rt, "ip", "neigh", "del", gw2, "dev", _f.B.MirrorName);
+        }
+    }
+
+    [Fact]
     public void BlackholeAndUnreachable_DropOrPuntForIcmp()
     {
         Cmd.InNsOk(_f.Topo.Rt, "ip", "route", "add", "blackhole", "192.0.2.0/24");
