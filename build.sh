@@ -96,6 +96,7 @@ case "${1:-build}" in
         build
         shift || true
         [ "$(id -u)" = 0 ] || die "the integration tests need root (namespaces, veths, DPDK)"
+        perf/scripts/check-alloc.sh
         out=$(mktemp)
         set +e
         dotnet test LinuxCp.sln -c "$CONF" --no-build -nologo -v quiet --logger "console;verbosity=normal" "$@" 2>&1 | tee "$out"
