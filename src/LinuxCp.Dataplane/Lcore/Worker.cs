@@ -267,49 +267,9 @@ public sealed unsafe class Worker
         // Phase 2: one lookup per family, then rewrite and buffer per egress port.
         uint forwarded = 0;
         if (n4 != 0)
-        {
-            ulong* nhs = ctx.NextHops;
-            Dpdk.rte_fib_lookup_bulk(fib.V4, dst4, nhs, (int)n4);
-            GroupEntry* groups = fib.Tables!.Groups;
-            PathEntry* paths = fib.Tables.Paths;
-            for (uint i = 0; i < n4; i++)
-            {
-                void* m = fwd4[i];
-                byte* frame = Mbuf.Data(m);
-                Reason r = Forwarding.Rewrite4(groups, paths, nhs[i], frame, out ushort txPort);
-                if (r == Reason.Count)
-                {
-                    Buffer(txPort, m);
-                    forwarded++;
-                }
-                else
-                {
-                    Decide<TMode>(in e, m, frame, r, ref nPunt, ref nDrop);
-                }
-            }
-        }
+            forwarded += ForwardBatch<TMode, V4>(in e, fib, fwd4, n4, ref nPunt, ref nDrop);
         if (n6 != 0)
-        {
-            ulong* nhs = ctx.NextHops;
-            Dpdk.rte_fib6_lookup_bulk(fib.V6, ctx.Dst6, nhs, (int)n6);
-            GroupEntry* groups = fib.Tables!.Groups;
-            PathEntry* paths = fib.Tables.Paths;
-            for (uint i = 0; i < n6; i++)
-            {
-                void* m = ctx.Fwd6[i];
-                byte* frame = Mbuf.Data(m);
-                Reason r = Forwarding.Rewrite6(groups, paths, nhs[i], frame, out ushort txPort);
-                if (r == Reason.Count)
-                {
-                    Buffer(txPort, m);
-                    forwarded++;
-                }
-                else
-                {
-                    Decide<TMode>(in e, m, frame, r, ref nPunt, ref nDrop);
-                }
-            }
-        }
+            forwarded += ForwardBatch<TMode, V6>(in e, fib, ctx.Fwd6, n6, ref nPunt, ref nDrop);
 
         c.Port(e.Port, PortCounter.RxPackets) += n;
         c.Port(e.Port, PortCounter.RxBytes) += bytes;
@@ -321,6 +281,60 @@ public sealed unsafe class Worker
         if (ctx.TxPendingCount != 0)
             FlushTx();
         DpdkSharp.Burst.Free(drop, nDrop);
+    }
+
+    private interface IFamily
+    {
+        static abstract void Lookup(FibSnapshot fib, WorkerContext ctx, ulong* nhs, uint n);
+        static abstract Reason Rewrite(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort);
+    }
+
+    private struct V4 : IFamily
+    {
+        public static void Lookup(FibSnapshot fib, WorkerContext ctx, ulong* nhs, uint n) =>
+            Dpdk.rte_fib_lookup_bulk(fib.V4, ctx.Dst4, nhs, (int)n);
+
+        public static Reason Rewrite(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort) =>
+            Forwarding.Rewrite4(groups, paths, nh, frame, out txPort);
+    }
+
+    private struct V6 : IFamily
+    {
+        public static void Lookup(FibSnapshot fib, WorkerContext ctx, ulong* nhs, uint n) =>
+            Dpdk.rte_fib6_lookup_bulk(fib.V6, ctx.Dst6, nhs, (int)n);
+
+        public static Reason Rewrite(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort) =>
+            Forwarding.Rewrite6(groups, paths, nh, frame, out txPort);
+    }
+
+    /// <summary>One bulk lookup for a family's candidates, then per packet: rewrite and buffer
+    /// for its egress port, or punt/drop with the reason. Returns the number forwarded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint ForwardBatch<TMode, TFamily>(in PollEntry e, FibSnapshot fib, void** mbufs, uint n, ref uint nPunt, ref uint nDrop)
+        where TMode : struct, IPhyMode
+        where TFamily : struct, IFamily
+    {
+        ulong* nhs = _ctx.NextHops;
+        TFamily.Lookup(fib, _ctx, nhs, n);
+        GroupEntry* groups = fib.Tables!.Groups;
+        PathEntry* paths = fib.Tables.Paths;
+        uint forwarded = 0;
+        for (uint i = 0; i < n; i++)
+        {
+            void* m = mbufs[i];
+            byte* frame = Mbuf.Data(m);
+            Reason r = TFamily.Rewrite(groups, paths, nhs[i], frame, out ushort txPort);
+            if (r == Reason.Count)
+            {
+                Buffer(txPort, m);
+                forwarded++;
+            }
+            else
+            {
+                Decide<TMode>(in e, m, frame, r, ref nPunt, ref nDrop);
+            }
+        }
+        return forwarded;
     }
 
     /// <summary>Punt (to the paired mirror, unchanged; TUN: without L2) or drop, counted by reason.</summary>
