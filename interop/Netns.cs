@@ -23,12 +23,6 @@ public static unsafe class Netns
         return DpdkException.Check(LcpShim.lcp_netns_ensure(n.Pointer), $"netns '{name}'") == 1;
     }
 
-    public static void Delete(string name)
-    {
-        using var n = new NativeUtf8(name);
-        DpdkException.Check(LcpShim.lcp_netns_delete(n.Pointer), $"delete netns '{name}'");
-    }
-
     /// <summary>rte_dev_probe(devargs) from a thread inside <paramref name="netns"/> (null = ours).</summary>
     public static int ProbeDevice(string? netns, string devargs)
     {

@@ -51,10 +51,6 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_netlink_send")]
     public static partial int lcp_netlink_send(int fd, void* buf, uint len);
 
-    /// <summary>lcp_netns_delete (lcp_shim.h).</summary>
-    [LibraryImport(Library, EntryPoint = "lcp_netns_delete")]
-    public static partial int lcp_netns_delete(byte* name);
-
     /// <summary>lcp_netns_ensure (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_netns_ensure")]
     public static partial int lcp_netns_ensure(byte* name);

@@ -82,8 +82,6 @@ struct rte_fib6 *lcp_fib6_create(const char *name, int socket_id, uint32_t max_r
 
 /* Create the named network namespace (/run/netns/<name>) if missing. 1 = created, 0 = existed. */
 int lcp_netns_ensure(const char *name);
-/* Delete a namespace created by lcp_netns_ensure (unmount + unlink). */
-int lcp_netns_delete(const char *name);
 /*
  * rte_dev_probe(devargs) from a helper thread that first entered the namespace (NULL or ""
  * = the caller's). PMDs that create kernel devices (net_tap/net_tun) create them there.

@@ -105,16 +105,6 @@ int lcp_netns_ensure(const char *name)
 	return 1;
 }
 
-int lcp_netns_delete(const char *name)
-{
-	char path[256];
-	int rc = netns_path(name, path, sizeof(path));
-	if (rc != 0)
-		return rc;
-	umount2(path, MNT_DETACH);
-	return unlink(path) == 0 ? 0 : -errno;
-}
-
 struct ns_call {
 	const char *netns;
 	const void *arg;

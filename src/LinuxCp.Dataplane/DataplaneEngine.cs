@@ -62,12 +62,7 @@ public sealed unsafe class DataplaneEngine : IDisposable
     /// previous ones.</summary>
     public bool PublishFib(FibSnapshot fib, TimeSpan? graceTimeout = null)
     {
-        lock (_publishLock)
-        {
-            Volatile.Write(ref _fib, fib);
-            Interlocked.MemoryBarrier();
-            return WaitGracePeriod(graceTimeout ?? TimeSpan.FromSeconds(2));
-        }
+        return PublishAndWait(ref _fib, fib, graceTimeout);
     }
 
     /// <summary>Called (on the failing lcore) when a worker loop died.</summary>
@@ -79,9 +74,16 @@ public sealed unsafe class DataplaneEngine : IDisposable
     /// one. Returns false if a worker did not pass a quiescent point in time.</summary>
     public bool Publish(PollEntry[] entries, TimeSpan? graceTimeout = null)
     {
+        return PublishAndWait(ref _table, new PollTable(entries, Interlocked.Increment(ref _generation)), graceTimeout);
+    }
+
+    /// <summary>Release-stores what workers read, fences (so the epoch snapshot cannot be taken
+    /// before the store is visible), then waits for the grace period.</summary>
+    private bool PublishAndWait<T>(ref T slot, T value, TimeSpan? graceTimeout) where T : class
+    {
         lock (_publishLock)
         {
-            Volatile.Write(ref _table, new PollTable(entries, ++_generation));
+            Volatile.Write(ref slot, value);
             Interlocked.MemoryBarrier();
             return WaitGracePeriod(graceTimeout ?? TimeSpan.FromSeconds(2));
         }

@@ -86,8 +86,7 @@ public sealed class RouteSync
             if (_routes.TryGetValue(key, out RouteEvent? cur) && r.Prefix.V6 && r.NextHops.Count > 0 && cur.NextHops.Count > 1)
             {
                 // IPv6 removes one next hop of a multipath route at a time.
-                var left = cur.NextHops.Where(h => !r.NextHops.Contains(h with { Weight = h.Weight }) &&
-                    !r.NextHops.Any(d => d.IfIndex == h.IfIndex && d.Gateway == h.Gateway)).ToList();
+                var left = cur.NextHops.Where(h => !r.NextHops.Any(d => d.IfIndex == h.IfIndex && d.Gateway == h.Gateway)).ToList();
                 if (left.Count > 0)
                     PutRoute(key, cur with { NextHops = left });
                 else
