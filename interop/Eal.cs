@@ -12,6 +12,16 @@ public static unsafe class Eal
 
     public static bool Initialized => Volatile.Read(ref s_initialized) != 0;
 
+    /// <summary>The EAL arguments given to <see cref="Init"/> (for <c>show dpdk</c>).</summary>
+    public static IReadOnlyList<string> Arguments { get; private set; } = [];
+
+    /// <summary>DPDK malloc heap of a socket: total, free and allocated bytes (zeros if unknown).</summary>
+    public static (ulong Total, ulong Free, ulong Allocated) HeapStats(int socket)
+    {
+        ulong t, f, a;
+        return LcpShim.lcp_heap_stats(socket, &t, &f, &a) == 0 ? (t, f, a) : (0, 0, 0);
+    }
+
     /// <summary>Calls rte_eal_init with argv[0] = <paramref name="program"/>. Returns the number
     /// of arguments EAL consumed, or throws with EAL's reason.</summary>
     public static int Init(string program, IReadOnlyList<string> ealArgs)
@@ -23,6 +33,7 @@ public static unsafe class Eal
         s_argv[0] = new NativeUtf8(program).Pointer;
         for (int i = 0; i < ealArgs.Count; i++)
             s_argv[i + 1] = new NativeUtf8(ealArgs[i]).Pointer;
+        Arguments = [.. ealArgs];
         int rc = Dpdk.rte_eal_init(argc, s_argv);
         if (rc < 0)
         {

@@ -27,6 +27,10 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_fib6_create")]
     public static partial void* lcp_fib6_create(byte* name, int socket_id, uint max_routes, uint num_tbl8);
 
+    /// <summary>lcp_heap_stats (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_heap_stats")]
+    public static partial int lcp_heap_stats(int socket, ulong* total, ulong* free_bytes, ulong* allocated);
+
     /// <summary>lcp_ifindex_in_netns (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_ifindex_in_netns")]
     public static partial int lcp_ifindex_in_netns(byte* netns, byte* ifname);

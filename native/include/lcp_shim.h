@@ -122,6 +122,11 @@ int lcp_save_initial_affinity(void);
 int lcp_thread_set_control_affinity(uint64_t exclude);
 /* Bitmask of CPUs the given lcore's thread is pinned to (from EAL's lcore config). */
 uint64_t lcp_lcore_cpuset(unsigned lcore);
+/*
+ * DPDK malloc heap figures for one NUMA socket (rte_malloc_get_socket_stats): total heap size,
+ * free bytes, allocated bytes. 0, or a negative errno for a bad socket.
+ */
+int lcp_heap_stats(int socket, uint64_t *total, uint64_t *free_bytes, uint64_t *allocated);
 
 /* ---- layout probe ------------------------------------------------------- */
 

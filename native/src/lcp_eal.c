@@ -9,6 +9,7 @@
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 
 #include "lcp_shim.h"
 
@@ -73,4 +74,15 @@ uint64_t lcp_lcore_cpuset(unsigned lcore)
 		if (CPU_ISSET(cpu, &set))
 			mask |= 1ULL << cpu;
 	return mask;
+}
+
+int lcp_heap_stats(int socket, uint64_t *total, uint64_t *free_bytes, uint64_t *allocated)
+{
+	struct rte_malloc_socket_stats st;
+	if (rte_malloc_get_socket_stats(socket, &st) != 0)
+		return -EINVAL;
+	*total = st.heap_totalsz_bytes;
+	*free_bytes = st.heap_freesz_bytes;
+	*allocated = st.heap_allocsz_bytes;
+	return 0;
 }

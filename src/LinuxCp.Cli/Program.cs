@@ -48,6 +48,14 @@ internal static class Lcpctl
         if (spec is null)
             return Usage($"unknown command '{string.Join(' ', words)}'");
 
+        // A capture file is written by lcpd: resolve a relative path against our directory.
+        if (spec.Path == "capture start")
+        {
+            int fi = words.IndexOf("file");
+            if (fi >= 0 && fi + 1 < words.Count && !Path.IsPathFullyQualified(words[fi + 1]))
+                words[fi + 1] = Path.GetFullPath(words[fi + 1]);
+        }
+
         string reply;
         try
         {
@@ -87,9 +95,7 @@ internal static class Lcpctl
         }
         else
         {
-            if (spec.Path == "show errors" && result is JsonArray errs)
-                result = new JsonArray([.. errs.Where(e => e?["count"]?.GetValue<long>() != 0).Select(e => e!.DeepClone())]);
-            Console.Write(TableFormatter.Format(result));
+            Console.Write(Views.Format(spec.Path, result));
         }
         return Ok;
     }

@@ -8,6 +8,8 @@ using LinuxCp.Dataplane;
 using LinuxCp.Dataplane.Lcore;
 using LinuxCp.Management.Api;
 using LinuxCp.Management.Config;
+using LinuxCp.Management.Observe;
+using LinuxCp.Management.Rest;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -94,15 +96,12 @@ namespace LinuxCp.Daemon
                 o.TimestampFormat = "HH:mm:ss.fff ";
             });
             b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-            b.SetMinimumLevel(opt.LogLevel switch
-            {
-                "trace" => LogLevel.Trace,
-                "debug" => LogLevel.Debug,
-                "warning" => LogLevel.Warning,
-                "error" => LogLevel.Error,
-                _ => LogLevel.Information,
-            });
-            b.AddFilter("Microsoft", LogLevel.Warning);
+            // Everything passes the static minimum; the run-time level (lcpctl set log-level)
+            // is applied by the filter on every IsEnabled check.
+            LogSwitch.TryParse(opt.LogLevel, out LogLevel level);
+            LogSwitch.Level = level;
+            b.SetMinimumLevel(LogLevel.Trace);
+            b.AddFilter(LogSwitch.Filter);
         }
 
         private static int Run(LaunchOptions opt, ILoggerFactory logs, ILogger log)
@@ -180,7 +179,7 @@ namespace LinuxCp.Daemon
         {
             string version = typeof(Lcpd).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
             var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing);
-            var handlers = new CommandHandlers(state);
+            using var handlers = new CommandHandlers(state);
 
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
             builder.Logging.ClearProviders();
@@ -193,6 +192,26 @@ namespace LinuxCp.Daemon
             api.Bind();
             builder.Services.AddHostedService(_ => api);
             using IHost host = builder.Build();
+
+            // REST: Kestrel on a private socket next to the API socket (the API socket forwards
+            // HTTP connections to it) and on --http if given.
+            Microsoft.AspNetCore.Builder.WebApplication? rest = null;
+            string? restSocket = null;
+            if (opt.Rest || opt.Http is not null)
+            {
+                if (opt.Rest)
+                {
+                    restSocket = opt.ApiSocket + ".http";
+                    File.Delete(restSocket);
+                }
+                rest = RestApi.Build(handlers, restSocket, opt.Http, logs);
+                rest.StartAsync().GetAwaiter().GetResult();
+                if (restSocket is not null)
+                {
+                    File.SetUnixFileMode(restSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                    api.HttpForward = restSocket;
+                }
+            }
 
             int exitCode = 0;
             var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
@@ -222,6 +241,13 @@ namespace LinuxCp.Daemon
             engine.Stop();
             engine.Join();
             host.StopAsync().GetAwaiter().GetResult();
+            if (rest is not null)
+            {
+                rest.StopAsync().GetAwaiter().GetResult();
+                ((IDisposable)rest).Dispose();
+                if (restSocket is not null)
+                    File.Delete(restSocket);
+            }
             return exitCode;
         }
 

@@ -157,6 +157,119 @@ public sealed unsafe class DataplaneEngine : IDisposable
         _handles.Clear();
     }
 
+    /// <summary>What a FIB result (next-hop group index) currently means: kind and bucket count.</summary>
+    public (GroupKind Kind, int Buckets) DescribeGroup(ulong nh)
+    {
+        NextHopTables? t = CurrentFib.Tables;
+        if (t is null || nh >= NextHopTables.MaxGroups)
+            return (GroupKind.NoRoute, 0);
+        GroupEntry* g = t.Groups + nh;
+        return (g->Kind, g->Buckets);
+    }
+
+    // ---- trace and capture -------------------------------------------------------------------
+
+    private readonly object _observeLock = new();
+
+    /// <summary>Arms tracing of the next <paramref name="count"/> packets on each worker (on one
+    /// port, or any if <paramref name="port"/> is negative). Records add to those already held,
+    /// up to each worker's buffer capacity. Returns the budget actually armed per worker.</summary>
+    public int TraceAdd(int count, int port)
+    {
+        lock (_observeLock)
+        {
+            int armed = 0;
+            foreach (Worker w in _workers)
+            {
+                WorkerContext ctx = w.Context;
+                if (ctx.Trace is null)
+                    Volatile.Write(ref ctx.Trace, new Observe.TraceBuffer());
+                int room = ctx.Trace!.Capacity - Volatile.Read(ref ctx.TracePublished);
+                int n = Math.Max(0, Math.Min(count, room));
+                armed = Math.Max(armed, n);
+                Volatile.Write(ref ctx.TracePort, port);
+                Volatile.Write(ref ctx.TraceRemaining, n);
+            }
+            return armed;
+        }
+    }
+
+    /// <summary>Disarms tracing and drops every record (after a grace period, so no worker is
+    /// still writing one).</summary>
+    public void TraceClear()
+    {
+        lock (_observeLock)
+        {
+            foreach (Worker w in _workers)
+                Volatile.Write(ref w.Context.TraceRemaining, 0);
+            Interlocked.MemoryBarrier();
+            WaitGracePeriod(TimeSpan.FromSeconds(2));
+            foreach (Worker w in _workers)
+            {
+                w.Context.TraceNext = 0;
+                Volatile.Write(ref w.Context.TracePublished, 0);
+            }
+        }
+    }
+
+    /// <summary>Copies of every published trace record, per worker in arrival order.</summary>
+    public List<(int Worker, Observe.TraceRecord Record)> TraceRecords()
+    {
+        var list = new List<(int, Observe.TraceRecord)>();
+        lock (_observeLock)
+        {
+            foreach (Worker w in _workers)
+            {
+                WorkerContext ctx = w.Context;
+                Observe.TraceBuffer? t = ctx.Trace;
+                int n = Volatile.Read(ref ctx.TracePublished);
+                for (int i = 0; t is not null && i < n; i++)
+                    list.Add((ctx.Index, t.Records[i]));
+            }
+        }
+        return list;
+    }
+
+    /// <summary>Remaining trace budget summed over workers.</summary>
+    public int TracePending => _workers.Sum(w => Math.Max(0, Volatile.Read(ref w.Context.TraceRemaining)));
+
+    /// <summary>Starts copying packets of <paramref name="port"/> (directions: 1 rx, 2 tx, 3 both)
+    /// into one new ring per worker. Fails if a capture is running.</summary>
+    public IReadOnlyList<Observe.CaptureRing> CaptureStart(ushort port, int directions, int ringSlots)
+    {
+        lock (_observeLock)
+        {
+            if (_workers.Any(w => w.Context.Capture is not null))
+                throw new InvalidOperationException("a capture is already running");
+            var rings = new List<Observe.CaptureRing>();
+            foreach (Worker w in _workers)
+            {
+                var ring = new Observe.CaptureRing(ringSlots);
+                rings.Add(ring);
+                WorkerContext ctx = w.Context;
+                Volatile.Write(ref ctx.Capture, ring);
+                Volatile.Write(ref ctx.CaptureDirections, directions);
+                Volatile.Write(ref ctx.CapturePort, port);
+            }
+            return rings;
+        }
+    }
+
+    /// <summary>Stops capturing; after this returns no worker writes into the rings any more
+    /// (the caller drains and disposes them).</summary>
+    public void CaptureStop()
+    {
+        lock (_observeLock)
+        {
+            foreach (Worker w in _workers)
+                Volatile.Write(ref w.Context.CapturePort, -1);
+            Interlocked.MemoryBarrier();
+            WaitGracePeriod(TimeSpan.FromSeconds(2));
+            foreach (Worker w in _workers)
+                Volatile.Write(ref w.Context.Capture, null);
+        }
+    }
+
     // ---- counters (aggregated on read) -----------------------------------------------------
 
     public long ReadPort(ushort port, PortCounter c)

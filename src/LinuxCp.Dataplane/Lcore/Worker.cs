@@ -4,6 +4,7 @@ using DpdkSharp.Native;
 using LinuxCp.Dataplane.Fib;
 using DpdkSharp;
 using LinuxCp.Dataplane.Counters;
+using LinuxCp.Dataplane.Observe;
 using LinuxCp.Dataplane.Paths;
 using LinuxCp.Dataplane.Tables;
 
@@ -60,11 +61,17 @@ public sealed unsafe class Worker
     private void Prewarm()
     {
         var e = new PollEntry(0, 0, PollKind.PhyUnpaired, 0, 0);
-        PhyRx<Unpaired>(in e, 0);
-        PhyRx<ToTap>(in e, 0);
-        PhyRx<ToTun>(in e, 0);
-        TapRx(in e, 0);
-        TunRx(in e, 0);
+        PhyRx<Unpaired, NoTrace>(in e, 0);
+        PhyRx<ToTap, NoTrace>(in e, 0);
+        PhyRx<ToTun, NoTrace>(in e, 0);
+        PhyRx<Unpaired, Traced>(in e, 0);
+        PhyRx<ToTap, Traced>(in e, 0);
+        PhyRx<ToTun, Traced>(in e, 0);
+        TapRx<NoTrace>(in e, 0);
+        TunRx<NoTrace>(in e, 0);
+        TapRx<Traced>(in e, 0);
+        TunRx<Traced>(in e, 0);
+        CaptureBurst(_ctx.RxBuf, 0, 1);
         _ = GC.GetAllocatedBytesForCurrentThread();
         _ = Eal.Rdtsc();
         DpdkSharp.Native.Dpdk.rte_pktmbuf_free_bulk(null, 0);
@@ -80,6 +87,7 @@ public sealed unsafe class Worker
         PollEntry[] entries = _dp.CurrentTable.Entries;
         if (entries.Length != 0)
             DpdkSharp.Burst.Tx(entries[0].Port, _ctx.Queue, _ctx.OutBuf, 0);
+        _ctx.Counters.ClearPaths(); // the calls above are not traffic
     }
 
     // The loop and its paths are compiled fully optimized at first call (no tiering): tier-up
@@ -101,24 +109,50 @@ public sealed unsafe class Worker
         long last = (long)Eal.Rdtsc();
         long maxGap = 0;
 
+        LatencyHistogram gaps = ctx.Counters.Latency(LatencyPath.LoopGap);
+
         while (!_dp.StopRequested)
         {
             PollEntry[] entries = _dp.CurrentTable.Entries;
             uint got = 0;
+            bool sampling = (iter & (WorkerOptions.SampleEvery - 1)) == 0;
+            ctx.Sampling = sampling;
             for (int i = 0; i < entries.Length; i++)
             {
                 ref readonly PollEntry e = ref entries[i];
+                if (sampling)
+                    ctx.MarkTsc = (long)Eal.Rdtsc();
                 uint n = DpdkSharp.Burst.Rx(e.Port, q, rx, BurstMax);
                 if (n == 0)
                     continue;
                 got += n;
-                switch (e.Kind)
+                Mark(RuntimePath.Rx, n);
+                ctx.RxTsc = ctx.MarkTsc;
+                if (Volatile.Read(ref ctx.CapturePort) == e.Port && (ctx.CaptureDirections & 1) != 0)
+                    CaptureBurst(rx, n, 1);
+                int tracePort;
+                if (Volatile.Read(ref ctx.TraceRemaining) <= 0
+                    || ((tracePort = Volatile.Read(ref ctx.TracePort)) >= 0 && tracePort != e.Port))
                 {
-                    case PollKind.PhyToTap: PhyRx<ToTap>(in e, n); break;
-                    case PollKind.PhyToTun: PhyRx<ToTun>(in e, n); break;
-                    case PollKind.TapToPhy: TapRx(in e, n); break;
-                    case PollKind.TunToPhy: TunRx(in e, n); break;
-                    default: PhyRx<Unpaired>(in e, n); break;
+                    switch (e.Kind)
+                    {
+                        case PollKind.PhyToTap: PhyRx<ToTap, NoTrace>(in e, n); break;
+                        case PollKind.PhyToTun: PhyRx<ToTun, NoTrace>(in e, n); break;
+                        case PollKind.TapToPhy: TapRx<NoTrace>(in e, n); break;
+                        case PollKind.TunToPhy: TunRx<NoTrace>(in e, n); break;
+                        default: PhyRx<Unpaired, NoTrace>(in e, n); break;
+                    }
+                }
+                else
+                {
+                    switch (e.Kind)
+                    {
+                        case PollKind.PhyToTap: PhyRx<ToTap, Traced>(in e, n); break;
+                        case PollKind.PhyToTun: PhyRx<ToTun, Traced>(in e, n); break;
+                        case PollKind.TapToPhy: TapRx<Traced>(in e, n); break;
+                        case PollKind.TunToPhy: TunRx<Traced>(in e, n); break;
+                        default: PhyRx<Unpaired, Traced>(in e, n); break;
+                    }
                 }
             }
 
@@ -129,6 +163,7 @@ public sealed unsafe class Worker
 
             long now = (long)Eal.Rdtsc();
             long gap = now - last;
+            gaps.Record((ulong)gap);
             if (gap > maxGap)
             {
                 maxGap = gap;
@@ -187,8 +222,26 @@ public sealed unsafe class Worker
         public static bool Tun => true;
     }
 
+    /// <summary>Compile-time switch for tracing: the untraced instantiations contain no trace code.</summary>
+    private interface ITrace
+    {
+        static abstract bool On { get; }
+    }
+
+    private struct NoTrace : ITrace
+    {
+        public static bool On => false;
+    }
+
+    private struct Traced : ITrace
+    {
+        public static bool On => true;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void PhyRx<TMode>(in PollEntry e, uint n) where TMode : struct, IPhyMode
+    private void PhyRx<TMode, TTrace>(in PollEntry e, uint n)
+        where TMode : struct, IPhyMode
+        where TTrace : struct, ITrace
     {
         WorkerContext ctx = _ctx;
         WorkerCounters c = ctx.Counters;
@@ -206,7 +259,11 @@ public sealed unsafe class Worker
             {
                 bytes += Mbuf.PktLen(rx[i]);
                 drop[i] = rx[i];
+                if (TTrace.On)
+                    TraceEnd(TraceBegin(in e, rx[i]), TraceOutcome.Dropped, Reason.DropPortDown, ushort.MaxValue);
             }
+            if (TTrace.On)
+                Volatile.Write(ref ctx.TracePublished, ctx.TraceNext);
             c.Reason(Reason.DropPortDown) += n;
             c.Port(e.Port, PortCounter.RxPackets) += n;
             c.Port(e.Port, PortCounter.RxBytes) += bytes;
@@ -228,14 +285,21 @@ public sealed unsafe class Worker
             bytes += pktLen;
             byte* frame = Mbuf.Data(m);
             uint segLen = Mbuf.DataLen(m);
+            int slot = -1;
+            if (TTrace.On)
+                slot = TraceBegin(in e, m);
             if (forwarding && segLen >= 34 && Forwarding.IsPlainIp4(frame, pktLen, portMac))
             {
+                if (TTrace.On)
+                    TraceClassified(slot, Reason.PuntIp4, ctx.TraceSlots4 + n4);
                 fwd4[n4] = m;
                 dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
                 n4++;
                 continue;
             }
             Reason r = FrameClassifier.Classify(frame, segLen, pktLen, portMac, puntOther);
+            if (TTrace.On)
+                TraceClassified(slot, r, null);
             if (forwarding)
             {
                 if (r == Reason.PuntIp4)
@@ -243,6 +307,8 @@ public sealed unsafe class Worker
                     r = Forwarding.Ip4Eligible(frame, portMac);
                     if (r == Reason.Count)
                     {
+                        if (TTrace.On)
+                            ctx.TraceSlots4[n4] = slot;
                         fwd4[n4] = m;
                         dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
                         n4++;
@@ -254,6 +320,8 @@ public sealed unsafe class Worker
                     r = Forwarding.Ip6Eligible(frame, portMac);
                     if (r == Reason.Count)
                     {
+                        if (TTrace.On)
+                            ctx.TraceSlots6[n6] = slot;
                         ctx.Fwd6[n6] = m;
                         Unsafe.CopyBlockUnaligned(ctx.Dst6 + n6 * 16, frame + 38, 16);
                         n6++;
@@ -261,15 +329,16 @@ public sealed unsafe class Worker
                     }
                 }
             }
-            Decide<TMode>(in e, m, frame, r, ref nPunt, ref nDrop);
+            Decide<TMode, TTrace>(in e, m, frame, r, slot, ref nPunt, ref nDrop);
         }
+        Mark(RuntimePath.Classify, n);
 
         // Phase 2: one lookup per family, then rewrite and buffer per egress port.
         uint forwarded = 0;
         if (n4 != 0)
-            forwarded += ForwardBatch<TMode, V4>(in e, fib, fwd4, n4, ref nPunt, ref nDrop);
+            forwarded += ForwardBatch<TMode, V4, TTrace>(in e, fib, fwd4, ctx.TraceSlots4, n4, ref nPunt, ref nDrop);
         if (n6 != 0)
-            forwarded += ForwardBatch<TMode, V6>(in e, fib, ctx.Fwd6, n6, ref nPunt, ref nDrop);
+            forwarded += ForwardBatch<TMode, V6, TTrace>(in e, fib, ctx.Fwd6, ctx.TraceSlots6, n6, ref nPunt, ref nDrop);
 
         c.Port(e.Port, PortCounter.RxPackets) += n;
         c.Port(e.Port, PortCounter.RxBytes) += bytes;
@@ -277,10 +346,25 @@ public sealed unsafe class Worker
         c.Port(e.Port, PortCounter.Drops) += nDrop;
         c.Port(e.Port, PortCounter.Forwarded) += forwarded;
         if (nPunt != 0)
+        {
             Send(e.Peer, ctx.OutBuf, nPunt, Reason.DropMirrorTxFull);
+            Mark(RuntimePath.Punt, nPunt);
+            if (ctx.Sampling)
+                c.Latency(LatencyPath.Punt).Record((ulong)(ctx.MarkTsc - ctx.RxTsc), nPunt);
+        }
         if (ctx.TxPendingCount != 0)
-            FlushTx();
-        DpdkSharp.Burst.Free(drop, nDrop);
+        {
+            Mark(RuntimePath.Tx, FlushTx());
+            if (ctx.Sampling)
+                c.Latency(LatencyPath.Forward).Record((ulong)(ctx.MarkTsc - ctx.RxTsc), forwarded);
+        }
+        if (nDrop != 0)
+        {
+            DpdkSharp.Burst.Free(drop, nDrop);
+            Mark(RuntimePath.Drop, nDrop);
+        }
+        if (TTrace.On)
+            Volatile.Write(ref ctx.TracePublished, ctx.TraceNext);
     }
 
     private interface IFamily
@@ -310,12 +394,26 @@ public sealed unsafe class Worker
     /// <summary>One bulk lookup for a family's candidates, then per packet: rewrite and buffer
     /// for its egress port, or punt/drop with the reason. Returns the number forwarded.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint ForwardBatch<TMode, TFamily>(in PollEntry e, FibSnapshot fib, void** mbufs, uint n, ref uint nPunt, ref uint nDrop)
+    private uint ForwardBatch<TMode, TFamily, TTrace>(in PollEntry e, FibSnapshot fib, void** mbufs, int* slots, uint n, ref uint nPunt, ref uint nDrop)
         where TMode : struct, IPhyMode
         where TFamily : struct, IFamily
+        where TTrace : struct, ITrace
     {
         ulong* nhs = _ctx.NextHops;
         TFamily.Lookup(fib, _ctx, nhs, n);
+        Mark(RuntimePath.Lookup, n);
+        if (TTrace.On)
+        {
+            for (uint i = 0; i < n; i++)
+            {
+                if (slots[i] >= 0)
+                {
+                    TraceRecord* t = _ctx.Trace!.Records + slots[i];
+                    t->LookedUp = 1;
+                    t->NextHop = nhs[i];
+                }
+            }
+        }
         GroupEntry* groups = fib.Tables!.Groups;
         PathEntry* paths = fib.Tables.Paths;
         uint forwarded = 0;
@@ -326,21 +424,25 @@ public sealed unsafe class Worker
             Reason r = TFamily.Rewrite(groups, paths, nhs[i], frame, out ushort txPort);
             if (r == Reason.Count)
             {
+                if (TTrace.On)
+                    TraceForwarded(slots[i], txPort, frame, Mbuf.DataLen(m));
                 Buffer(txPort, m);
                 forwarded++;
             }
             else
             {
-                Decide<TMode>(in e, m, frame, r, ref nPunt, ref nDrop);
+                Decide<TMode, TTrace>(in e, m, frame, r, TTrace.On ? slots[i] : -1, ref nPunt, ref nDrop);
             }
         }
+        Mark(RuntimePath.Rewrite, n);
         return forwarded;
     }
 
     /// <summary>Punt (to the paired mirror, unchanged; TUN: without L2) or drop, counted by reason.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Decide<TMode>(in PollEntry e, void* m, byte* frame, Reason r, ref uint nPunt, ref uint nDrop)
+    private void Decide<TMode, TTrace>(in PollEntry e, void* m, byte* frame, Reason r, int slot, ref uint nPunt, ref uint nDrop)
         where TMode : struct, IPhyMode
+        where TTrace : struct, ITrace
     {
         if (r < ReasonInfo.FirstDrop)
         {
@@ -364,6 +466,8 @@ public sealed unsafe class Worker
             }
         }
         _ctx.Counters.Reason(r)++;
+        if (TTrace.On)
+            TraceEnd(slot, r < ReasonInfo.FirstDrop ? TraceOutcome.Punted : TraceOutcome.Dropped, r, r < ReasonInfo.FirstDrop ? e.Peer : ushort.MaxValue);
         if (r < ReasonInfo.FirstDrop)
             _ctx.OutBuf[nPunt++] = m;
         else
@@ -379,18 +483,16 @@ public sealed unsafe class Worker
             ctx.TxPending[ctx.TxPendingCount++] = port;
         ctx.TxBufs[port * WorkerOptions.BurstSize + count] = m;
         ctx.TxBytes[port] += Mbuf.PktLen(m);
-        ctx.TxCounts[port] = ++count;
-        if (count == WorkerOptions.BurstSize)
-        {
-            Send(port, ctx.TxBufs + port * WorkerOptions.BurstSize, (uint)count, Reason.DropPhyTxFull, ctx.TxBytes[port]);
-            ctx.TxCounts[port] = 0;
-            ctx.TxBytes[port] = 0;
-        }
+        // No overflow check: a burst holds at most BurstSize packets and every burst ends with
+        // FlushTx, so a port's buffer never holds more than one burst.
+        ctx.TxCounts[port] = count + 1;
     }
 
-    private void FlushTx()
+    /// <summary>Sends every port's buffered packets; returns how many were handed to TX.</summary>
+    private uint FlushTx()
     {
         WorkerContext ctx = _ctx;
+        uint total = 0;
         for (int i = 0; i < ctx.TxPendingCount; i++)
         {
             ushort port = ctx.TxPending[i];
@@ -398,31 +500,48 @@ public sealed unsafe class Worker
             if (count != 0)
             {
                 Send(port, ctx.TxBufs + port * WorkerOptions.BurstSize, (uint)count, Reason.DropPhyTxFull, ctx.TxBytes[port]);
+                total += (uint)count;
                 ctx.TxCounts[port] = 0;
                 ctx.TxBytes[port] = 0;
             }
         }
         ctx.TxPendingCount = 0;
+        return total;
     }
 
     // ---- mirror RX: x-connect to the phy port ------------------------------------------------
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void TapRx(in PollEntry e, uint n)
+    private void TapRx<TTrace>(in PollEntry e, uint n) where TTrace : struct, ITrace
     {
         WorkerCounters c = _ctx.Counters;
         void** rx = _ctx.RxBuf;
         long bytes = 0;
         for (uint i = 0; i < n; i++)
+        {
             bytes += Mbuf.PktLen(rx[i]);
+            if (TTrace.On)
+                TraceEnd(TraceBegin(in e, rx[i]), TraceOutcome.CrossConnected, Reason.Count, e.Peer);
+        }
         c.Port(e.Port, PortCounter.RxPackets) += n;
         c.Port(e.Port, PortCounter.RxBytes) += bytes;
         if (n != 0)
             Send(e.Peer, rx, n, Reason.DropPhyTxFull);
+        XconnectDone<TTrace>(n);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void XconnectDone<TTrace>(uint n) where TTrace : struct, ITrace
+    {
+        Mark(RuntimePath.Xconnect, n);
+        if (_ctx.Sampling)
+            _ctx.Counters.Latency(LatencyPath.Xconnect).Record((ulong)(_ctx.MarkTsc - _ctx.RxTsc), n);
+        if (TTrace.On)
+            Volatile.Write(ref _ctx.TracePublished, _ctx.TraceNext);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void TunRx(in PollEntry e, uint n)
+    private void TunRx<TTrace>(in PollEntry e, uint n) where TTrace : struct, ITrace
     {
         WorkerCounters c = _ctx.Counters;
         void** rx = _ctx.RxBuf;
@@ -439,6 +558,7 @@ public sealed unsafe class Worker
         {
             void* m = rx[i];
             bytes += Mbuf.PktLen(m);
+            int slot = TTrace.On ? TraceBegin(in e, m) : -1;
             int version = Mbuf.DataLen(m) == 0 ? 0 : Mbuf.Data(m)[0] >> 4;
             ushort type = version == 4 ? FrameClassifier.EtherTypeIp4
                 : version == 6 ? FrameClassifier.EtherTypeIp6 : (ushort)0;
@@ -446,18 +566,27 @@ public sealed unsafe class Worker
             {
                 c.Reason(Reason.DropTunNotIp)++;
                 drop[nDrop++] = m;
+                if (TTrace.On)
+                    TraceEnd(slot, TraceOutcome.Dropped, Reason.DropTunNotIp, ushort.MaxValue);
                 continue;
             }
             if (Mbuf.Headroom(m) < FrameClassifier.EtherHeader)
             {
                 c.Reason(Reason.DropTunNoHeadroom)++;
                 drop[nDrop++] = m;
+                if (TTrace.On)
+                    TraceEnd(slot, TraceOutcome.Dropped, Reason.DropTunNoHeadroom, ushort.MaxValue);
                 continue;
             }
             byte* h = Mbuf.Prepend(m, FrameClassifier.EtherHeader);
             WriteMac(h, peerMac);
             WriteMac(h + 6, srcMac);
             *(ushort*)(h + 12) = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(type);
+            if (TTrace.On)
+            {
+                TraceForwarded(slot, e.Peer, h, Mbuf.DataLen(m));
+                TraceEnd(slot, TraceOutcome.CrossConnected, Reason.Count, e.Peer);
+            }
             output[nOut++] = m;
         }
         c.Port(e.Port, PortCounter.RxPackets) += n;
@@ -466,6 +595,7 @@ public sealed unsafe class Worker
         if (nOut != 0)
             Send(e.Peer, output, nOut, Reason.DropPhyTxFull);
         DpdkSharp.Burst.Free(drop, nDrop);
+        XconnectDone<TTrace>(n);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -487,6 +617,8 @@ public sealed unsafe class Worker
             for (uint i = 0; i < n; i++)
                 bytes += Mbuf.PktLen(pkts[i]);
         }
+        if (Volatile.Read(ref _ctx.CapturePort) == port && (_ctx.CaptureDirections & 2) != 0)
+            CaptureBurst(pkts, n, 2);
         uint sent = DpdkSharp.Burst.Tx(port, _ctx.Queue, pkts, (ushort)n);
         if (sent < n)
         {
@@ -500,5 +632,100 @@ public sealed unsafe class Worker
         }
         c.Port(port, PortCounter.TxPackets) += sent;
         c.Port(port, PortCounter.TxBytes) += bytes;
+    }
+
+    // ---- runtime figures -----------------------------------------------------------------------
+
+    /// <summary>Counts a call of a path; on sampled iterations also charges it the cycles since
+    /// the previous mark.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Mark(RuntimePath p, uint packets)
+    {
+        WorkerContext ctx = _ctx;
+        WorkerCounters c = ctx.Counters;
+        c.PathCalls(p)++;
+        c.PathPackets(p) += packets;
+        if (ctx.Sampling)
+        {
+            long now = (long)Eal.Rdtsc();
+            c.PathSampledCycles(p) += now - ctx.MarkTsc;
+            c.PathSampledPackets(p) += packets;
+            ctx.MarkTsc = now;
+        }
+    }
+
+    // ---- trace and capture (only reached when armed) ---------------------------------------------
+
+    /// <summary>Starts a trace record for a packet if budget and space remain; returns its slot or -1.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int TraceBegin(in PollEntry e, void* m)
+    {
+        WorkerContext ctx = _ctx;
+        TraceBuffer? t = ctx.Trace;
+        if (t is null || ctx.TraceRemaining <= 0 || ctx.TraceNext >= t.Capacity)
+            return -1;
+        ctx.TraceRemaining--;
+        int slot = ctx.TraceNext++;
+        TraceRecord* r = t.Records + slot;
+        uint len = Math.Min(Mbuf.DataLen(m), (uint)TraceRecord.BeforeBytes);
+        r->Tsc = (long)Eal.Rdtsc();
+        r->PktLen = Mbuf.PktLen(m);
+        r->RxPort = e.Port;
+        r->TxPort = ushort.MaxValue;
+        r->RxKind = (byte)e.Kind;
+        r->Outcome = TraceOutcome.Pending;
+        r->Classified = (byte)Reason.Count;
+        r->FinalReason = (byte)Reason.Count;
+        r->LookedUp = 0;
+        r->NextHop = 0;
+        r->BeforeLen = (ushort)len;
+        r->AfterLen = 0;
+        System.Buffer.MemoryCopy(Mbuf.Data(m), r->Before, TraceRecord.BeforeBytes, len);
+        return slot;
+    }
+
+    private void TraceClassified(int slot, Reason r, int* candidateSlot)
+    {
+        if (slot >= 0)
+            _ctx.Trace!.Records[slot].Classified = (byte)r;
+        if (candidateSlot != null)
+            *candidateSlot = slot;
+    }
+
+    private void TraceForwarded(int slot, ushort txPort, byte* frame, uint segLen)
+    {
+        if (slot < 0)
+            return;
+        TraceRecord* r = _ctx.Trace!.Records + slot;
+        uint len = Math.Min(segLen, (uint)TraceRecord.AfterBytes);
+        r->Outcome = TraceOutcome.Forwarded;
+        r->TxPort = txPort;
+        r->AfterLen = (ushort)len;
+        System.Buffer.MemoryCopy(frame, r->After, TraceRecord.AfterBytes, len);
+    }
+
+    private void TraceEnd(int slot, TraceOutcome outcome, Reason r, ushort txPort)
+    {
+        if (slot < 0)
+            return;
+        TraceRecord* t = _ctx.Trace!.Records + slot;
+        t->Outcome = outcome;
+        t->FinalReason = (byte)r;
+        t->TxPort = txPort;
+    }
+
+    /// <summary>Copies a burst into this worker's capture ring (direction 1 rx, 2 tx).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CaptureBurst(void** pkts, uint n, byte direction)
+    {
+        CaptureRing? ring = Volatile.Read(ref _ctx.Capture);
+        if (ring is null)
+            return;
+        long tsc = (long)Eal.Rdtsc();
+        for (uint i = 0; i < n; i++)
+        {
+            void* m = pkts[i];
+            ring.Put(Mbuf.Data(m), Mbuf.DataLen(m), Mbuf.PktLen(m), direction, tsc);
+        }
     }
 }

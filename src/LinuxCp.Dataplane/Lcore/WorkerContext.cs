@@ -33,6 +33,28 @@ public sealed unsafe class WorkerContext : IDisposable
     internal ushort* TxPending;
     internal int TxPendingCount;
 
+    // Runtime sampling: set per iteration by the worker (1 in SampleEvery); the mark is the TSC
+    // at the end of the previous path, the RX mark the TSC at which the burst was received.
+    internal bool Sampling;
+    internal long MarkTsc;
+    internal long RxTsc;
+
+    // Trace: armed by the control plane (remaining budget, port filter, buffer); records are
+    // filled by the worker and published by count at the end of each burst.
+    internal int TraceRemaining;
+    internal int TracePort = -1;
+    internal Observe.TraceBuffer? Trace;
+    internal int TraceNext;
+    internal int TracePublished;
+    internal int* TraceSlots;
+    internal int* TraceSlots4;
+    internal int* TraceSlots6;
+
+    // Capture: the port (-1 = off), directions (1 rx, 2 tx) and this worker's ring.
+    internal int CapturePort = -1;
+    internal int CaptureDirections;
+    internal Observe.CaptureRing? Capture;
+
     // Written by the worker, read by the control plane.
     internal long Epoch;
     internal long Iterations;
@@ -52,8 +74,11 @@ public sealed unsafe class WorkerContext : IDisposable
         OutBuf = RxBuf + WorkerOptions.BurstSize;
         DropBuf = OutBuf + WorkerOptions.BurstSize;
         const int b = WorkerOptions.BurstSize;
-        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 3 + b * 4 + b * 16 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2 + 8)), 64);
+        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 3 + b * 4 + b * 16 + b * 4 * 3 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2 + 8)), 64);
         byte* s = _scratch;
+        TraceSlots = (int*)s; s += b * 4;
+        TraceSlots4 = (int*)s; s += b * 4;
+        TraceSlots6 = (int*)s; s += b * 4;
         Fwd4 = (void**)s; s += b * 8;
         Fwd6 = (void**)s; s += b * 8;
         NextHops = (ulong*)s; s += b * 8;
@@ -96,5 +121,7 @@ public sealed unsafe class WorkerContext : IDisposable
             RxBuf = OutBuf = DropBuf = null;
             _scratch = null;
         }
+        Trace?.Dispose();
+        Capture?.Dispose();
     }
 }

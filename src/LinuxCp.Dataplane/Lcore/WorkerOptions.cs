@@ -5,6 +5,10 @@ public sealed record WorkerOptions
 {
     public const int BurstSize = 32;
 
+    /// <summary>Per-path cycles and packet latency are measured on one loop iteration in this
+    /// many (a power of two); calls and packets are counted on every one.</summary>
+    public const int SampleEvery = 16;
+
     /// <summary>Punt unknown ethertypes (LLDP, LACP, ...) to the mirror; drop them if false.</summary>
     public bool PuntOther { get; init; } = true;
 

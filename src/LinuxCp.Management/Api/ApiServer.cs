@@ -119,6 +119,16 @@ public sealed class ApiServer : BackgroundService
         }
     }
 
+    /// <summary>Where HTTP connections on the API socket are forwarded (the REST server's private
+    /// socket); null: the API socket speaks only the JSON-lines protocol.</summary>
+    public string? HttpForward { get; set; }
+
+    private sealed class LineBuffer
+    {
+        public readonly byte[] Buf = new byte[Protocol.MaxRequestBytes + 1];
+        public int Len;
+    }
+
     private async Task ServeAsync(Socket client, CancellationToken stop)
     {
         try
@@ -126,10 +136,23 @@ public sealed class ApiServer : BackgroundService
             using (client)
             await using (var stream = new NetworkStream(client, ownsSocket: false))
             {
-                var buf = new byte[Protocol.MaxRequestBytes + 1];
+                var lb = new LineBuffer();
+                using (var first = CancellationTokenSource.CreateLinkedTokenSource(stop))
+                {
+                    first.CancelAfter(RequestTimeout);
+                    lb.Len = await stream.ReadAsync(lb.Buf.AsMemory(0, Protocol.MaxRequestBytes + 1), first.Token);
+                }
+                if (lb.Len == 0)
+                    return;
+                // A JSON request starts with '{' (or whitespace); an HTTP request with its method.
+                if (HttpForward is not null && lb.Buf[0] is >= (byte)'A' and <= (byte)'Z')
+                {
+                    await ProxyAsync(stream, lb, HttpForward, stop);
+                    return;
+                }
                 while (!stop.IsCancellationRequested)
                 {
-                    string? line = await ReadLineAsync(stream, buf, stop);
+                    string? line = await ReadLineAsync(stream, lb, stop);
                     if (line is null)
                         return;
                     string reply = Handle(line);
@@ -148,28 +171,61 @@ public sealed class ApiServer : BackgroundService
         }
     }
 
-    /// <summary>Reads one '\n'-terminated line within the time and size limits. Null at EOF.
-    /// An oversized or slow request throws (the connection is closed after an error reply).</summary>
-    private static async Task<string?> ReadLineAsync(NetworkStream stream, byte[] buf, CancellationToken stop)
+    /// <summary>Splices an HTTP connection to the REST server; the bytes already read go first.</summary>
+    private static async Task ProxyAsync(NetworkStream client, LineBuffer lb, string target, CancellationToken stop)
     {
-        int len = 0;
+        using var upstream = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await upstream.ConnectAsync(new UnixDomainSocketEndPoint(target), stop);
+        await using var up = new NetworkStream(upstream, ownsSocket: false);
+        await up.WriteAsync(lb.Buf.AsMemory(0, lb.Len), stop);
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        Task a = client.CopyToAsync(up, done.Token);
+        Task b = up.CopyToAsync(client, done.Token);
+        await Task.WhenAny(a, b);
+        done.Cancel();
+        try
+        {
+            upstream.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+        }
+    }
+
+    /// <summary>Reads one '\n'-terminated line within the time and size limits, keeping any bytes
+    /// after it for the next call. Null at EOF. An oversized or slow request throws (the
+    /// connection is closed after an error reply).</summary>
+    private static async Task<string?> ReadLineAsync(NetworkStream stream, LineBuffer lb, CancellationToken stop)
+    {
+        byte[] buf = lb.Buf;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
         timeout.CancelAfter(RequestTimeout);
         while (true)
         {
-            int nl = Array.IndexOf(buf, (byte)'\n', 0, len);
+            int nl = Array.IndexOf(buf, (byte)'\n', 0, lb.Len);
             if (nl >= 0)
-                return Encoding.UTF8.GetString(buf, 0, nl);
-            if (len >= Protocol.MaxRequestBytes)
+            {
+                string line = Encoding.UTF8.GetString(buf, 0, nl);
+                Buffer.BlockCopy(buf, nl + 1, buf, 0, lb.Len - nl - 1);
+                lb.Len -= nl + 1;
+                return line;
+            }
+            if (lb.Len >= Protocol.MaxRequestBytes)
             {
                 byte[] err = Encoding.UTF8.GetBytes(Protocol.Error($"request larger than {Protocol.MaxRequestBytes} bytes") + "\n");
                 await stream.WriteAsync(err, stop);
                 throw new IOException("request too large");
             }
-            int n = await stream.ReadAsync(buf.AsMemory(len, Protocol.MaxRequestBytes + 1 - len), timeout.Token);
+            int n = await stream.ReadAsync(buf.AsMemory(lb.Len, Protocol.MaxRequestBytes + 1 - lb.Len), timeout.Token);
             if (n == 0)
-                return len == 0 ? null : Encoding.UTF8.GetString(buf, 0, len);
-            len += n;
+            {
+                if (lb.Len == 0)
+                    return null;
+                string rest = Encoding.UTF8.GetString(buf, 0, lb.Len);
+                lb.Len = 0;
+                return rest;
+            }
+            lb.Len += n;
         }
     }
 

@@ -3,17 +3,39 @@ using System.Text.Json.Nodes;
 using DpdkSharp;
 using LinuxCp.ControlPlane.Pairs;
 using LinuxCp.Dataplane.Counters;
+using LinuxCp.Dataplane.Observe;
 using LinuxCp.Management.Contracts;
+using LinuxCp.Management.Observe;
 
 namespace LinuxCp.Management.Api;
 
 /// <summary>The core of every command. The API socket (and later REST) only parse, call these
 /// and format, so every front end answers the same way.</summary>
-public sealed class CommandHandlers
+public sealed partial class CommandHandlers : IDisposable
 {
     private readonly RouterState _s;
+    private readonly object _clearLock = new();
+    // Baselines taken by the clear commands: the workers' counters are written only by the
+    // workers, so "clear" subtracts a snapshot on read instead of writing to them.
+    private long[][] _reasonBase;
+    private long[][] _pathBase;
+    private HistogramSnapshot[] _latencyBase;
 
-    public CommandHandlers(RouterState state) => _s = state;
+    public CommandHandlers(RouterState state)
+    {
+        _s = state;
+        Capture = new CaptureService(state.Engine);
+        int w = state.Engine.WorkerCount;
+        _reasonBase = [.. Enumerable.Range(0, w).Select(_ => new long[(int)Reason.Count])];
+        _pathBase = [.. Enumerable.Range(0, w).Select(_ => new long[(int)RuntimePath.Count * 2])];
+        _latencyBase = [.. Enumerable.Range(0, (int)LatencyPath.Count).Select(_ => new HistogramSnapshot())];
+    }
+
+    public CaptureService Capture { get; }
+
+    public RouterState State => _s;
+
+    public void Dispose() => Capture.Dispose();
 
     /// <summary>Runs one command line. Throws <see cref="ApiException"/> for bad requests.</summary>
     public JsonNode? Execute(IReadOnlyList<string> argv)
@@ -30,8 +52,20 @@ public sealed class CommandHandlers
             "show lcp" => NoArgs(spec, rest, ShowLcp),
             "show errors" => NoArgs(spec, rest, ShowErrors),
             "show buffers" => NoArgs(spec, rest, ShowBuffers),
+            "clear errors" => NoArgs(spec, rest, ClearErrors),
             "show runtime" => NoArgs(spec, rest, ShowRuntime),
             "clear runtime" => NoArgs(spec, rest, ClearRuntime),
+            "show latency" => NoArgs(spec, rest, ShowLatency),
+            "trace add" => TraceAdd(spec, rest),
+            "show trace" => NoArgs(spec, rest, ShowTrace),
+            "clear trace" => NoArgs(spec, rest, ClearTrace),
+            "capture start" => CaptureStart(spec, rest),
+            "capture stop" => NoArgs(spec, rest, Capture.Stop),
+            "show capture" => NoArgs(spec, rest, Capture.Status),
+            "show dpdk" => NoArgs(spec, rest, ShowDpdk),
+            "show memory" => NoArgs(spec, rest, ShowMemory),
+            "show log-level" => NoArgs(spec, rest, () => new LogLevelDto(LogSwitch.Name(LogSwitch.Level))),
+            "set log-level" => SetLogLevel(spec, rest),
             "show ip fib" => ShowFib(false, rest),
             "show ip6 fib" => ShowFib(true, rest),
             "show ip fib summary" => NoArgs(spec, rest, ShowFibSummary),
@@ -144,28 +178,317 @@ public sealed class CommandHandlers
     public List<ErrorCounterDto> ShowErrors()
     {
         var list = new List<ErrorCounterDto>();
-        for (Reason r = 0; r < Reason.Count; r++)
-            list.Add(new ErrorCounterDto(ReasonInfo.Name(r), ReasonInfo.IsPunt(r) ? "punt" : "drop",
-                _s.Engine.ReadReason(r), ReasonInfo.Description(r)));
+        var workers = _s.Engine.Workers;
+        lock (_clearLock)
+        {
+            for (Reason r = 0; r < Reason.Count; r++)
+            {
+                var per = new List<long>(workers.Count);
+                for (int w = 0; w < workers.Count; w++)
+                    per.Add(workers[w].Counters.ReadReason(r) - _reasonBase[w][(int)r]);
+                list.Add(new ErrorCounterDto(ReasonInfo.Name(r), ReasonInfo.IsPunt(r) ? "punt" : "drop",
+                    per.Sum(), ReasonInfo.Description(r), per));
+            }
+        }
         return list;
+    }
+
+    public List<ErrorCounterDto> ClearErrors()
+    {
+        var workers = _s.Engine.Workers;
+        lock (_clearLock)
+        {
+            for (int w = 0; w < workers.Count; w++)
+                for (Reason r = 0; r < Reason.Count; r++)
+                    _reasonBase[w][(int)r] = workers[w].Counters.ReadReason(r);
+        }
+        return ShowErrors();
     }
 
     public List<BufferDto> ShowBuffers() =>
         [new BufferDto(_s.Pool.Name, _s.Pool.Size, _s.Pool.InUse, _s.Pool.Available)];
 
+    public static string PathName(RuntimePath p) => p switch
+    {
+        RuntimePath.Rx => "rx",
+        RuntimePath.Classify => "classify",
+        RuntimePath.Lookup => "lookup",
+        RuntimePath.Rewrite => "rewrite",
+        RuntimePath.Punt => "punt",
+        RuntimePath.Xconnect => "x-connect",
+        RuntimePath.Tx => "tx",
+        _ => "drop",
+    };
+
+    public static string LatencyName(LatencyPath p) => p switch
+    {
+        LatencyPath.Forward => "forward",
+        LatencyPath.Punt => "punt",
+        LatencyPath.Xconnect => "x-connect",
+        _ => "loop-gap",
+    };
+
     public List<WorkerDto> ShowRuntime()
     {
         double tscPerUs = Eal.TscHz / 1e6;
-        return [.. _s.Engine.Workers.Select(w => new WorkerDto(
-            w.Index, (int)w.Lcore, w.Queue, w.IsRunning, w.IterationCount,
-            Math.Round(w.MaxLoopGapCycles / tscPerUs, 3), w.WarmedUp, w.AllocatedSinceWarmup, w.FailureMessage))];
+        var workers = _s.Engine.Workers;
+        var list = new List<WorkerDto>();
+        lock (_clearLock)
+        {
+            for (int wi = 0; wi < workers.Count; wi++)
+            {
+                var w = workers[wi];
+                var paths = new List<RuntimePathDto>();
+                for (RuntimePath p = 0; p < RuntimePath.Count; p++)
+                {
+                    var (calls, packets, sp, sc) = w.Counters.ReadPath(p);
+                    calls -= _pathBase[wi][(int)p * 2];
+                    packets -= _pathBase[wi][(int)p * 2 + 1];
+                    paths.Add(new RuntimePathDto(PathName(p), calls, packets,
+                        calls == 0 ? 0 : Math.Round((double)packets / calls, 2),
+                        sp == 0 ? null : Math.Round((double)sc / sp, 1)));
+                }
+                list.Add(new WorkerDto(w.Index, (int)w.Lcore, w.Queue, w.IsRunning, w.IterationCount,
+                    Math.Round(w.MaxLoopGapCycles / tscPerUs, 3), w.WarmedUp, w.AllocatedSinceWarmup, w.FailureMessage, paths));
+            }
+        }
+        return list;
     }
 
     public List<WorkerDto> ClearRuntime()
     {
-        foreach (var w in _s.Engine.Workers)
-            w.ResetLoopGap();
+        var workers = _s.Engine.Workers;
+        lock (_clearLock)
+        {
+            for (int wi = 0; wi < workers.Count; wi++)
+            {
+                workers[wi].ResetLoopGap();
+                for (RuntimePath p = 0; p < RuntimePath.Count; p++)
+                {
+                    var (calls, packets, _, _) = workers[wi].Counters.ReadPath(p);
+                    _pathBase[wi][(int)p * 2] = calls;
+                    _pathBase[wi][(int)p * 2 + 1] = packets;
+                }
+            }
+            for (LatencyPath p = 0; p < LatencyPath.Count; p++)
+                _latencyBase[(int)p] = MergedLatency(p);
+        }
         return ShowRuntime();
+    }
+
+    /// <summary>A path's histogram merged over every worker (since start, no baseline).</summary>
+    public HistogramSnapshot MergedLatency(LatencyPath p)
+    {
+        var h = new HistogramSnapshot();
+        foreach (var w in _s.Engine.Workers)
+            h.Add(w.Counters.Latency(p));
+        return h;
+    }
+
+    public List<LatencyDto> ShowLatency()
+    {
+        double usPerTick = 1e6 / Eal.TscHz;
+        double Us(double ticks) => Math.Round(ticks * usPerTick, 3);
+        var list = new List<LatencyDto>();
+        lock (_clearLock)
+        {
+            for (LatencyPath p = 0; p < LatencyPath.Count; p++)
+            {
+                HistogramSnapshot h = MergedLatency(p);
+                h.Subtract(_latencyBase[(int)p]);
+                list.Add(new LatencyDto(LatencyName(p), h.Count, Us(h.Percentile(50)), Us(h.Percentile(90)), Us(h.Percentile(99)),
+                    Us(h.Percentile(99.9)), Us(h.Max), Us(h.Mean)));
+            }
+        }
+        return list;
+    }
+
+    private (ushort Id, string Name) ResolvePort(string name)
+    {
+        foreach (PortInfo p in _s.Pairs.AllPorts())
+            if (p.Name == name || p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) == name)
+                return (p.Id, p.Name);
+        foreach (Pair p in _s.Pairs.Pairs())
+            if (p.HostIf == name)
+                return (p.Mirror.Id, p.Mirror.Name);
+        throw new ApiException($"unknown port '{name}' (see show interfaces)");
+    }
+
+    private TraceStatusDto TraceAdd(CommandSpec spec, string[] a)
+    {
+        if (a.Length is not (1 or 3) || (a.Length == 3 && a[1] != "port"))
+            throw new ApiException($"usage: {spec.Usage}");
+        if (!int.TryParse(a[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) || n <= 0)
+            throw new ApiException($"bad packet count '{a[0]}': a positive number, at most {TraceBuffer.DefaultCapacity}");
+        string? portName = null;
+        int port = -1;
+        if (a.Length == 3)
+            (port, portName) = ResolvePort(a[2]);
+        int armed = _s.Engine.TraceAdd(Math.Min(n, TraceBuffer.DefaultCapacity), port);
+        if (armed == 0)
+            throw new ApiException($"the trace buffer is full ({TraceBuffer.DefaultCapacity} packets per worker): clear trace first");
+        return new TraceStatusDto(armed, _s.Engine.TracePending, _s.Engine.TraceRecords().Count, portName);
+    }
+
+    private TraceStatusDto ClearTrace()
+    {
+        _s.Engine.TraceClear();
+        return new TraceStatusDto(0, 0, 0, null);
+    }
+
+    public List<TracePacketDto> ShowTrace()
+    {
+        var records = _s.Engine.TraceRecords();
+        if (records.Count == 0)
+            return [];
+        long t0 = records.Min(r => r.Record.Tsc);
+        double usPerTick = 1e6 / Eal.TscHz;
+        var list = new List<TracePacketDto>(records.Count);
+        int index = 0;
+        foreach (var (worker, rec) in records.OrderBy(r => r.Record.Tsc))
+            list.Add(TraceView(++index, worker, rec, Math.Round((rec.Tsc - t0) * usPerTick, 3)));
+        return list;
+    }
+
+    private string PortLabel(ushort port) =>
+        _s.Pairs.AllPorts().FirstOrDefault(p => p.Id == port)?.Name ?? $"port{port}";
+
+    private unsafe TracePacketDto TraceView(int index, int worker, TraceRecord rec, double timeUs)
+    {
+        var steps = new List<TraceStepDto>();
+        var kind = (LinuxCp.Dataplane.Tables.PollKind)rec.RxKind;
+        string rxName = PortLabel(rec.RxPort);
+        string kindName = kind switch
+        {
+            LinuxCp.Dataplane.Tables.PollKind.TapToPhy => "tap mirror",
+            LinuxCp.Dataplane.Tables.PollKind.TunToPhy => "tun mirror",
+            LinuxCp.Dataplane.Tables.PollKind.PhyUnpaired => "phy, no mirror",
+            _ => "phy",
+        };
+        steps.Add(new("rx", $"{rxName} ({kindName}) {rec.PktLen} bytes, worker {worker}"));
+        byte[] before = new ReadOnlySpan<byte>(rec.Before, rec.BeforeLen).ToArray();
+        foreach (var (layer, detail) in PacketDecoder.Decode(before, kind == LinuxCp.Dataplane.Tables.PollKind.TunToPhy))
+            steps.Add(new(layer, detail));
+        var classified = (Reason)rec.Classified;
+        if (rec.LookedUp != 0)
+            steps.Add(new("classify", classified == Reason.PuntIp6 ? "ip6 unicast to us: forwarding candidate" : "ip4 unicast to us: forwarding candidate"));
+        else if (classified != Reason.Count)
+            steps.Add(new("classify", ReasonInfo.Name(classified)));
+        if (rec.LookedUp != 0)
+        {
+            var (gk, buckets) = _s.Engine.DescribeGroup(rec.NextHop);
+            steps.Add(new("fib-lookup", $"next-hop group {rec.NextHop}: {TypeName(gk)}" + (buckets > 0 ? $", {buckets} bucket(s)" : "")));
+        }
+        string? reason = null, tx = null;
+        string outcome;
+        switch (rec.Outcome)
+        {
+            case TraceOutcome.Forwarded:
+            case TraceOutcome.CrossConnected:
+                outcome = rec.Outcome == TraceOutcome.Forwarded ? "forwarded" : "x-connect";
+                tx = PortLabel(rec.TxPort);
+                if (rec.AfterLen > 0)
+                {
+                    byte[] after = new ReadOnlySpan<byte>(rec.After, rec.AfterLen).ToArray();
+                    foreach (var (layer, detail) in PacketDecoder.Decode(after))
+                        steps.Add(new("rewrite", $"{layer} {detail}"));
+                }
+                steps.Add(new("tx", $"{tx}"));
+                break;
+            case TraceOutcome.Punted:
+                outcome = "punted";
+                reason = ReasonInfo.Name((Reason)rec.FinalReason);
+                tx = PortLabel(rec.TxPort);
+                steps.Add(new("punt", $"{reason} -> {tx}"));
+                break;
+            case TraceOutcome.Dropped:
+                outcome = "dropped";
+                reason = ReasonInfo.Name((Reason)rec.FinalReason);
+                steps.Add(new("drop", $"{reason}: {ReasonInfo.Description((Reason)rec.FinalReason)}"));
+                break;
+            default:
+                outcome = "pending";
+                break;
+        }
+        return new TracePacketDto(index, worker, timeUs, rxName, rec.RxPort, rec.PktLen, outcome, reason, tx, steps);
+    }
+
+    private CaptureDto CaptureStart(CommandSpec spec, string[] a)
+    {
+        string? port = null, file = null;
+        int dirs = 3;
+        long max = CaptureService.DefaultMax;
+        for (int i = 0; i < a.Length; i++)
+        {
+            switch (a[i])
+            {
+                case "port" when i + 1 < a.Length: port = a[++i]; break;
+                case "file" when i + 1 < a.Length: file = a[++i]; break;
+                case "max" when i + 1 < a.Length:
+                    if (!long.TryParse(a[++i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out max) || max <= 0)
+                        throw new ApiException($"bad max '{a[i]}': a positive packet count");
+                    break;
+                case "rx": dirs = 1; break;
+                case "tx": dirs = 2; break;
+                case "both": dirs = 3; break;
+                default: throw new ApiException($"unexpected argument '{a[i]}'; usage: {spec.Usage}");
+            }
+        }
+        if (port is null || file is null)
+            throw new ApiException($"usage: {spec.Usage}");
+        var (id, name) = ResolvePort(port);
+        bool rawIp = _s.Pairs.Pairs().Any(p => p.Tun && p.Mirror.Id == id);
+        return Capture.Start(id, name, rawIp, dirs, max, file);
+    }
+
+    public DpdkDto ShowDpdk()
+    {
+        var workers = _s.Engine.Workers;
+        var lcores = new List<LcoreDto>();
+        uint main = Eal.MainLcore;
+        var ids = new SortedSet<uint>(workers.Select(w => w.Lcore)) { main };
+        foreach (uint l in ids)
+        {
+            var w = workers.FirstOrDefault(x => x.Lcore == l);
+            string role = l == main ? (w is null ? "main" : "main+worker") : "worker";
+            lcores.Add(new LcoreDto((int)l, CpuList(Eal.LcoreCpus(l)), role, w?.Index, w?.Queue));
+        }
+        var ports = _s.Pairs.AllPorts().Select(p => new DpdkPortDto(p.Id, p.Name, EthPort.Driver(p.Id), EthPort.SocketId(p.Id), _s.Engine.WorkerCount)).ToList();
+        return new DpdkDto(_s.DpdkVersion, [.. Eal.Arguments], Eal.HasHugepages, (int)main, lcores, ports, ShowBuffers());
+    }
+
+    internal static string CpuList(ulong mask)
+    {
+        var parts = new List<string>();
+        for (int c = 0; c < 64; c++)
+            if ((mask & (1UL << c)) != 0)
+                parts.Add(c.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return string.Join(",", parts);
+    }
+
+    public MemoryDto ShowMemory()
+    {
+        GCMemoryInfo gc = GC.GetGCMemoryInfo();
+        var (rss, hpTotal, hpFree, hpSize) = ProcFs.Memory();
+        // Control threads are not EAL threads (rte_socket_id() is -1 here): sum every socket.
+        (ulong Total, ulong Free, ulong Allocated) heap = (0, 0, 0);
+        for (int sock = 0; sock < 8; sock++)
+        {
+            var h = Eal.HeapStats(sock);
+            heap = (heap.Total + h.Total, heap.Free + h.Free, heap.Allocated + h.Allocated);
+        }
+        return new MemoryDto(gc.HeapSizeBytes, gc.TotalCommittedBytes, GC.GetTotalAllocatedBytes(),
+            GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2),
+            Math.Round(GC.GetTotalPauseDuration().TotalMilliseconds, 3), Math.Round(gc.PauseTimePercentage, 4),
+            rss, hpTotal, hpFree, hpSize, (long)heap.Total, (long)heap.Free, (long)heap.Allocated);
+    }
+
+    private static LogLevelDto SetLogLevel(CommandSpec spec, string[] a)
+    {
+        if (a.Length != 1 || !LogSwitch.TryParse(a[0], out var level))
+            throw new ApiException($"usage: {spec.Usage}");
+        LogSwitch.Level = level;
+        return new LogLevelDto(LogSwitch.Name(level));
     }
 
     private LcpDto LcpCreate(CommandSpec spec, string[] a)

@@ -38,6 +38,10 @@ public sealed record LaunchOptions
     public uint NetlinkReceiveBuffer { get; init; } = 64 << 20;
     public uint NetlinkBatch { get; init; } = 20_000;
     public bool Help { get; init; }
+    /// <summary>TCP address for the REST API (--http), in addition to the API socket.</summary>
+    public System.Net.IPEndPoint? Http { get; init; }
+    /// <summary>Serve REST over the API socket (HTTP connections are recognised and forwarded).</summary>
+    public bool Rest { get; init; } = true;
 
     public const string HelpText = """
         Usage: lcpd [EAL options] -- [lcpd options]
@@ -57,6 +61,9 @@ public sealed record LaunchOptions
           --netns <ns>           default namespace for mirrors (created if missing)
           --port-mac <port>=<mac>  set a port's MAC before it starts (its mirror gets it too); repeatable
           --api-socket <path>    API socket for lcpctl (default /run/lcpd.sock, mode 0600)
+          --http <addr:port>     also serve the REST API and /metrics on this TCP address
+                                 (e.g. 127.0.0.1:8080); the API socket serves them in any case
+          --no-rest              do not serve REST on the API socket (JSON-lines protocol only)
           --no-punt-other        drop non-IP/ARP ethertypes instead of punting them
           --idle-sleep-us <n>    sleep n us after 1024 empty loop iterations (default 0: busy poll)
           --rx-desc <n>          RX descriptors per queue (default 1024)
@@ -124,6 +131,15 @@ public sealed record LaunchOptions
                     if (path.Length == 0 || path.Length > 107)
                         throw new UsageException($"--api-socket path must be 1 to 107 characters");
                     o = o with { ApiSocket = path };
+                    break;
+                case "--http":
+                    string http = Value();
+                    if (!System.Net.IPEndPoint.TryParse(http, out System.Net.IPEndPoint? ep) || ep.Port == 0)
+                        throw new UsageException($"--http '{http}': expected <ip>:<port>, e.g. 127.0.0.1:8080");
+                    o = o with { Http = ep };
+                    break;
+                case "--no-rest":
+                    o = o with { Rest = false };
                     break;
                 case "--no-punt-other":
                     o = o with { PuntOther = false };

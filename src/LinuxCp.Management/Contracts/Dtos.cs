@@ -18,12 +18,44 @@ public sealed record ResyncDto(int Objects, long Resyncs, long Overruns, long Ma
 
 public sealed record LcpDto(string Port, string HostIf, string? Netns, string Kind, int HostIfindex);
 
-public sealed record ErrorCounterDto(string Reason, string Kind, long Count, string Description);
+public sealed record ErrorCounterDto(string Reason, string Kind, long Count, string Description, List<long> PerWorker);
 
 public sealed record BufferDto(string Pool, long Size, long InUse, long Available);
 
 public sealed record WorkerDto(
     int Worker, int Lcore, int Queue, bool Running, long Iterations, double MaxLoopGapUs,
-    bool WarmedUp, long AllocatedBytesSinceWarmup, string? Failure);
+    bool WarmedUp, long AllocatedBytesSinceWarmup, string? Failure, List<RuntimePathDto> Paths);
+
+/// <summary>One path of one worker: calls and packets since the last clear; packets per call;
+/// cycles per packet measured on sampled iterations (null until a sample carried packets).</summary>
+public sealed record RuntimePathDto(string Path, long Calls, long Packets, double PacketsPerCall, double? CyclesPerPacket);
+
+/// <summary>Latency percentiles of one path, merged over workers, in microseconds.</summary>
+public sealed record LatencyDto(string Path, long Samples, double P50Us, double P90Us, double P99Us, double P999Us, double MaxUs, double MeanUs);
+
+public sealed record TraceStatusDto(int Armed, int Pending, int Records, string? Port);
+
+public sealed record TraceStepDto(string Step, string Detail);
+
+public sealed record TracePacketDto(
+    int Index, int Worker, double TimeUs, string RxInterface, int RxPort, long Length, string Outcome,
+    string? Reason, string? TxInterface, List<TraceStepDto> Steps);
+
+public sealed record CaptureDto(bool Running, string? File, string? Port, string? Direction, long Max, long Written, long Dropped, string? Error);
+
+public sealed record LcoreDto(int Lcore, string Cpus, string Role, int? Worker, int? Queue);
+
+public sealed record DpdkPortDto(int PortId, string Name, string Driver, int Socket, int Queues);
+
+public sealed record DpdkDto(string Version, List<string> EalArgs, bool Hugepages, int MainLcore, List<LcoreDto> Lcores,
+    List<DpdkPortDto> Ports, List<BufferDto> Mempools);
+
+public sealed record MemoryDto(
+    long ManagedHeapBytes, long ManagedCommittedBytes, long TotalAllocatedBytes,
+    long Gen0Collections, long Gen1Collections, long Gen2Collections, double GcPauseTotalMs, double GcPausePercent,
+    long RssBytes, long HugepagesTotal, long HugepagesFree, long HugepageSizeBytes,
+    long DpdkHeapBytes, long DpdkHeapFreeBytes, long DpdkHeapAllocatedBytes);
+
+public sealed record LogLevelDto(string Level);
 
 public sealed record VersionDto(string Version, string Dpdk, string Runtime, int ApiVersion);

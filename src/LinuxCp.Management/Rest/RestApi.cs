@@ -1,0 +1,153 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LinuxCp.Management.Api;
+using LinuxCp.Management.Contracts;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace LinuxCp.Management.Rest;
+
+/// <summary>Body of POST /api/v1/lcp.</summary>
+public sealed record LcpCreateRequest(string Port, string HostIf, string? Netns = null, bool Tun = false, bool Persist = false);
+
+/// <summary>Body of POST /api/v1/trace.</summary>
+public sealed record TraceAddRequest(int Count, string? Port = null);
+
+/// <summary>Body of POST /api/v1/capture.</summary>
+public sealed record CaptureStartRequest(string Port, string File, string Direction = "both", long? Max = null);
+
+/// <summary>Body of PUT /api/v1/log-level.</summary>
+public sealed record LogLevelRequest(string Level);
+
+/// <summary>An error reply of the REST API (400 bad request, 404 unknown path).</summary>
+public sealed record ErrorDto(string Error);
+
+/// <summary>The REST API (ASP.NET Core minimal APIs on Kestrel). Every endpoint runs the same
+/// <see cref="CommandHandlers"/> command as lcpctl, so answers and errors match the CLI's.
+/// Listens on a private unix socket (the API socket forwards HTTP connections to it) and, when
+/// asked, on a TCP address. The OpenAPI description is at /openapi/v1.json.</summary>
+public static class RestApi
+{
+    public const string Prefix = "/api/v1";
+
+    public static WebApplication Build(CommandHandlers handlers, string? unixSocket, IPEndPoint? tcp, ILoggerFactory logs)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(logs);
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.MaxDepth = 16;
+        });
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "lcpd REST API";
+            doc.Info.Version = "v1";
+            doc.Info.Description = "Read and manage a LinuxCp dataplane: the same commands and answers as lcpctl (docs/cli.md).";
+            return Task.CompletedTask;
+        }));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = Protocol.MaxRequestBytes;
+            k.Limits.MaxConcurrentConnections = ApiServer.MaxConnections;
+            k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+            k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
+            k.AddServerHeader = false;
+            if (unixSocket is not null)
+                k.ListenUnixSocket(unixSocket);
+            if (tcp is not null)
+                k.Listen(tcp);
+        });
+        WebApplication app = builder.Build();
+        app.MapOpenApi("/openapi/{documentName}.json");
+        Map(app, handlers);
+        return app;
+    }
+
+    private static IResult Run(CommandHandlers h, params string[] argv) => RunWith(h, StatusCodes.Status200OK, argv);
+
+    private static IResult RunWith(CommandHandlers h, int status, params string[] argv)
+    {
+        try
+        {
+            return Results.Text(h.Execute(argv)?.ToJsonString() ?? "null", "application/json", statusCode: status);
+        }
+        catch (ApiException e)
+        {
+            return Results.Json(new ErrorDto(e.Message), statusCode: StatusCodes.Status400BadRequest);
+        }
+    }
+
+    private static RouteHandlerBuilder Get<T>(IEndpointRouteBuilder app, string path, string summary, Func<HttpContext, IResult> f) =>
+        app.MapGet(Prefix + path, f).WithSummary(summary).Produces<T>().Produces<ErrorDto>(400);
+
+    private static void Map(WebApplication app, CommandHandlers h)
+    {
+        Get<VersionDto>(app, "/version", "lcpd, DPDK and runtime versions", _ => Run(h, "show", "version"));
+        Get<List<InterfaceDto>>(app, "/interfaces", "ports and mirrors with counters", _ => Run(h, "show", "interfaces"));
+        Get<List<LcpDto>>(app, "/lcp", "port/mirror pairs", _ => Run(h, "show", "lcp"));
+        Get<List<ErrorCounterDto>>(app, "/errors", "drop and punt counters by reason", _ => Run(h, "show", "errors"));
+        Get<List<BufferDto>>(app, "/buffers", "mbuf pools", _ => Run(h, "show", "buffers"));
+        Get<List<WorkerDto>>(app, "/runtime", "per-worker, per-path runtime figures", _ => Run(h, "show", "runtime"));
+        Get<List<LatencyDto>>(app, "/latency", "latency percentiles per path", _ => Run(h, "show", "latency"));
+        Get<List<FibRouteDto>>(app, "/ip/fib", "IPv4 FIB (optional ?prefix=)", c => Fib(h, c, "ip"));
+        Get<List<FibRouteDto>>(app, "/ip6/fib", "IPv6 FIB (optional ?prefix=)", c => Fib(h, c, "ip6"));
+        Get<FibSummaryDto>(app, "/ip/fib/summary", "route counts", _ => Run(h, "show", "ip", "fib", "summary"));
+        Get<List<NeighborDto>>(app, "/ip/neighbors", "resolved neighbours", _ => Run(h, "show", "ip", "neighbors"));
+        Get<List<TracePacketDto>>(app, "/trace", "traced packets", _ => Run(h, "show", "trace"));
+        Get<CaptureDto>(app, "/capture", "current or last capture", _ => Run(h, "show", "capture"));
+        Get<DpdkDto>(app, "/dpdk", "EAL, lcores, ports, mempools", _ => Run(h, "show", "dpdk"));
+        Get<MemoryDto>(app, "/memory", "managed and native memory, GC", _ => Run(h, "show", "memory"));
+        Get<LogLevelDto>(app, "/log-level", "current log level", _ => Run(h, "show", "log-level"));
+
+        app.MapPost(Prefix + "/lcp", (LcpCreateRequest r) =>
+        {
+            var argv = new List<string> { "lcp", "create", r.Port ?? "", "host-if", r.HostIf ?? "" };
+            if (r.Netns is not null)
+                argv.AddRange(["netns", r.Netns]);
+            if (r.Tun)
+                argv.Add("tun");
+            if (r.Persist)
+                argv.Add("persist");
+            return RunWith(h, StatusCodes.Status201Created, [.. argv]);
+        }).WithSummary("create a pair: a mirror for a port").Produces<LcpDto>(201).Produces<ErrorDto>(400);
+        app.MapDelete(Prefix + "/lcp/{name}", (string name) => Run(h, "lcp", "delete", name))
+            .WithSummary("delete a pair (by port or host interface name)").Produces<LcpDto>().Produces<ErrorDto>(400);
+        app.MapPost(Prefix + "/lcp/resync", () => Run(h, "lcp", "resync"))
+            .WithSummary("re-read Linux state and fix the FIB").Produces<ResyncDto>().Produces<ErrorDto>(400);
+        app.MapPost(Prefix + "/errors/clear", () => Run(h, "clear", "errors")).WithSummary("reset error counters").Produces<List<ErrorCounterDto>>();
+        app.MapPost(Prefix + "/runtime/clear", () => Run(h, "clear", "runtime")).WithSummary("reset runtime figures").Produces<List<WorkerDto>>();
+        app.MapPost(Prefix + "/trace", (TraceAddRequest r) => r.Port is null
+                ? Run(h, "trace", "add", r.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                : Run(h, "trace", "add", r.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), "port", r.Port))
+            .WithSummary("trace the next packets").Produces<TraceStatusDto>().Produces<ErrorDto>(400);
+        app.MapDelete(Prefix + "/trace", () => Run(h, "clear", "trace")).WithSummary("stop tracing, drop records").Produces<TraceStatusDto>();
+        app.MapPost(Prefix + "/capture", (CaptureStartRequest r) =>
+        {
+            var argv = new List<string> { "capture", "start", "port", r.Port ?? "", r.Direction ?? "both", "file", r.File ?? "" };
+            if (r.Max is long m)
+                argv.AddRange(["max", m.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            return Run(h, [.. argv]);
+        }).WithSummary("start a pcap capture").Produces<CaptureDto>().Produces<ErrorDto>(400);
+        app.MapDelete(Prefix + "/capture", () => Run(h, "capture", "stop")).WithSummary("stop the capture").Produces<CaptureDto>().Produces<ErrorDto>(400);
+        app.MapPut(Prefix + "/log-level", (LogLevelRequest r) => Run(h, "set", "log-level", r.Level ?? ""))
+            .WithSummary("change the log level").Produces<LogLevelDto>().Produces<ErrorDto>(400);
+
+        app.MapGet("/metrics", () => Results.Text(MetricsWriter.Render(h), MetricsWriter.ContentType))
+            .WithSummary("Prometheus metrics").Produces<string>(200, "text/plain");
+        app.MapFallback((HttpContext c) => Results.Json(new ErrorDto($"no such endpoint: {c.Request.Method} {c.Request.Path} (see /openapi/v1.json)"),
+            statusCode: StatusCodes.Status404NotFound));
+    }
+
+    private static IResult Fib(CommandHandlers h, HttpContext c, string family)
+    {
+        string? prefix = c.Request.Query["prefix"];
+        return string.IsNullOrEmpty(prefix) ? Run(h, "show", family, "fib") : Run(h, "show", family, "fib", prefix);
+    }
+}
