@@ -139,8 +139,10 @@ public sealed partial class RestAndContractTests : IDisposable
                 Assert.Equal(co.Select(p => p.Key), ro.Select(p => p.Key));
         }
 
-        JsonNode one = await GetJson($"/api/v1/ip/fib?prefix={_f.B.Ip4}");
-        Assert.Equal($"{_f.B.Ip4[..^2]}.0/24", one[0]!["prefix"]!.GetValue<string>());
+        string subnet = $"{_f.B.Ip4[..^2]}.0/24";
+        JsonNode one = await GetJson($"/api/v1/ip/fib?prefix={Uri.EscapeDataString(subnet)}");
+        Assert.Equal(subnet, one[0]!["prefix"]!.GetValue<string>());
+        Assert.Equal(_f.Lcpd.CtlJson("show", "ip", "fib", subnet).ToJsonString(), one.ToJsonString());
         JsonNode bad = await GetJson("/api/v1/ip/fib?prefix=300.1.1.1", HttpStatusCode.BadRequest);
         Assert.Contains("bad prefix", bad["error"]!.GetValue<string>(), StringComparison.Ordinal);
         JsonNode missing = await GetJson("/api/v1/no/such/thing", HttpStatusCode.NotFound);
