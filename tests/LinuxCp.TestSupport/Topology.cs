@@ -66,13 +66,14 @@ public sealed class Topology : IDisposable
         return ns;
     }
 
-    /// <summary>EAL --vdev arguments for the hosts' dataplane ends.</summary>
-    public IEnumerable<string> VdevArgs()
+    /// <summary>EAL --vdev arguments for the hosts' dataplane ends (with <paramref name="queues"/>
+    /// queue pairs each: the kernel spreads flows over them with PACKET_FANOUT hashing).</summary>
+    public IEnumerable<string> VdevArgs(int queues = 1)
     {
         foreach (TestHost h in Hosts)
         {
             yield return "--vdev";
-            yield return $"{h.PortName},iface={h.DpIfname}";
+            yield return queues == 1 ? $"{h.PortName},iface={h.DpIfname}" : $"{h.PortName},iface={h.DpIfname},qpairs={queues}";
         }
     }
 
