@@ -118,7 +118,16 @@ namespace LinuxCp.Daemon
             Eal.SetControlAffinity(workerCpus);
 
             var workerOptions = new WorkerOptions { PuntOther = opt.PuntOther, IdleSleepMicros = opt.IdleSleepMicros };
-            using var engine = new DataplaneEngine(workerOptions, lcores, mainLcore);
+            DataplaneEngine engineTmp;
+            try
+            {
+                engineTmp = new DataplaneEngine(workerOptions, lcores, mainLcore, opt.QueueMap);
+            }
+            catch (ArgumentException e)
+            {
+                return Fail($"--queue-map: {e.Message}");
+            }
+            using DataplaneEngine engine = engineTmp;
             int socket = Dpdk_SocketId();
             Mempool pool = Mempool.CreatePktmbuf("lcp_mbufs", opt.Mbufs, 256, 2048 + 128, socket);
             var pairs = new PairManager(engine, pool, opt.Netns, logs.CreateLogger<PairManager>())

@@ -32,14 +32,18 @@ public sealed unsafe class DataplaneEngine : IDisposable
     /// <param name="workerLcores">EAL lcores that run workers; worker i polls queue i.</param>
     /// <param name="mainLcore">the main lcore: if it is in <paramref name="workerLcores"/>, its
     /// worker runs on the thread that calls <see cref="RunMainWorker"/>.</param>
-    public DataplaneEngine(WorkerOptions options, IReadOnlyList<uint> workerLcores, uint mainLcore)
+    /// <param name="queueMap">optional lcore -> queue assignment (a permutation of 0..N-1);
+    /// default: the i-th worker lcore polls queue i.</param>
+    public DataplaneEngine(WorkerOptions options, IReadOnlyList<uint> workerLcores, uint mainLcore,
+        IReadOnlyDictionary<uint, ushort>? queueMap = null)
     {
         if (workerLcores.Count == 0)
             throw new ArgumentException("at least one worker lcore is required", nameof(workerLcores));
+        ushort[] queues = QueueAssignment(workerLcores, queueMap);
         Options = options;
         for (int i = 0; i < workerLcores.Count; i++)
         {
-            var ctx = new WorkerContext(i, workerLcores[i], (ushort)i);
+            var ctx = new WorkerContext(i, workerLcores[i], queues[i]);
             _workers.Add(new Worker(this, ctx, options));
             if (workerLcores[i] == mainLcore)
                 MainLcoreWorker = mainLcore;
@@ -47,6 +51,34 @@ public sealed unsafe class DataplaneEngine : IDisposable
     }
 
     public int WorkerCount => _workers.Count;
+
+    /// <summary>Validates a queue map: every worker lcore mapped, queues distinct and below the
+    /// worker count (each port has one queue per worker).</summary>
+    public static ushort[] QueueAssignment(IReadOnlyList<uint> lcores, IReadOnlyDictionary<uint, ushort>? map)
+    {
+        var q = new ushort[lcores.Count];
+        if (map is null || map.Count == 0)
+        {
+            for (int i = 0; i < q.Length; i++)
+                q[i] = (ushort)i;
+            return q;
+        }
+        foreach (uint l in map.Keys)
+            if (!lcores.Contains(l))
+                throw new ArgumentException($"queue map names lcore {l}, which is not a worker lcore ({string.Join(",", lcores)})");
+        var used = new HashSet<ushort>();
+        for (int i = 0; i < q.Length; i++)
+        {
+            if (!map.TryGetValue(lcores[i], out ushort queue))
+                throw new ArgumentException($"queue map does not place worker lcore {lcores[i]}");
+            if (queue >= q.Length)
+                throw new ArgumentException($"queue {queue} for lcore {lcores[i]}: ports have {q.Length} queue(s), one per worker");
+            if (!used.Add(queue))
+                throw new ArgumentException($"queue {queue} is given to two lcores");
+            q[i] = queue;
+        }
+        return q;
+    }
 
     public IReadOnlyList<WorkerContext> Workers => _workers.ConvertAll(w => w.Context);
 

@@ -51,7 +51,7 @@ public sealed class MultiWorkerTests
         int cpu1 = Environment.ProcessorCount > 1 ? 1 : 0;
         eal[i + 1] = $"0@0,1@{cpu1},2@0";
         eal.AddRange(topo.VdevArgs(queues: 2));
-        using LcpdProcess lcpd = LcpdProcess.Start(topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", topo.Rt, "--idle-sleep-us", "50",
+        using LcpdProcess lcpd = LcpdProcess.Start(topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", topo.Rt, "--idle-sleep-us", "50", "--queue-map", "1=1,2=0",
             "--pair", $"{topo.Hosts[0].PortName}={topo.Hosts[0].MirrorName}",
             "--pair", $"{topo.Hosts[1].PortName}={topo.Hosts[1].MirrorName}"]);
         topo.EnableRouting();
@@ -62,7 +62,9 @@ public sealed class MultiWorkerTests
         JsonNode dpdk = lcpd.CtlJson("show", "dpdk");
         var workers = dpdk["lcores"]!.AsArray().Where(l => l!["worker"] is not null).ToList();
         Assert.Equal(2, workers.Count);
-        Assert.Equal([0, 1], workers.Select(w => w!["queue"]!.GetValue<int>()).Order());
+        // the launch line's queue map: lcore 1 polls queue 1, lcore 2 queue 0
+        Assert.Equal(1, workers.Single(w => w!["lcore"]!.GetValue<int>() == 1)!["queue"]!.GetValue<int>());
+        Assert.Equal(0, workers.Single(w => w!["lcore"]!.GetValue<int>() == 2)!["queue"]!.GetValue<int>());
         Assert.All(dpdk["ports"]!.AsArray(), p => Assert.Equal(2, p!["queues"]!.GetValue<int>()));
 
         // resolve both sides (punts and x-connects on whichever worker), then measure deltas

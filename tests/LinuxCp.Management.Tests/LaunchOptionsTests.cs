@@ -76,3 +76,23 @@ public class LaunchOptionsTests
         Assert.Contains("paired twice", Assert.Throws<UsageException>(() =>
             LaunchOptions.Parse(["--", "--pair", "a=lcp0", "--pair", "a=lcp1"])).Message, StringComparison.Ordinal);
 }
+
+public sealed class QueueMapTests
+{
+    [Fact]
+    public void QueueMap_ParsesAndValidates()
+    {
+        var o = LinuxCp.Management.Config.LaunchOptions.Parse(["--", "--queue-map", "1=1,2=0"]);
+        Assert.Equal((ushort)1, o.QueueMap[1]);
+        Assert.Equal((ushort)0, o.QueueMap[2]);
+        Assert.Throws<LinuxCp.Management.Config.UsageException>(() => LinuxCp.Management.Config.LaunchOptions.Parse(["--", "--queue-map", "1=1,1=0"]));
+        Assert.Throws<LinuxCp.Management.Config.UsageException>(() => LinuxCp.Management.Config.LaunchOptions.Parse(["--", "--queue-map", "x"]));
+
+        Assert.Equal(new ushort[] { 1, 0 }, LinuxCp.Dataplane.DataplaneEngine.QueueAssignment([1, 2], o.QueueMap));
+        Assert.Equal(new ushort[] { 0, 1 }, LinuxCp.Dataplane.DataplaneEngine.QueueAssignment([1, 2], null));
+        Assert.Throws<ArgumentException>(() => LinuxCp.Dataplane.DataplaneEngine.QueueAssignment([1, 2], new Dictionary<uint, ushort> { [1] = 0, [2] = 0 }));
+        Assert.Throws<ArgumentException>(() => LinuxCp.Dataplane.DataplaneEngine.QueueAssignment([1, 2], new Dictionary<uint, ushort> { [1] = 0, [2] = 2 }));
+        Assert.Throws<ArgumentException>(() => LinuxCp.Dataplane.DataplaneEngine.QueueAssignment([1, 2], new Dictionary<uint, ushort> { [1] = 0 }));
+        Assert.Throws<ArgumentException>(() => LinuxCp.Dataplane.DataplaneEngine.QueueAssignment([1, 2], new Dictionary<uint, ushort> { [1] = 0, [2] = 1, [5] = 0 }));
+    }
+}

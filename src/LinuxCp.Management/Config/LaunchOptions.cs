@@ -42,6 +42,8 @@ public sealed record LaunchOptions
     public System.Net.IPEndPoint? Http { get; init; }
     /// <summary>Serve REST over the API socket (HTTP connections are recognised and forwarded).</summary>
     public bool Rest { get; init; } = true;
+    /// <summary>--queue-map: which queue of every port each worker lcore polls.</summary>
+    public IReadOnlyDictionary<uint, ushort> QueueMap { get; init; } = new Dictionary<uint, ushort>();
 
     public const string HelpText = """
         Usage: lcpd [EAL options] -- [lcpd options]
@@ -64,6 +66,9 @@ public sealed record LaunchOptions
           --http <addr:port>     also serve the REST API and /metrics on this TCP address
                                  (e.g. 127.0.0.1:8080); the API socket serves them in any case
           --no-rest              do not serve REST on the API socket (JSON-lines protocol only)
+          --queue-map <lcore>=<queue>[,...]
+                                 which RX/TX queue of every port each worker lcore uses
+                                 (default: the i-th worker lcore uses queue i)
           --no-punt-other        drop non-IP/ARP ethertypes instead of punting them
           --idle-sleep-us <n>    sleep n us after 1024 empty loop iterations (default 0: busy poll)
           --rx-desc <n>          RX descriptors per queue (default 1024)
@@ -137,6 +142,18 @@ public sealed record LaunchOptions
                     if (!System.Net.IPEndPoint.TryParse(http, out System.Net.IPEndPoint? ep) || ep.Port == 0)
                         throw new UsageException($"--http '{http}': expected <ip>:<port>, e.g. 127.0.0.1:8080");
                     o = o with { Http = ep };
+                    break;
+                case "--queue-map":
+                    string qm = Value();
+                    var map = new Dictionary<uint, ushort>();
+                    foreach (string item in qm.Split(','))
+                    {
+                        string[] kv = item.Split('=');
+                        if (kv.Length != 2 || !uint.TryParse(kv[0], NumberStyles.None, CultureInfo.InvariantCulture, out uint lc)
+                            || !ushort.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort qq) || !map.TryAdd(lc, qq))
+                            throw new UsageException($"--queue-map '{qm}': expected <lcore>=<queue>[,<lcore>=<queue>...], each lcore once");
+                    }
+                    o = o with { QueueMap = map };
                     break;
                 case "--no-rest":
                     o = o with { Rest = false };
