@@ -49,7 +49,7 @@ public static unsafe partial class LcpShim
 
     /// <summary>lcp_netlink_recv (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_netlink_recv")]
-    public static partial int lcp_netlink_recv(int fd, void* buf, uint len, int timeout_ms);
+    public static partial int lcp_netlink_recv(int fd, int wake_fd, void* buf, uint len, int timeout_ms);
 
     /// <summary>lcp_netlink_send (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_netlink_send")]
@@ -131,5 +131,13 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_tx_burst")]
     [SuppressGCTransition] // PMD bursts never block: rings, or non-blocking syscalls (net_tap, af_packet)
     public static partial ushort lcp_tx_burst(ushort port, ushort queue, void** pkts, ushort n);
+
+    /// <summary>lcp_wakeup_open (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_wakeup_open")]
+    public static partial int lcp_wakeup_open();
+
+    /// <summary>lcp_wakeup_signal (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_wakeup_signal")]
+    public static partial int lcp_wakeup_signal(int wake_fd);
 
 }

@@ -105,7 +105,15 @@ int lcp_ifindex_in_netns(const char *netns, const char *ifname);
 int lcp_netlink_open(const char *netns, uint32_t groups, int rcvbuf);
 int lcp_netlink_send(int fd, const void *buf, uint32_t len);
 /* Waits up to timeout_ms; returns bytes, -EAGAIN on timeout, -ENOBUFS on overrun, -errno. */
-int lcp_netlink_recv(int fd, void *buf, uint32_t len, int timeout_ms);
+/*
+ * Waits up to timeout_ms (-1: forever) for a message on fd, or for wake_fd (an eventfd from
+ * lcp_wakeup_open; -1 for none) to be signalled. Returns the bytes received, -EAGAIN on timeout,
+ * -EINTR when woken (the wakeup is consumed), or another negative errno.
+ */
+int lcp_netlink_recv(int fd, int wake_fd, void *buf, uint32_t len, int timeout_ms);
+/* A non-blocking eventfd to interrupt lcp_netlink_recv from another thread. */
+int lcp_wakeup_open(void);
+int lcp_wakeup_signal(int wake_fd);
 int lcp_netlink_close(int fd);
 
 /* ---- threads ------------------------------------------------------------ */

@@ -7,6 +7,7 @@
 #include <linux/rtnetlink.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,16 +60,34 @@ int lcp_netlink_send(int fd, const void *buf, uint32_t len)
 	return n < 0 ? -errno : (int)n;
 }
 
-int lcp_netlink_recv(int fd, void *buf, uint32_t len, int timeout_ms)
+int lcp_netlink_recv(int fd, int wake_fd, void *buf, uint32_t len, int timeout_ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int rc = poll(&p, 1, timeout_ms);
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = wake_fd, .events = POLLIN } };
+	int rc = poll(p, wake_fd >= 0 ? 2 : 1, timeout_ms);
 	if (rc < 0)
 		return -errno;
 	if (rc == 0)
 		return -EAGAIN;
+	if (wake_fd >= 0 && (p[1].revents & POLLIN) && !(p[0].revents & POLLIN)) {
+		uint64_t v;
+		if (read(wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return -errno;
+		return -EINTR;
+	}
 	ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
 	return n < 0 ? -errno : (int)n;
+}
+
+int lcp_wakeup_open(void)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int lcp_wakeup_signal(int wake_fd)
+{
+	uint64_t one = 1;
+	return write(wake_fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
 }
 
 int lcp_netlink_close(int fd)

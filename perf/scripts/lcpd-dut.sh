@@ -22,7 +22,7 @@ ip netns add "$NS"
 # shellcheck disable=SC2086
 "$ROOT/bin/lcpd" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
     --netns "$NS" --pair 0=lcp0 --pair 1=lcp1 --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
-    --api-socket "$SOCK" ${LCPD_ARGS:-} &
+    --api-socket "$SOCK" --no-rest ${LCPD_ARGS:-} &
 pid=$!
 for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done
 

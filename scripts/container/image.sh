@@ -8,9 +8,14 @@ RUNTIME_PACKAGES=(dpdk iproute2 ethtool procps)
 
 apt_install() {
     export DEBIAN_FRONTEND=noninteractive
+    local missing=()
+    for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "$@"
-    rm -rf /var/lib/apt/lists/*
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # Image layers drop the package lists; a host running this script (the test) keeps them.
+    [ "${LCP_IMAGE_CLEAN_APT:-0}" = 1 ] && rm -rf /var/lib/apt/lists/*
+    return 0
 }
 
 case "${1:-}" in

@@ -59,7 +59,11 @@ public sealed class NetlinkListener : IDisposable
         _thread.Start();
     }
 
-    public void RequestResync() => _resyncRequested = true;
+    public void RequestResync()
+    {
+        _resyncRequested = true;
+        _events.Wake();
+    }
 
     /// <summary>Runs a resync now on the caller's thread.</summary>
     public int ResyncNow() => Resync();
@@ -78,7 +82,9 @@ public sealed class NetlinkListener : IDisposable
                     _sync.ResyncWanted = false;
                     Resync();
                 }
-                int n = _events.Receive(buf, 200);
+                // Sleeps until the kernel has news or Dispose/RequestResync wakes it: no periodic
+                // wakeups (each one would wait for a CPU that a busy-polling worker may share).
+                int n = _events.Receive(buf, -1);
                 if (n == -Eagain || n == -Eintr)
                     continue;
                 if (n < 0)
@@ -204,6 +210,7 @@ public sealed class NetlinkListener : IDisposable
     public void Dispose()
     {
         _stop = true;
+        _events.Wake();
         if (_thread.IsAlive)
             _thread.Join(2000);
         _events.Dispose();
