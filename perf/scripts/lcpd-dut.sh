@@ -19,6 +19,22 @@ trap cleanup EXIT
 trap 'exit 0' TERM INT
 
 ip netns add "$NS"
+# BENCH_FIB_ROUTES=N: a full table. N /24 routes (16.0.0.0/24 upwards, disjoint from the bench's
+# 10.253/16) are in Linux before lcpd starts, on a dummy link (routes not via a mirror are kept
+# in the FIB and punted), so every lookup walks a FIB of N+ routes. lcpd reads them with its
+# start-up dump; give the harness WARMUP time for that.
+if [ "${BENCH_FIB_ROUTES:-0}" -gt 0 ]; then
+    ip -n "$NS" link add fill0 type dummy
+    ip -n "$NS" link set fill0 up
+    python3 - "$BENCH_FIB_ROUTES" > "/tmp/lcpbench-routes-$$" <<'PY'
+import sys
+n = int(sys.argv[1])
+for i in range(n):
+    print(f"route add {16 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}.0/24 dev fill0")
+PY
+    ip -n "$NS" -batch "/tmp/lcpbench-routes-$$"
+    rm -f "/tmp/lcpbench-routes-$$"
+fi
 # shellcheck disable=SC2086
 "$ROOT/bin/lcpd" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
     --netns "$NS" --pair 0=lcp0 --pair 1=lcp1 --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
