@@ -9,8 +9,12 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 NS=lcpbench-$$
 SOCK=/run/lcpbench-$$.sock
 pid=
+churn=
+stats=
 cleanup() {
     set +e
+    [ -n "$churn" ] && kill "$churn" 2>/dev/null
+    [ -n "$stats" ] && kill "$stats" 2>/dev/null
     [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid"
     ip netns del "$NS" 2>/dev/null
     rm -f "$SOCK"
@@ -20,11 +24,12 @@ trap 'exit 0' TERM INT
 
 ip netns add "$NS"
 # BENCH_FIB_ROUTES=N: a full table. N /24 routes (16.0.0.0/24 upwards, disjoint from the bench's
-# 10.253/16) are in Linux before lcpd starts, on a dummy link (routes not via a mirror are kept
+# 10.253/16) are in Linux before lcpd starts, on a veth inside the namespace (routes not via a mirror are kept
 # in the FIB and punted), so every lookup walks a FIB of N+ routes. lcpd reads them with its
 # start-up dump; give the harness WARMUP time for that.
 if [ "${BENCH_FIB_ROUTES:-0}" -gt 0 ]; then
-    ip -n "$NS" link add fill0 type dummy
+    ip -n "$NS" link add fill0 type veth peer name fill1   # (no dummy module on every kernel)
+    ip -n "$NS" link set fill1 up
     ip -n "$NS" link set fill0 up
     python3 - "$BENCH_FIB_ROUTES" > "/tmp/lcpbench-routes-$$" <<'PY'
 import sys
@@ -35,8 +40,34 @@ PY
     ip -n "$NS" -batch "/tmp/lcpbench-routes-$$"
     rm -f "/tmp/lcpbench-routes-$$"
 fi
+# BENCH_PCAP=<file> (pcap topology): replay this file instead of the harness's (frame sizes,
+# IPv6: perf/scripts/mkpcap.py). BENCH_V6=1: Linux gets IPv6 addresses, neighbours and l3fwd's
+# default IPv6 routes (2001:200:0:N::/64 via port N) as well.
+if [ -n "${BENCH_PCAP:-}" ]; then
+    PORT_VDEV0=$(sed -E "s|rx_pcap=[^,]+|rx_pcap=$BENCH_PCAP|" <<<"$PORT_VDEV0")
+    PORT_VDEV1=$(sed -E "s|rx_pcap=[^,]+|rx_pcap=$BENCH_PCAP|" <<<"$PORT_VDEV1")
+fi
+# BENCH_WORKERS=2 (pcap topology): two workers, worker lcore 1 on the DUT CPU (with the control
+# threads), lcore 2 on the other CPU; each pcap port gets a second RX queue replaying the same
+# file (and a second TX queue), so each worker polls one queue of each port.
+if [ "${BENCH_WORKERS:-1}" = 2 ]; then
+    other=$(( DUT_CPU == 0 ? 1 : 0 ))
+    DUT_EAL=$(sed -E "s/--lcores=[^ ]+/--lcores=0@$DUT_CPU,1@$DUT_CPU,2@$other/" <<<"$DUT_EAL")
+    for v in PORT_VDEV0 PORT_VDEV1; do
+        rx=$(grep -oE 'rx_pcap=[^,]+' <<<"${!v}")
+        printf -v "$v" '%s,%s' "${!v}" "$rx"
+    done
+fi
+# BENCH_CONTROL_CPU=<cpu>: lcpd's main lcore (control plane: netlink, API) and the churn tools
+# run on that CPU, the worker alone on the harness's DUT CPU, as in production where the control
+# plane has its own core. Without it everything shares the DUT CPU.
+TASKSET=()
+if [ -n "${BENCH_CONTROL_CPU:-}" ]; then
+    DUT_EAL=$(sed -E "s/--lcores=[^ ]+/--lcores=0@$BENCH_CONTROL_CPU,1@$DUT_CPU/" <<<"$DUT_EAL")
+    TASKSET=(taskset -c "$DUT_CPU,$BENCH_CONTROL_CPU")
+fi
 # shellcheck disable=SC2086
-"$ROOT/bin/lcpd" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
+"${TASKSET[@]}" "$ROOT/bin/lcpd" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
     --netns "$NS" --pair 0=lcp0 --pair 1=lcp1 --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
     --api-socket "$SOCK" --no-rest ${LCPD_ARGS:-} &
 pid=$!
@@ -50,8 +81,65 @@ for p in 0 1; do
 done
 in_ns ip neigh replace 172.16.0.2 lladdr "$GEN_MAC0" dev lcp0 nud permanent
 in_ns ip neigh replace 172.16.1.2 lladdr "$GEN_MAC1" dev lcp1 nud permanent
+if [ "${BENCH_V6:-0}" = 1 ]; then
+    for p in 0 1; do
+        in_ns ip -6 addr add "fd00:16:$p::1/64" dev "lcp$p" nodad
+    done
+    in_ns ip -6 neigh replace fd00:16:0::2 lladdr "$GEN_MAC0" dev lcp0 nud permanent
+    in_ns ip -6 neigh replace fd00:16:1::2 lladdr "$GEN_MAC1" dev lcp1 nud permanent
+    for p in 0 1; do
+        in_ns ip -6 route replace "2001:200:0:$p::/64" via "fd00:16:$p::2"
+    done
+fi
 IFS=, read -ra routes <<<"$ROUTES"
 for r in "${routes[@]}"; do
     in_ns ip route replace "${r%%=*}" via "172.16.${r##*=}.2"
 done
+
+# BENCH_CHURN=R: R route changes per second while traffic flows, from 2 s after start: replaces
+# of the routes that carry the traffic (same next hop) and adds/deletes of 1000 other /24s.
+# Errors and runtime are cleared when churn starts, so with BENCH_STATS_OUT any packet the churn
+# made lcpd punt or drop shows there.
+if [ "${BENCH_CHURN:-0}" -gt 0 ]; then
+    sleep 2
+    "$ROOT/bin/lcpctl" --socket "$SOCK" clear errors >/dev/null
+    "$ROOT/bin/lcpctl" --socket "$SOCK" clear runtime >/dev/null
+    CHURN_CPU=${BENCH_CONTROL_CPU:-$DUT_CPU}
+    taskset -c "$CHURN_CPU" python3 - "$BENCH_CHURN" "$ROUTES" <<'PY' | taskset -c "$CHURN_CPU" ip netns exec "$NS" ip -force -batch - &
+import sys, time
+rate, routes = int(sys.argv[1]), [r.split("=") for r in sys.argv[2].split(",")]
+tick, i, t0 = 0.01, 0, time.time()
+per_tick = max(1, int(rate * tick))
+while True:
+    for _ in range(per_tick):
+        k = i % 4
+        if k == 0:
+            p, port = routes[(i // 4) % len(routes)]
+            print(f"route replace {p} via 172.16.{port}.2")
+        else:
+            n = (i // 4) % 1000
+            print(f"route {'add' if (i // 4000) % 2 == 0 else 'del'} 100.{64 + n // 256}.{n % 256}.0/24 via 172.16.{n % 2}.2")
+        i += 1
+    sys.stdout.flush()
+    t0 += tick
+    time.sleep(max(0, t0 - time.time()))
+PY
+    churn=$!
+fi
+# BENCH_STATS_OUT=<file>: lcpd's errors, interfaces, runtime, latency and FIB summary, rewritten
+# every 2 s while it runs (the harness stops the DUT's whole process group at once, so there is
+# no "at exit").
+if [ -n "${BENCH_STATS_OUT:-}" ]; then
+    # lcpctl is a .NET process: keep it off the worker's CPU when there is a control CPU
+    [ -n "${BENCH_CONTROL_CPU:-}" ] && taskset -pc "$BENCH_CONTROL_CPU" $$ >/dev/null
+    while sleep 2; do
+        { echo "# errors"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show errors
+          echo "# interfaces"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show interfaces
+          echo "# runtime"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show runtime
+          echo "# latency"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show latency
+          echo "# fib"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show ip fib summary; } > "$BENCH_STATS_OUT.tmp" 2>&1 \
+            && mv "$BENCH_STATS_OUT.tmp" "$BENCH_STATS_OUT"
+    done &
+    stats=$!
+fi
 wait "$pid"

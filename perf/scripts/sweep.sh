@@ -1,64 +1,79 @@
 #!/usr/bin/env bash
-# lcpd against DPDK's l3fwd, measured back to back by ../shared/bench/run-anchor.sh for each
-# case, printing "lcpd Mpps, l3fwd Mpps, ratio". Cases (override with the env knobs):
-#   64-byte frames, TOPO=pcap (DUT alone, pcap replay: per-core capacity), FLOWS in $FLOWS_LIST,
-#     FIB small (the bench's 2 routes) and with $BIG_FIB extra routes (lcpd only: l3fwd's table
-#     is compiled in, so its figure is the small-FIB one)
-#   $SIZES frame sizes over memif with the testpmd generator (the pcap replay has 60-byte frames
-#     only); at these sizes the 1-core generator or memif's copy is usually the limit: the
-#     harness prints limit=generator|dut for every run and so does this table.
-# IPv6 is not in the table: the harness's generators (testpmd flowgen, tools/mkpcap.py) send
-# IPv4 only. Usage: perf/scripts/sweep.sh [seconds per rep] (default 10). REPS (default 3).
+# lcpd against DPDK's l3fwd, each case measured back to back by ../shared/bench/run-anchor.sh
+# in its pcap topology (DUT alone on one CPU, both ports replaying a pcap: per-core capacity,
+# no generator in the way). Both DUTs run as "custom" DUTs replaying the same file:
+# perf/scripts/l3fwd-dut.sh (the harness's l3fwd command line) and perf/scripts/lcpd-dut.sh.
+# Prints one row per case: lcpd Mpps, l3fwd Mpps and their ratio (medians of REPS reps).
+#   cases: IPv4 frames of $SIZES bytes (wire size, FCS included) x $FLOWS_LIST flows with the
+#   bench's routes; IPv4 64 B with $BIG_FIB extra routes in lcpd's FIB (l3fwd's LPM table is
+#   capped at 1024 rules, so its figure is the small-table one); IPv6 66 B (the smallest
+#   IPv6/UDP frame) with l3fwd's default IPv6 routes.
+# Usage: perf/scripts/sweep.sh [seconds per rep, default 10]; env REPS (3), SIZES, FLOWS_LIST,
+# BIG_FIB (0 skips), V6 (0 skips). Results also go to perf/results/sweep-<time>.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 BENCH=${BENCH_DIR:-$(cd "$ROOT/../shared/bench" 2>/dev/null && pwd || true)}
 [ -x "$BENCH/run-anchor.sh" ] || { echo "sweep: ../shared/bench/run-anchor.sh not found (set BENCH_DIR)" >&2; exit 1; }
 SECS=${1:-10}
-FLOWS_LIST=${FLOWS_LIST:-"2 1024"}
 SIZES=${SIZES:-"64 512 1518"}
+FLOWS_LIST=${FLOWS_LIST:-"2 1024"}
 BIG_FIB=${BIG_FIB:-1000000}
-export REPS=${REPS:-3}
-DUT="$ROOT/perf/scripts/lcpd-dut.sh"
-OUT=${SWEEP_OUT:-$ROOT/perf/results/sweep-$(date +%Y%m%d-%H%M%S).txt}
+V6=${V6:-1}
+export REPS=${REPS:-3} TOPO=pcap STAT_PORTS=0,1 BENCH_DIR=$BENCH
+OUT=${SWEEP_OUT:-$ROOT/perf/results/sweep-$(date +%Y%m%d-%H%M%S).md}
+PCAPS=$(mktemp -d /tmp/lcp-sweep-XXXXXX)
+trap 'rm -rf "$PCAPS"' EXIT
 mkdir -p "$(dirname "$OUT")"
+# the harness builds l3fwd on first use of its anchor
+[ -x "$BENCH/build/l3fwd/build/l3fwd" ] || "$BENCH/run-anchor.sh" build >/dev/null
 
-# run <label> <env...> -- <run-anchor args...>: prints "<Mpps> <limit>"
+# run <env...> -- <dut script>: prints "<Mpps> <limit>"
 run() {
-    local envs=() log
+    local envs=() log line
     while [ "$1" != "--" ]; do envs+=("$1"); shift; done
     shift
     log=$(mktemp)
-    env "${envs[@]}" "$BENCH/run-anchor.sh" "$@" > "$log" 2>&1 || { tail -5 "$log" >&2; rm -f "$log"; echo "fail -"; return; }
-    local line
+    if ! env "${envs[@]}" "$BENCH/run-anchor.sh" custom "$1" "$SECS" > "$log" 2>&1; then
+        tail -3 "$log" >&2; rm -f "$log"; echo "fail -"; return
+    fi
     line=$(grep '^DUT=.* limit=' "$log" | tail -1)
     rm -f "$log"
-    echo "$(sed -E 's/.* Mpps=([0-9.]+).*/\1/' <<<"$line") $(sed -E 's/.* limit=([a-z]+).*/\1/' <<<"$line")"
+    echo "$(sed -E 's/.* Mpps=([0-9.]+).*/\1/' <<<"$line") $(sed -E 's/.* contended_reps=([0-9]+).*/c\1/' <<<"$line")"
 }
 
-row() { # case, lcpd "mpps limit", l3fwd "mpps limit"
+row() { # case, "lcpd-mpps contended", "l3fwd-mpps contended"
     local l=($2) a=($3) ratio="-"
     [[ ${l[0]} =~ ^[0-9.]+$ && ${a[0]} =~ ^[0-9.]+$ ]] && ratio=$(awk -v x="${l[0]}" -v y="${a[0]}" 'BEGIN{printf "%.2f", x / y}')
-    printf '| %-34s | %8s | %-9s | %8s | %-9s | %5s |\n' "$1" "${l[0]}" "${l[1]}" "${a[0]}" "${a[1]}" "$ratio" | tee -a "$OUT"
+    printf '| %-36s | %8s | %8s | %5s | %s/%s |\n' "$1" "${l[0]}" "${a[0]}" "$ratio" "${l[1]#c}" "${a[1]#c}" | tee -a "$OUT"
 }
 
 {
-    echo "# lcpd vs l3fwd, $(date -u +%F\ %H:%MZ), ${SECS}s x $REPS reps per run, $(nproc) CPUs"
-    echo "| case | lcpd Mpps | limit | l3fwd Mpps | limit | ratio |"
-    echo "|---|---:|---|---:|---|---:|"
+    echo "# lcpd vs l3fwd, $(date -u +%F\ %H:%MZ), pcap topology, ${SECS}s x $REPS reps per DUT, $(nproc) CPUs"
+    echo
+    echo "| case | lcpd Mpps | l3fwd Mpps | ratio | contended reps lcpd/l3fwd |"
+    echo "|---|---:|---:|---:|---|"
 } | tee "$OUT"
 
+L3=$ROOT/perf/scripts/l3fwd-dut.sh
+LC=$ROOT/perf/scripts/lcpd-dut.sh
 for flows in $FLOWS_LIST; do
-    a=$(run TOPO=pcap STAT_PORTS=0,1 FLOWS="$flows" -- l3fwd "$SECS")
-    l=$(run TOPO=pcap STAT_PORTS=0,1 FLOWS="$flows" -- custom "$DUT" "$SECS")
-    row "64 B, pcap, $flows flows, 2 routes" "$l" "$a"
-    if [ "$BIG_FIB" -gt 0 ]; then
-        l=$(run TOPO=pcap STAT_PORTS=0,1 FLOWS="$flows" WARMUP=15 BENCH_FIB_ROUTES="$BIG_FIB" -- custom "$DUT" "$SECS")
-        row "64 B, pcap, $flows flows, $BIG_FIB routes" "$l" "$a"
-    fi
+    for size in $SIZES; do
+        pcap=$PCAPS/v4-$size-$flows.pcap
+        python3 "$ROOT/perf/scripts/mkpcap.py" "$pcap" --flows "$flows" --size $((size - 4))
+        a=$(run FLOWS="$flows" BENCH_PCAP="$pcap" -- "$L3")
+        l=$(run FLOWS="$flows" BENCH_PCAP="$pcap" -- "$LC")
+        row "IPv4 $size B, $flows flows" "$l" "$a"
+        if [ "$size" = 64 ] && [ "$flows" = 1024 ] && [ "$BIG_FIB" -gt 0 ]; then
+            big=$(run FLOWS="$flows" BENCH_PCAP="$pcap" WARMUP=20 BENCH_FIB_ROUTES="$BIG_FIB" -- "$LC")
+            row "IPv4 64 B, $flows flows, +$BIG_FIB routes" "$big" "$a"
+        fi
+    done
 done
-for size in $SIZES; do
-    a=$(run GEN_EXTRA_ARGS="--txpkts=$size" -- l3fwd "$SECS")
-    l=$(run GEN_EXTRA_ARGS="--txpkts=$size" -- custom "$DUT" "$SECS")
-    row "$size B, memif, 1024 flows, 2 routes" "$l" "$a"
-done
+if [ "$V6" = 1 ]; then
+    pcap=$PCAPS/v6.pcap
+    python3 "$ROOT/perf/scripts/mkpcap.py" "$pcap" --flows 1024 --ipv6
+    a=$(run FLOWS=1024 BENCH_PCAP="$pcap" -- "$L3")
+    l=$(run FLOWS=1024 BENCH_PCAP="$pcap" BENCH_V6=1 -- "$LC")
+    row "IPv6 66 B, 1024 flows" "$l" "$a"
+fi
 echo "results: $OUT"

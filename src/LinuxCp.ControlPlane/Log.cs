@@ -49,4 +49,7 @@ internal static partial class Log
 
     [LoggerMessage(1007, LogLevel.Error, "a worker did not reach a quiescent point within the grace period")]
     public static partial void GraceTimeout(ILogger log);
+
+    [LoggerMessage(1008, LogLevel.Error, "mirror {HostIf}: a worker did not reach a quiescent point within the grace period; the device stays open (unpolled) until one does")]
+    public static partial void MirrorRemovalDeferred(ILogger log, string hostIf);
 }

@@ -286,11 +286,7 @@ public sealed class PairManager
             _pairs.Clear();
             PublishLocked();
             foreach (Pair p in all)
-            {
-                int rc = EthPort.Remove(p.Mirror.Id);
-                if (rc < 0)
-                    Log.MirrorRemoveFailed(_log, p.HostIf, Eal.StrError(-rc));
-            }
+                RemoveDevice(p);
         }
     }
 
@@ -305,16 +301,46 @@ public sealed class PairManager
         }
     }
 
+    // Mirrors unpublished while a worker missed the grace period: a worker may still hold the
+    // old table, so closing the device could pull it from under a poll. They are closed after
+    // the next publish whose grace period completes (or at shutdown).
+    private readonly List<Pair> _removeLater = [];
+
     private void RemoveMirrorLocked(Pair pair)
     {
         if (!PublishLocked())
-            Log.GraceTimeout(_log);
+        {
+            Log.MirrorRemovalDeferred(_log, pair.HostIf);
+            _removeLater.Add(pair);
+            return;
+        }
+        RemoveDevice(pair);
+    }
+
+    private void RemoveDevice(Pair pair)
+    {
         int rc = EthPort.Remove(pair.Mirror.Id);
         if (rc < 0)
             Log.MirrorRemoveFailed(_log, pair.HostIf, Eal.StrError(-rc));
     }
 
     private bool PublishLocked()
+    {
+        bool ok = PublishTableLocked();
+        if (ok && _removeLater.Count != 0)
+        {
+            foreach (Pair p in _removeLater)
+                RemoveDevice(p);
+            _removeLater.Clear();
+        }
+        else if (!ok)
+        {
+            Log.GraceTimeout(_log);
+        }
+        return ok;
+    }
+
+    private bool PublishTableLocked()
     {
         var entries = new List<PollEntry>();
         foreach (PortInfo phy in _phys.Values.OrderBy(p => p.Id))
