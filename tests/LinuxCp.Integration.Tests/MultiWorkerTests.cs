@@ -73,6 +73,11 @@ public sealed class MultiWorkerTests
         JsonNode rt0 = lcpd.CtlJson("show", "runtime");
         long fwd0 = Forwarded(lcpd, a) + Forwarded(lcpd, b);
 
+        // traces aggregate over workers: armed on each, shown together
+        lcpd.Ctl("clear", "trace");
+        JsonNode armed = lcpd.CtlJson("trace", "add", "16", "port", a.PortName);
+        Assert.Equal(32, armed["pending"]!.GetValue<int>()); // 16 per worker
+
         const int flows = 64, rounds = 40;
         var recv = Task.Run(() => Cmd.InNs(b.Ns, "/usr/bin/python3", "-c", Receiver, b.Ifname, "4"));
         Thread.Sleep(500);
@@ -95,6 +100,13 @@ public sealed class MultiWorkerTests
         // per-worker path counts add up to the port totals (forwarded = rewritten here: all resolved)
         Assert.Equal(fwd1 - fwd0, perWorkerLookups.Sum());
         Assert.True(fwd1 - fwd0 >= received);
+
+        JsonArray trace = lcpd.CtlJson("show", "trace").AsArray();
+        Assert.Equal(32, trace.Count);
+        Assert.Equal([0, 1], trace.Select(p => p!["worker"]!.GetValue<int>()).Distinct().Order());
+        // (host A's own IPv6 chatter may take a slot or two; the UDP flows are forwarded)
+        Assert.True(trace.Count(p => p!["outcome"]!.GetValue<string>() == "forwarded") >= 28, trace.ToJsonString());
+        Assert.Equal(Enumerable.Range(1, 32), trace.Select(p => p!["index"]!.GetValue<int>()));
 
         // errors: per-worker columns add up to the totals
         foreach (JsonNode? e in lcpd.CtlJson("show", "errors").AsArray())
