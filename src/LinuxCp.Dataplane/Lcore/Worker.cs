@@ -417,6 +417,14 @@ public sealed unsafe class Worker
         GroupEntry* groups = fib.Tables!.Groups;
         PathEntry* paths = fib.Tables.Paths;
         uint forwarded = 0;
+        // The per-port TX buffers in locals: the frame stores below go through native pointers,
+        // after which the JIT would otherwise reload every context field.
+        WorkerContext ctx = _ctx;
+        void** txBufs = ctx.TxBufs;
+        int* txCounts = ctx.TxCounts;
+        long* txBytes = ctx.TxBytes;
+        ushort* pending = ctx.TxPending;
+        int nPending = ctx.TxPendingCount;
         for (uint i = 0; i < n; i++)
         {
             void* m = mbufs[i];
@@ -426,7 +434,14 @@ public sealed unsafe class Worker
             {
                 if (TTrace.On)
                     TraceForwarded(slots[i], txPort, frame, Mbuf.DataLen(m));
-                Buffer(txPort, m);
+                // No overflow check: a burst holds at most BurstSize packets and every burst
+                // ends with FlushTx, so a port's buffer never holds more than one burst.
+                int count = txCounts[txPort];
+                if (count == 0)
+                    pending[nPending++] = txPort;
+                txBufs[txPort * WorkerOptions.BurstSize + count] = m;
+                txBytes[txPort] += Mbuf.PktLen(m);
+                txCounts[txPort] = count + 1;
                 forwarded++;
             }
             else
@@ -434,6 +449,7 @@ public sealed unsafe class Worker
                 Decide<TMode, TTrace>(in e, m, frame, r, TTrace.On ? slots[i] : -1, ref nPunt, ref nDrop);
             }
         }
+        ctx.TxPendingCount = nPending;
         Mark(RuntimePath.Rewrite, n);
         return forwarded;
     }
@@ -472,20 +488,6 @@ public sealed unsafe class Worker
             _ctx.OutBuf[nPunt++] = m;
         else
             _ctx.DropBuf[nDrop++] = m;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Buffer(ushort port, void* m)
-    {
-        WorkerContext ctx = _ctx;
-        int count = ctx.TxCounts[port];
-        if (count == 0)
-            ctx.TxPending[ctx.TxPendingCount++] = port;
-        ctx.TxBufs[port * WorkerOptions.BurstSize + count] = m;
-        ctx.TxBytes[port] += Mbuf.PktLen(m);
-        // No overflow check: a burst holds at most BurstSize packets and every burst ends with
-        // FlushTx, so a port's buffer never holds more than one burst.
-        ctx.TxCounts[port] = count + 1;
     }
 
     /// <summary>Sends every port's buffered packets; returns how many were handed to TX.</summary>

@@ -87,10 +87,11 @@ public static unsafe class Forwarding
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void WriteMacs(byte* frame, PathSlot* s)
     {
-        *(uint*)frame = (uint)s->DstMac;
-        *(ushort*)(frame + 4) = (ushort)(s->DstMac >> 32);
-        *(uint*)(frame + 6) = (uint)s->SrcMac;
-        *(ushort*)(frame + 10) = (ushort)(s->SrcMac >> 32);
+        // Two stores for the 12 bytes: destination + the first two bytes of the source, then
+        // the last four bytes of the source (MACs are kept in memory byte order).
+        ulong src = s->SrcMac;
+        *(ulong*)frame = (s->DstMac & 0xFFFF_FFFF_FFFFUL) | (src << 48);
+        *(uint*)(frame + 8) = (uint)(src >> 16);
     }
 
     /// <summary>Flow hash for ECMP: addresses, protocol and (when present) L4 ports.</summary>
