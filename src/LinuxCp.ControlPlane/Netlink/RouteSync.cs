@@ -15,7 +15,8 @@ public sealed class RouteSync
     private readonly Dictionary<int, LinkEvent> _links = [];
     private readonly Dictionary<(bool, UInt128, int, int), AddrEvent> _addrs = [];
     private readonly Dictionary<(Prefix, uint, byte), RouteEvent> _routes = [];
-    private readonly Dictionary<Prefix, Dictionary<(uint, byte), RouteEvent>> _byPrefix = [];
+    // Routes of a prefix by (metric, tos): almost always one, so a small array, not a dictionary.
+    private readonly Dictionary<Prefix, RouteEvent[]> _byPrefix = [];
     private readonly Dictionary<(int, bool, UInt128), NeighEvent> _neighs = [];
     private Dictionary<int, Pair> _mirrors = [];
 
@@ -108,27 +109,49 @@ public sealed class RouteSync
         Recompute(r.Prefix);
     }
 
+    private static int IndexOf(RouteEvent[] routes, uint metric, byte tos)
+    {
+        for (int i = 0; i < routes.Length; i++)
+            if (routes[i].Metric == metric && routes[i].Tos == tos)
+                return i;
+        return -1;
+    }
+
     private void PutRoute((Prefix, uint, byte) key, RouteEvent r)
     {
         _routes[key] = r;
-        if (!_byPrefix.TryGetValue(key.Item1, out var m))
-            _byPrefix[key.Item1] = m = [];
-        m[(key.Item2, key.Item3)] = r;
+        if (!_byPrefix.TryGetValue(key.Item1, out RouteEvent[]? m))
+        {
+            _byPrefix[key.Item1] = [r];
+            return;
+        }
+        int i = IndexOf(m, key.Item2, key.Item3);
+        if (i >= 0)
+            m[i] = r;
+        else
+            _byPrefix[key.Item1] = [.. m, r];
     }
 
     private void RemoveRoute((Prefix, uint, byte) key)
     {
         _routes.Remove(key);
-        if (_byPrefix.TryGetValue(key.Item1, out var m) && m.Remove((key.Item2, key.Item3)) && m.Count == 0)
+        if (!_byPrefix.TryGetValue(key.Item1, out RouteEvent[]? m))
+            return;
+        int i = IndexOf(m, key.Item2, key.Item3);
+        if (i < 0)
+            return;
+        if (m.Length == 1)
             _byPrefix.Remove(key.Item1);
+        else
+            _byPrefix[key.Item1] = [.. m.AsSpan(0, i), .. m.AsSpan(i + 1)];
     }
 
     /// <summary>The lowest-metric route of a prefix is the one Linux uses.</summary>
     private void Recompute(Prefix p)
     {
         RouteEvent? best = null;
-        if (_byPrefix.TryGetValue(p, out var m))
-            foreach (RouteEvent r in m.Values)
+        if (_byPrefix.TryGetValue(p, out RouteEvent[]? m))
+            foreach (RouteEvent r in m)
                 if (best is null || r.Metric < best.Metric)
                     best = r;
         _fib.Set(p, RouteSource.Kernel, best is null ? null : Target(best));

@@ -64,7 +64,39 @@ public sealed unsafe class FibWriter : IDisposable
         public PathSlot Written;
     }
 
-    private readonly record struct GroupKey(GroupKind Kind, ushort Port, string Buckets);
+    /// <summary>What makes two groups the same: kind, glean port, family and the exact bucket
+    /// list. Compared structurally (a formatted string key cost ~0.5 KB of garbage per route).</summary>
+    private readonly struct GroupKey : IEquatable<GroupKey>
+    {
+        private readonly int _hash;
+
+        public GroupKey(GroupKind kind, ushort port, bool v6, PathKey[] buckets)
+        {
+            Kind = kind;
+            Port = port;
+            V6 = v6;
+            Buckets = buckets;
+            var h = new HashCode();
+            h.Add(kind);
+            h.Add(port);
+            h.Add(v6);
+            foreach (PathKey b in buckets)
+                h.Add(b);
+            _hash = h.ToHashCode();
+        }
+
+        public GroupKind Kind { get; }
+        public ushort Port { get; }
+        public bool V6 { get; }
+        public PathKey[] Buckets { get; }
+
+        public bool Equals(GroupKey o) =>
+            _hash == o._hash && Kind == o.Kind && Port == o.Port && V6 == o.V6 && Buckets.AsSpan().SequenceEqual(o.Buckets);
+
+        public override bool Equals(object? obj) => obj is GroupKey k && Equals(k);
+
+        public override int GetHashCode() => _hash;
+    }
 
     private sealed class GroupState
     {
@@ -114,7 +146,7 @@ public sealed unsafe class FibWriter : IDisposable
         {
             _nh.Groups[(int)k].Kind = k;
             var target = new RouteTarget(k, []);
-            var g = new GroupState { Id = (int)k, Refs = int.MaxValue / 2, Key = new GroupKey(k, 0, ""), Target = target };
+            var g = new GroupState { Id = (int)k, Refs = int.MaxValue / 2, Key = new GroupKey(k, 0, false, []), Target = target };
             _groups[g.Key] = g;
             _groupById[g.Id] = g;
         }
@@ -317,7 +349,7 @@ public sealed unsafe class FibWriter : IDisposable
             return (int)t.Kind;
         }
         PathKey[] buckets = t.Kind == GroupKind.Glean ? [] : Buckets(t.NextHops, v6);
-        var key = new GroupKey(t.Kind, t.GleanPort, (v6 ? "6;" : "4;") + string.Join(',', buckets.Select(b => $"{b.Port}:{b.Ip}")));
+        var key = new GroupKey(t.Kind, t.GleanPort, v6, buckets);
         if (_groups.TryGetValue(key, out GroupState? g))
         {
             g.Refs++;
@@ -380,6 +412,8 @@ public sealed unsafe class FibWriter : IDisposable
     /// buckets shared out by weight (each next hop at least one).</summary>
     private static PathKey[] Buckets(IReadOnlyList<NextHop> nhs, bool v6)
     {
+        if (nhs.Count == 1)
+            return [new PathKey(nhs[0].Port, v6, nhs[0].Gateway)]; // the common case, without LINQ
         var list = nhs.Take(GroupEntry.MaxBuckets).ToList();
         if (list.Count == 0)
             return [];
