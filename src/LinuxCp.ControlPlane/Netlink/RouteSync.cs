@@ -173,6 +173,8 @@ public sealed class RouteSync
         }
         if (r.NextHops.Count == 0)
             return RouteTarget.PuntTarget;
+        if (r.NextHops.Count == 1 && r.NextHops[0].HasGateway && _mirrors.TryGetValue(r.NextHops[0].IfIndex, out Pair? single))
+            return SingleHop(single.Phy.Id, r.NextHops[0].Gateway);
         var hops = new List<NextHop>();
         foreach (RouteNextHop h in r.NextHops)
         {
@@ -187,6 +189,21 @@ public sealed class RouteSync
             hops.Add(new NextHop(pair.Phy.Id, h.Gateway, h.Weight));
         }
         return new RouteTarget(GroupKind.Forward, hops);
+    }
+
+    // Targets are immutable: routes through the same gateway share one (a full table has a few
+    // next hops and a million routes). Bounded: cleared when it grows past a limit.
+    private readonly Dictionary<(ushort, UInt128), RouteTarget> _singleHops = [];
+
+    private RouteTarget SingleHop(ushort port, UInt128 gateway)
+    {
+        if (_singleHops.TryGetValue((port, gateway), out RouteTarget? t))
+            return t;
+        if (_singleHops.Count >= 4096)
+            _singleHops.Clear();
+        t = new RouteTarget(GroupKind.Forward, [new NextHop(port, gateway, 1)]);
+        _singleHops[(port, gateway)] = t;
+        return t;
     }
 
     private void ApplyNeigh(NeighEvent n)
