@@ -58,23 +58,16 @@ public sealed unsafe class CaptureRing : IDisposable
         Volatile.Write(ref _head, head + 1);
     }
 
-    /// <summary>Reader side: hands each available slot to <paramref name="consume"/>, then frees it.
-    /// Returns how many were read.</summary>
-    public int Drain(Func<IntPtr, bool> consume)
+    /// <summary>Reader side: hands each available slot to <paramref name="consume"/>, then frees
+    /// them all. Returns how many were read.</summary>
+    public int Drain(Action<IntPtr> consume)
     {
         long tail = _tail;
         long head = Volatile.Read(ref _head);
-        int n = 0;
-        while (tail < head)
-        {
-            bool more = consume((IntPtr)(Slots + (tail & (Capacity - 1))));
-            tail++;
-            n++;
-            if (!more)
-                break;
-        }
-        Volatile.Write(ref _tail, tail);
-        return n;
+        for (long t = tail; t < head; t++)
+            consume((IntPtr)(Slots + (t & (Capacity - 1))));
+        Volatile.Write(ref _tail, head);
+        return (int)(head - tail);
     }
 
     public void Dispose()

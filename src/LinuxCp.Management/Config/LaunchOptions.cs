@@ -74,7 +74,7 @@ public sealed record LaunchOptions
           --rx-desc <n>          RX descriptors per queue (default 1024)
           --tx-desc <n>          TX descriptors per queue (default 1024)
           --mbufs <n>            mbufs in the packet pool (default 32767)
-          --log-level <level>    trace|debug|info|warning|error (default info)
+          --log-level <level>    trace|debug|info|warning|error|critical (default info)
           --no-fib               no fast path: punt every IP packet to Linux (mirror only)
           --fib-routes <n>       IPv4 FIB capacity in routes (default 1048576)
           --fib6-routes <n>      IPv6 FIB capacity in routes (default 262144)
@@ -87,7 +87,6 @@ public sealed record LaunchOptions
         Exit codes: 0 clean stop, 1 start-up or runtime failure, 2 bad launch line.
         """;
 
-    private static readonly string[] LogLevels = ["trace", "debug", "info", "warning", "error"];
 
     public static LaunchOptions Parse(IReadOnlyList<string> args)
     {
@@ -200,9 +199,9 @@ public sealed record LaunchOptions
                     break;
                 case "--log-level":
                     string lvl = Value();
-                    if (!LogLevels.Contains(lvl))
-                        throw new UsageException($"bad log level '{lvl}' (one of {string.Join(", ", LogLevels)})");
-                    o = o with { LogLevel = lvl };
+                    if (!Observe.LogSwitch.TryParse(lvl, out Microsoft.Extensions.Logging.LogLevel level))
+                        throw new UsageException($"bad log level '{lvl}' (one of {string.Join(", ", Observe.LogSwitch.Names)})");
+                    o = o with { LogLevel = Observe.LogSwitch.Name(level) };
                     break;
                 default:
                     throw new UsageException($"unknown option '{a}'");

@@ -180,7 +180,6 @@ public sealed class CaptureService : IDisposable
             {
                 var slot = (CaptureSlot*)p;
                 batch.Add((slot->Tsc, new ReadOnlySpan<byte>(slot->Data, slot->CapLen).ToArray(), slot->OrigLen));
-                return true;
             });
         }
     }

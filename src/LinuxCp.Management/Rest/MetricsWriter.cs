@@ -61,21 +61,14 @@ public static class MetricsWriter
 
         if (s.Routing is { } routing)
         {
-            long v4, v6, commits, errors;
-            lock (routing.Lock)
-            {
-                v4 = routing.Fib.Count4;
-                v6 = routing.Fib.Count6;
-                commits = routing.Fib.Commits;
-                errors = routing.Fib.FibErrors;
-            }
+            var fib = h.ShowFibSummary();
             Family("lcp_fib_routes", "gauge", "Routes in the dataplane FIB.");
-            Sample("lcp_fib_routes", "family=\"ipv4\"", v4);
-            Sample("lcp_fib_routes", "family=\"ipv6\"", v6);
+            Sample("lcp_fib_routes", "family=\"ipv4\"", fib.Ipv4);
+            Sample("lcp_fib_routes", "family=\"ipv6\"", fib.Ipv6);
             Family("lcp_fib_commits_total", "counter", "FIB publications (batches of changes made visible to the workers).");
-            Sample("lcp_fib_commits_total", "", commits);
+            Sample("lcp_fib_commits_total", "", fib.Commits);
             Family("lcp_fib_errors_total", "counter", "Routes the DPDK FIB refused (table full).");
-            Sample("lcp_fib_errors_total", "", errors);
+            Sample("lcp_fib_errors_total", "", fib.FibErrors);
             var ls = routing.Listeners.ToList();
             Family("lcp_netlink_resyncs_total", "counter", "Full netlink resyncs (overrun, read error or on demand).");
             Sample("lcp_netlink_resyncs_total", "", ls.Sum(l => Interlocked.Read(ref l.Resyncs)));
