@@ -24,6 +24,11 @@ public sealed unsafe class DataplaneEngine : IDisposable
     /// <summary>MAC of the single peer seen on each point-to-point (TUN-paired) phy port.</summary>
     internal readonly ulong[] TunPeerMacs = new ulong[EthPort.MaxPorts];
 
+    /// <summary>The peer MAC a worker learned on a point-to-point phy port (0: none seen yet).
+    /// It is the port's one adjacency: the FIB's paths through the port and the x-connect from
+    /// its TUN mirror both rewrite to it.</summary>
+    public ulong PeerMac(ushort port) => Volatile.Read(ref TunPeerMacs[port]);
+
     public WorkerOptions Options { get; }
 
     /// <summary>The lcore that runs a worker on the calling (main) thread, if any.</summary>

@@ -11,17 +11,7 @@ public sealed class FibTests
 
     public FibTests(RouterFixture f) => _f = f;
 
-    private long LinuxForwarded(bool v6)
-    {
-        string file = v6 ? "/proc/net/snmp6" : "/proc/net/snmp";
-        string text = Cmd.InNsOk(_f.Topo.Rt, "cat", file);
-        if (v6)
-            return long.Parse(text.Split('\n').First(l => l.StartsWith("Ip6OutForwDatagrams", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
-        string[] lines = text.Split('\n').Where(l => l.StartsWith("Ip:", StringComparison.Ordinal)).ToArray();
-        string[] names = lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        string[] values = lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return long.Parse(values[Array.IndexOf(names, "ForwDatagrams")]);
-    }
+    private long LinuxForwarded(bool v6) => Net.LinuxForwarded(_f.Topo.Rt, v6);
 
     private long Counter(string port, string name) =>
         Net.Find(_f.Lcpd.CtlJson("show", "interfaces"), "name", port)[name]!.GetValue<long>();

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using LinuxCp.TestSupport;
 
 namespace LinuxCp.Integration.Tests;
@@ -54,6 +55,69 @@ public sealed class LaunchTests
         // ARP cannot cross a TUN: counted, not leaked.
         Cmd.InNs(h.Ns, "arping", "-c", "1", "-w", "1", "-I", h.Ifname, h.RouterIp4);
         Net.WaitUntil(() => Net.ErrorCount(l, "tun-not-ip") > 0, TimeSpan.FromSeconds(5), "tun-not-ip");
+    }
+
+    [Fact]
+    public void TunPair_Transit_ForwardedThroughLearnedPeerAdjacency()
+    {
+        using var t = new Topology(hosts: 2);
+        TestHost h0 = t.Hosts[0], h1 = t.Hosts[1];
+        using var l = LcpdProcess.Start(t.Dp, Eal(t), [.. LcpdProcess.TestFib, "--netns", t.Rt,
+            "--pair", $"{h0.PortName}=tun0,tun", "--pair", $"{h1.PortName}={h1.MirrorName}"]);
+        t.EnableRouting();
+        Cmd.InNsOk(t.Rt, "ip", "addr", "add", $"{h0.RouterIp4}/32", "peer", $"{h0.Ip4}/32", "dev", "tun0");
+        Cmd.InNsOk(t.Rt, "ip", "link", "set", "tun0", "up");
+        t.ConfigureRouterInterface(h1);
+        string portMac = Net.Find(l.CtlJson("show", "interfaces"), "name", h0.PortName)["mac"]!.GetValue<string>();
+        Cmd.InNsOk(h0.Ns, "ip", "neigh", "replace", h0.RouterIp4, "lladdr", portMac, "dev", h0.Ifname, "nud", "permanent");
+        string h0Mac = Cmd.InNsOk(h0.Ns, "cat", $"/sys/class/net/{h0.Ifname}/address").Trim();
+
+        // The peer route ("10.201.1.2 dev tun0") points at the link's one adjacency, resolved by
+        // what the peer sends (there is no ARP on a point-to-point link; h0's IPv6 start-up
+        // chatter may already have taught it).
+        JsonObject Route() => l.CtlJson("show", "ip", "fib", h0.Ip4).AsArray()[0]!.AsObject();
+        bool Resolved() => Route()["paths"]!.AsArray().Any(p => p!["resolved"]!.GetValue<bool>());
+        Net.WaitUntil(() => Route()["prefix"]!.GetValue<string>() == $"{h0.Ip4}/32", TimeSpan.FromSeconds(2), "peer route in the FIB");
+        Assert.Equal("forward", Route()["type"]!.GetValue<string>());
+        Assert.Equal("tun0", Route()["paths"]![0]!["interface"]!.GetValue<string>());
+
+        Net.Ping(h0.Ns, h0.RouterIp4); // the peer speaks: its MAC becomes the adjacency
+        Net.WaitUntil(Resolved, TimeSpan.FromSeconds(2), "the point-to-point adjacency to resolve");
+
+        Net.Ping(h1.Ns, h0.Ip4); // resolves h1 in Linux (replies glean through lcp1 once)
+        Net.WaitUntil(() => l.CtlJson("show", "ip", "neighbors").AsArray().Any(n => n!["ip"]!.GetValue<string>() == h1.Ip4),
+            TimeSpan.FromSeconds(3), "h1 in the neighbour table");
+
+        long linux = Net.LinuxForwarded(t.Rt, false);
+        JsonNode ifs = l.CtlJson("show", "interfaces");
+        long tunRx = Net.Find(ifs, "name", "tun0")["rx_packets"]!.GetValue<long>();
+        long fwd0 = Net.Find(ifs, "name", h0.PortName)["forwarded"]!.GetValue<long>();
+        long fwd1 = Net.Find(ifs, "name", h1.PortName)["forwarded"]!.GetValue<long>();
+        string dump = Path.Combine(Path.GetTempPath(), $"lcpt-tun-{t.Id}.pcap");
+        try
+        {
+            l.CtlJson("capture", "start", "port", h0.PortName, "tx", "max", "5", "file", dump);
+            Net.Ping(h1.Ns, h0.Ip4, count: 5);
+            Net.WaitUntil(() => !l.CtlJson("show", "capture")["running"]!.GetValue<bool>(), TimeSpan.FromSeconds(5), "capture to finish");
+
+            // Both directions took the fast path: Linux forwarded nothing, the TUN carried nothing.
+            Assert.Equal(linux, Net.LinuxForwarded(t.Rt, false));
+            ifs = l.CtlJson("show", "interfaces");
+            Assert.Equal(tunRx, Net.Find(ifs, "name", "tun0")["rx_packets"]!.GetValue<long>());
+            Assert.True(Net.Find(ifs, "name", h1.PortName)["forwarded"]!.GetValue<long>() >= fwd1 + 5, "requests forwarded from h1's port");
+            Assert.True(Net.Find(ifs, "name", h0.PortName)["forwarded"]!.GetValue<long>() >= fwd0 + 5, "replies forwarded from the TUN's port");
+            // ...and the requests left towards h0 addressed to its MAC (the learned adjacency).
+            CmdResult r = Cmd.Run("tshark", ["-r", dump, "-T", "fields", "-e", "eth.dst", "-e", "ip.dst"], TimeSpan.FromSeconds(60));
+            Assert.True(r.Code == 0, r.ToString());
+            string[] lines = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(5, lines.Length);
+            Assert.All(lines, line => Assert.Equal($"{h0Mac}\t{h0.Ip4}", line.Trim()));
+        }
+        finally
+        {
+            l.Ctl("capture", "stop");
+            File.Delete(dump);
+        }
     }
 
     [Fact]

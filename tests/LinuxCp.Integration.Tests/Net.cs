@@ -23,6 +23,18 @@ internal static class Net
     public static long ErrorCount(LcpdProcess l, string reason) =>
         Find(l.CtlJson("show", "errors"), "reason", reason)["count"]!.GetValue<long>();
 
+    /// <summary>Packets Linux forwarded in a namespace (Ip ForwDatagrams / Ip6OutForwDatagrams).</summary>
+    public static long LinuxForwarded(string ns, bool v6)
+    {
+        string text = Cmd.InNsOk(ns, "cat", v6 ? "/proc/net/snmp6" : "/proc/net/snmp");
+        if (v6)
+            return long.Parse(text.Split('\n').First(l => l.StartsWith("Ip6OutForwDatagrams", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+        string[] lines = text.Split('\n').Where(l => l.StartsWith("Ip:", StringComparison.Ordinal)).ToArray();
+        string[] names = lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        string[] values = lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return long.Parse(values[Array.IndexOf(names, "ForwDatagrams")]);
+    }
+
     public static bool LinkExists(string ns, string ifname) =>
         Cmd.InNs(ns, "ip", "link", "show", "dev", ifname).Code == 0;
 

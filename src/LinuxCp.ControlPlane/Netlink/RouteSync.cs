@@ -59,7 +59,7 @@ public sealed class RouteSync
         if (!_mirrors.TryGetValue(l.IfIndex, out Pair? pair) || l.Deleted)
             return;
         Pair now = _pairs.ApplyMirrorLink(pair, l.AdminUp, (ushort)Math.Min(l.Mtu, ushort.MaxValue), l.Mac);
-        _fib.SetPort(now.Phy.Id, l.AdminUp, EffectiveMtu(l.Mtu), now.Phy.Mac);
+        _fib.SetPort(now.Phy.Id, l.AdminUp, EffectiveMtu(l.Mtu), now.Phy.Mac, now.Tun);
         if (changed && old is not null)
             ResyncWanted = true;
     }
@@ -173,13 +173,20 @@ public sealed class RouteSync
         }
         if (r.NextHops.Count == 0)
             return RouteTarget.PuntTarget;
-        if (r.NextHops.Count == 1 && r.NextHops[0].HasGateway && _mirrors.TryGetValue(r.NextHops[0].IfIndex, out Pair? single))
+        if (r.NextHops.Count == 1 && _mirrors.TryGetValue(r.NextHops[0].IfIndex, out Pair? single)
+            && (r.NextHops[0].HasGateway || single.Tun))
             return SingleHop(single.Phy.Id, r.NextHops[0].Gateway);
         var hops = new List<NextHop>();
         foreach (RouteNextHop h in r.NextHops)
         {
             if (!_mirrors.TryGetValue(h.IfIndex, out Pair? pair))
                 return RouteTarget.PuntTarget; // a next hop Linux owns: let Linux forward
+            if (!h.HasGateway && pair.Tun)
+            {
+                // A point-to-point link: "dev tun0" reaches the one peer, whatever the destination.
+                hops.Add(new NextHop(pair.Phy.Id, UInt128.Zero, h.Weight));
+                continue;
+            }
             if (!h.HasGateway)
             {
                 if (r.NextHops.Count != 1)

@@ -15,6 +15,7 @@ public sealed class RoutingService : IDisposable
     private readonly ILoggerFactory _logs;
     private readonly Dictionary<string, (NetlinkListener Listener, RouteSync Sync)> _listeners = [];
     private bool _started;
+    private Timer? _peerTimer;
 
     public object Lock { get; } = new();
     public FibWriter Fib => _fib;
@@ -35,6 +36,28 @@ public sealed class RoutingService : IDisposable
         _started = true;
         foreach (Pair p in _pairs.Pairs())
             EnsureListener(p.Netns);
+        _peerTimer = new Timer(_ => RefreshPeers(), null, PeerPollMs, PeerPollMs);
+    }
+
+    /// <summary>How often the peer MACs learned on point-to-point ports are taken into the FIB.</summary>
+    public const int PeerPollMs = 100;
+
+    /// <summary>Point-to-point (TUN) links run no ARP/ND: the workers learn the peer's MAC from
+    /// what it sends, and this makes it the adjacency of every path through the port. Skipped
+    /// when the FIB is busy (a netlink batch holds the lock): the next tick catches up.</summary>
+    private void RefreshPeers()
+    {
+        if (!Monitor.TryEnter(Lock))
+            return;
+        try
+        {
+            if (_peerTimer is not null && _fib.RefreshPeers())
+                _fib.Commit();
+        }
+        finally
+        {
+            Monitor.Exit(Lock);
+        }
     }
 
     private void EnsureListener(string? ns)
@@ -77,6 +100,11 @@ public sealed class RoutingService : IDisposable
     public void Dispose()
     {
         _pairs.PairChanged -= OnPairChanged;
+        lock (Lock)
+        {
+            _peerTimer?.Dispose(); // a tick still queued finds it null and does nothing
+            _peerTimer = null;
+        }
         foreach (var (l, _) in _listeners.Values)
             l.Dispose();
         _listeners.Clear();

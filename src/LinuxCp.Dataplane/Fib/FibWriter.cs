@@ -107,7 +107,9 @@ public sealed unsafe class FibWriter : IDisposable
         public PathKey[] Paths = [];
     }
 
-    private readonly record struct PortState(bool Up, ushort Mtu, ulong Mac);
+    /// <summary>A phy port as Linux configured its mirror. Point-to-point ports (TUN mirrors)
+    /// have one adjacency for every next hop: the MAC of the link's peer, learned by the workers.</summary>
+    private readonly record struct PortState(bool Up, ushort Mtu, ulong Mac, bool PointToPoint = false, ulong PeerMac = 0);
 
     private readonly Dictionary<Prefix, PrefixState> _prefixes = [];
     private readonly Dictionary<PathKey, PathState> _paths = [];
@@ -195,13 +197,40 @@ public sealed unsafe class FibWriter : IDisposable
             mac is null ? null : new RouteTarget(GroupKind.Forward, [new NextHop(port, ip, 1)]));
     }
 
-    /// <summary>State of a physical port as Linux configured its mirror.</summary>
-    public void SetPort(ushort port, bool up, ushort mtu, MacAddress mac)
+    /// <summary>State of a physical port as Linux configured its mirror;
+    /// <paramref name="pointToPoint"/> for a TUN mirror (no ARP/ND: see <see cref="RefreshPeers"/>).</summary>
+    public void SetPort(ushort port, bool up, ushort mtu, MacAddress mac, bool pointToPoint = false)
     {
-        _ports[port] = new PortState(up, mtu, mac.Bits);
+        PortState old = _ports[port];
+        _ports[port] = new PortState(up, mtu, mac.Bits, pointToPoint, pointToPoint ? old.PeerMac : 0);
+        DirtyPort(port);
+    }
+
+    private void DirtyPort(ushort port)
+    {
         foreach (PathKey k in _paths.Keys)
             if (k.Port == port)
                 _dirtyPaths.Add(k);
+    }
+
+    /// <summary>Takes over the peer MACs the workers learned on point-to-point ports. Returns
+    /// whether any changed (then a <see cref="Commit"/> rewrites the paths through them).</summary>
+    public bool RefreshPeers()
+    {
+        bool changed = false;
+        for (ushort port = 0; port < _ports.Length; port++)
+        {
+            PortState s = _ports[port];
+            if (!s.PointToPoint)
+                continue;
+            ulong mac = _dp.PeerMac(port);
+            if (mac == s.PeerMac)
+                continue;
+            _ports[port] = s with { PeerMac = mac };
+            DirtyPort(port);
+            changed = true;
+        }
+        return changed;
     }
 
     /// <summary>Drops every source for prefixes and neighbours of a port (the pair went away).</summary>
@@ -210,9 +239,7 @@ public sealed unsafe class FibWriter : IDisposable
         foreach (PathKey k in _neighbors.Keys.Where(k => k.Port == port).ToList())
             SetNeighbor(port, k.V6, k.Ip, null);
         _ports[port] = default;
-        foreach (PathKey k in _paths.Keys)
-            if (k.Port == port)
-                _dirtyPaths.Add(k);
+        DirtyPort(port);
     }
 
     // ---- commit --------------------------------------------------------------------------------
@@ -336,7 +363,8 @@ public sealed unsafe class FibWriter : IDisposable
     private PathSlot Compute(PathKey k)
     {
         PortState port = _ports[k.Port];
-        if (!port.Up || !_neighbors.TryGetValue(k, out ulong mac))
+        ulong mac = port.PeerMac;
+        if (!port.Up || (port.PointToPoint ? mac == 0 : !_neighbors.TryGetValue(k, out mac)))
             return new PathSlot { Kind = PathKind.Glean, TxPort = k.Port };
         return new PathSlot { Kind = PathKind.Forward, DstMac = mac, SrcMac = port.Mac, TxPort = k.Port, Mtu = port.Mtu };
     }

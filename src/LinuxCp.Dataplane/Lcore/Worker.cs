@@ -331,6 +331,14 @@ public sealed unsafe class Worker
             }
             Decide<TMode, TTrace>(in e, m, frame, r, slot, ref nPunt, ref nDrop);
         }
+        if (TMode.Tun)
+        {
+            // A point-to-point link has one peer: its MAC is the adjacency of every route
+            // through the port (the control plane polls it into the FIB).
+            void* first = n4 != 0 ? fwd4[0] : n6 != 0 ? ctx.Fwd6[0] : null;
+            if (first != null)
+                LearnPeer(e.Port, Mbuf.Data(first));
+        }
         Mark(RuntimePath.Classify, n);
 
         // Phase 2: one lookup per family, then rewrite and buffer per egress port.
@@ -471,8 +479,7 @@ public sealed unsafe class Worker
                 ushort type = BinaryPrimitives.ReverseEndianness(*(ushort*)(frame + 12));
                 if (type is FrameClassifier.EtherTypeIp4 or FrameClassifier.EtherTypeIp6)
                 {
-                    // Point-to-point: the link has one peer; remember its MAC for host->phy.
-                    _dp.TunPeerMacs[e.Port] = *(uint*)(frame + 6) | ((ulong)*(ushort*)(frame + 10) << 32);
+                    LearnPeer(e.Port, frame);
                     Mbuf.Adj(m, FrameClassifier.EtherHeader);
                 }
                 else
@@ -488,6 +495,16 @@ public sealed unsafe class Worker
             _ctx.OutBuf[nPunt++] = m;
         else
             _ctx.DropBuf[nDrop++] = m;
+    }
+
+    /// <summary>Remembers the source MAC of an IP frame from a point-to-point port's peer;
+    /// written only when it changes (the slot is shared by all workers).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void LearnPeer(ushort port, byte* frame)
+    {
+        ulong mac = *(uint*)(frame + 6) | ((ulong)*(ushort*)(frame + 10) << 32);
+        if (_dp.TunPeerMacs[port] != mac)
+            Volatile.Write(ref _dp.TunPeerMacs[port], mac);
     }
 
     /// <summary>Sends every port's buffered packets; returns how many were handed to TX.</summary>
@@ -551,6 +568,9 @@ public sealed unsafe class Worker
         void** drop = _ctx.DropBuf;
         uint nOut = 0, nDrop = 0;
         long bytes = 0;
+        // The adjacency Linux would have used: a TUN link is point-to-point, so every packet it
+        // sends goes to the link's one peer, the same adjacency the FIB's paths through this
+        // port rewrite to.
         ulong peerMac = _dp.TunPeerMacs[e.Peer];
         if (peerMac == 0)
             peerMac = BroadcastMac; // no frame seen from the peer yet
