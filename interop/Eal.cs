@@ -98,4 +98,15 @@ public static unsafe class Eal
     /// <summary>Pins the calling thread to every CPU not in <paramref name="exclude"/>
     /// (all CPUs if that leaves none). Threads it creates later inherit this.</summary>
     public static int SetControlAffinity(ulong exclude) => LcpShim.lcp_thread_set_control_affinity(exclude);
+
+    /// <summary>The calling thread's kernel thread id.</summary>
+    public static int ThreadId() => LcpShim.lcp_gettid();
+
+    /// <summary>Pins every thread of the process except <paramref name="keep"/> (kernel thread
+    /// ids) as <see cref="SetControlAffinity"/> would. Returns how many were pinned.</summary>
+    public static unsafe int PinOtherThreads(ulong exclude, int[] keep)
+    {
+        fixed (int* k = keep)
+            return LcpShim.lcp_pin_other_threads(exclude, k, keep.Length);
+    }
 }

@@ -27,6 +27,10 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_fib6_create")]
     public static partial void* lcp_fib6_create(byte* name, int socket_id, uint max_routes, uint num_tbl8);
 
+    /// <summary>lcp_gettid (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_gettid")]
+    public static partial int lcp_gettid();
+
     /// <summary>lcp_heap_stats (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_heap_stats")]
     public static partial int lcp_heap_stats(int socket, ulong* total, ulong* free_bytes, ulong* allocated);
@@ -58,6 +62,10 @@ public static unsafe partial class LcpShim
     /// <summary>lcp_netns_ensure (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_netns_ensure")]
     public static partial int lcp_netns_ensure(byte* name);
+
+    /// <summary>lcp_pin_other_threads (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_pin_other_threads")]
+    public static partial int lcp_pin_other_threads(ulong exclude, int* keep, int nkeep);
 
     /// <summary>lcp_pktmbuf_alloc_bulk (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_pktmbuf_alloc_bulk")]

@@ -128,6 +128,16 @@ int lcp_save_initial_affinity(void);
  * 0..63). If that leaves nothing, all initial CPUs. Returns the number of CPUs allowed.
  */
 int lcp_thread_set_control_affinity(uint64_t exclude);
+/* The calling thread's kernel thread id. */
+int lcp_gettid(void);
+/*
+ * Pin every thread of the process except those listed in keep[0..nkeep) to the CPUs
+ * lcp_thread_set_control_affinity would allow. For the threads that existed before EAL pinned
+ * the main thread (the runtime's JIT, finalizer, signal and logging threads), which otherwise
+ * may run on a worker's CPU and stall it. Returns the number of threads pinned, or a negative
+ * errno.
+ */
+int lcp_pin_other_threads(uint64_t exclude, const int *keep, int nkeep);
 /* Bitmask of CPUs the given lcore's thread is pinned to (from EAL's lcore config). */
 uint64_t lcp_lcore_cpuset(unsigned lcore);
 /*

@@ -1,7 +1,10 @@
 /* EAL-level helpers: errno, TSC, sleeps, thread affinity. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +43,8 @@ int lcp_save_initial_affinity(void)
 	return CPU_COUNT(&initial_set);
 }
 
-int lcp_thread_set_control_affinity(uint64_t exclude)
+/* The initial CPUs minus `exclude`; all initial CPUs if that leaves none. */
+static int control_set(uint64_t exclude, cpu_set_t *out)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_set_t set;
@@ -62,8 +66,43 @@ int lcp_thread_set_control_affinity(uint64_t exclude)
 				count++;
 			}
 	}
+	*out = set;
+	return count;
+}
+
+int lcp_thread_set_control_affinity(uint64_t exclude)
+{
+	cpu_set_t set;
+	int count = control_set(exclude, &set);
 	int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	return rc == 0 ? count : -rc;
+}
+
+int lcp_gettid(void) { return (int)syscall(SYS_gettid); }
+
+int lcp_pin_other_threads(uint64_t exclude, const int *keep, int nkeep)
+{
+	cpu_set_t set;
+	control_set(exclude, &set);
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return -errno;
+	int pinned = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int tid = atoi(e->d_name);
+		int skip = 0;
+		for (int i = 0; i < nkeep; i++)
+			if (keep[i] == tid)
+				skip = 1;
+		/* A thread may have exited meanwhile (ESRCH): not an error. */
+		if (!skip && sched_setaffinity(tid, sizeof(set), &set) == 0)
+			pinned++;
+	}
+	closedir(d);
+	return pinned;
 }
 
 uint64_t lcp_lcore_cpuset(unsigned lcore)

@@ -37,6 +37,8 @@ for i in range(n):
     a = 0x64000000 + (i << 8)  # 100.0.0.0/24, 100.0.1.0/24, ...
     print(f"route add {a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.0/24 via 10.0.0.2")
 PY
+gcstats() { "$ROOT/bin/lcpctl" --socket "$SOCK" show memory --json | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["gen0_collections"], m["gen1_collections"], m["gen2_collections"], m["gc_pause_total_ms"], m["total_allocated_bytes"])'; }
+gc0=$(gcstats)
 "$ROOT/bin/lcpctl" --socket "$SOCK" clear runtime >/dev/null
 ( taskset -pc "${LOAD_CPUS:-0-63}" $BASHPID >/dev/null; while [ ! -e "/tmp/lcpsync-$ID.stop" ]; do
       "$ROOT/bin/lcpctl" --socket "$SOCK" show runtime >/dev/null; "$ROOT/bin/lcpctl" --socket "$SOCK" show ip fib summary >/dev/null
@@ -54,8 +56,12 @@ done
 t2=$(date +%s.%N)
 rss1=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 touch "/tmp/lcpsync-$ID.stop"; wait "$poller" 2>/dev/null || true; rm -f "/tmp/lcpsync-$ID.stop"
+gc1=$(gcstats)
+python3 -c 'import sys; a=list(map(float,sys.argv[1:6])); b=list(map(float,sys.argv[6:11])); print("gc_during_flood gen0=%d gen1=%d gen2=%d pause_ms=%.1f allocated_mb=%.0f" % (b[0]-a[0], b[1]-a[1], b[2]-a[2], b[3]-a[3], (b[4]-a[4])/1e6))' $gc0 $gc1
 gap=$("$ROOT/bin/lcpctl" --socket "$SOCK" show runtime --json | python3 -c 'import json,sys; print(max(w["max_loop_gap_us"] for w in json.load(sys.stdin)))')
 echo "max_loop_gap_us=$gap (during the flood, API polled)"
+"$ROOT/bin/lcpctl" --socket "$SOCK" show latency --json | python3 -c 'import json,sys; g=[p for p in json.load(sys.stdin) if p["path"]=="loop-gap"][0]; print("loop_gap samples=%d p999_us=%s max_us=%s over_100us=%d over_1ms=%d" % (g["samples"], g["p999_us"], g["max_us"], g["over_100us"], g["over_1ms"]))'
+"$ROOT/bin/lcpctl" --socket "$SOCK" show memory --json | python3 -c 'import json,sys; m=json.load(sys.stdin); print("gc_suspensions=%d gc_max_suspend_ms=%s gc_triggers=%s" % (m["gc_suspensions"], m["gc_max_suspend_ms"], json.dumps(m["gc_triggers"])))'
 python3 - "$N" "$t0" "$t1" "$t2" "$rss0" "$rss1" <<'PY'
 import sys
 n, t0, t1, t2, r0, r1 = int(sys.argv[1]), *map(float, sys.argv[2:])

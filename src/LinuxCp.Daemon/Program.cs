@@ -104,6 +104,23 @@ namespace LinuxCp.Daemon
             b.AddFilter(LogSwitch.Filter);
         }
 
+        /// <summary>Moves every thread but the workers off the workers' CPUs: the runtime's own
+        /// threads (JIT tier-up, finalizer, signal handling, console logging) start before EAL
+        /// pins the main thread and would otherwise run on, and stall, a worker's CPU. Repeated,
+        /// so threads the runtime starts later are caught too.</summary>
+        private static void PinControlThreads(DataplaneEngine engine, ulong workerCpus)
+        {
+            var workers = engine.Workers;
+            var keep = new int[workers.Count];
+            for (int i = 0; i < keep.Length; i++)
+            {
+                keep[i] = Volatile.Read(ref workers[i].ThreadId);
+                if (keep[i] == 0)
+                    return; // not started yet: it would be taken for a control thread
+            }
+            Eal.PinOtherThreads(workerCpus, keep);
+        }
+
         private static int Run(LaunchOptions opt, ILoggerFactory logs, ILogger log)
         {
             uint mainLcore = Eal.MainLcore;
@@ -235,6 +252,7 @@ namespace LinuxCp.Daemon
             Log.Started(log, engine.WorkerCount, string.Join(",", engine.Workers.Select(w => w.Lcore)), pairs.Pairs().Count);
 
             engine.LaunchWorkers();
+            using var pinner = new Timer(_ => PinControlThreads(engine, workerCpus), null, 500, 5000);
             if (engine.MainLcoreWorker is uint ml)
             {
                 Eal.SetControlAffinity(~Eal.LcoreCpus(ml));

@@ -6,7 +6,7 @@ namespace LinuxCp.ControlPlane.Netlink;
 /// <summary>Linux's view of one namespace (links, addresses, main-table routes, neighbours) and
 /// its translation into FIB sources. Events are applied idempotently, so a dump can be replayed
 /// over live state; <see cref="Sweep"/> removes what a dump no longer contains.</summary>
-public sealed class RouteSync
+public sealed class RouteSync : IDisposable
 {
     private readonly FibWriter _fib;
     private readonly PairManager _pairs;
@@ -14,9 +14,8 @@ public sealed class RouteSync
 
     private readonly Dictionary<int, LinkEvent> _links = [];
     private readonly Dictionary<(bool, UInt128, int, int), AddrEvent> _addrs = [];
-    private readonly Dictionary<(Prefix, uint, byte), RouteEvent> _routes = [];
-    // Routes of a prefix by (metric, tos): almost always one, so a small array, not a dictionary.
-    private readonly Dictionary<Prefix, RouteEvent[]> _byPrefix = [];
+    // Routes are the bulk (a full table): kept as structs, see KernelRoutes.
+    private readonly KernelRoutes _routes = new();
     private readonly Dictionary<(int, bool, UInt128), NeighEvent> _neighs = [];
     private Dictionary<int, Pair> _mirrors = [];
 
@@ -81,86 +80,45 @@ public sealed class RouteSync
     {
         if (r.Table != Nl.TableMain)
             return;
-        var key = (r.Prefix, r.Metric, r.Tos);
+        Prefix p = r.Prefix;
         if (r.Deleted)
         {
-            if (_routes.TryGetValue(key, out RouteEvent? cur) && r.Prefix.V6 && r.NextHops.Count > 0 && cur.NextHops.Count > 1)
+            if (r.Prefix.V6 && r.NextHops.Count > 0 && _routes.TryGetValue(p, r.Metric, r.Tos, out KernelRoute cur)
+                && _routes.Hops.Get(cur.Hops).Length > 1)
             {
                 // IPv6 removes one next hop of a multipath route at a time.
-                var left = cur.NextHops.Where(h => !r.NextHops.Any(d => d.IfIndex == h.IfIndex && d.Gateway == h.Gateway)).ToList();
+                var left = _routes.Hops.Get(cur.Hops).Where(h => !r.NextHops.Any(d => d.IfIndex == h.IfIndex && d.Gateway == h.Gateway)).ToList();
                 if (left.Count > 0)
-                    PutRoute(key, cur with { NextHops = left });
+                    _routes.Put(p, r.Metric, r.Tos, cur.Type, _routes.Hops.Acquire(left));
                 else
-                    RemoveRoute(key);
+                    _routes.Remove(p, r.Metric, r.Tos);
             }
             else
             {
-                RemoveRoute(key);
+                _routes.Remove(p, r.Metric, r.Tos);
             }
         }
-        else if ((r.Flags & Nl.FAppend) != 0 && r.Prefix.V6 && _routes.TryGetValue(key, out RouteEvent? cur))
+        else if ((r.Flags & Nl.FAppend) != 0 && r.Prefix.V6 && _routes.TryGetValue(p, r.Metric, r.Tos, out KernelRoute cur))
         {
-            PutRoute(key, cur with { NextHops = [.. cur.NextHops, .. r.NextHops.Where(h => !cur.NextHops.Contains(h))] });
+            RouteNextHop[] had = _routes.Hops.Get(cur.Hops);
+            RouteNextHop[] merged = [.. had, .. r.NextHops.Where(h => !had.Contains(h))];
+            _routes.Put(p, r.Metric, r.Tos, cur.Type, _routes.Hops.Acquire(merged));
         }
         else
         {
-            PutRoute(key, r);
+            _routes.Put(p, r.Metric, r.Tos, r.Type, _routes.Hops.Acquire(r.NextHops));
         }
-        Recompute(r.Prefix);
-    }
-
-    private static int IndexOf(RouteEvent[] routes, uint metric, byte tos)
-    {
-        for (int i = 0; i < routes.Length; i++)
-            if (routes[i].Metric == metric && routes[i].Tos == tos)
-                return i;
-        return -1;
-    }
-
-    private void PutRoute((Prefix, uint, byte) key, RouteEvent r)
-    {
-        _routes[key] = r;
-        if (!_byPrefix.TryGetValue(key.Item1, out RouteEvent[]? m))
-        {
-            _byPrefix[key.Item1] = [r];
-            return;
-        }
-        int i = IndexOf(m, key.Item2, key.Item3);
-        if (i >= 0)
-            m[i] = r;
-        else
-            _byPrefix[key.Item1] = [.. m, r];
-    }
-
-    private void RemoveRoute((Prefix, uint, byte) key)
-    {
-        _routes.Remove(key);
-        if (!_byPrefix.TryGetValue(key.Item1, out RouteEvent[]? m))
-            return;
-        int i = IndexOf(m, key.Item2, key.Item3);
-        if (i < 0)
-            return;
-        if (m.Length == 1)
-            _byPrefix.Remove(key.Item1);
-        else
-            _byPrefix[key.Item1] = [.. m.AsSpan(0, i), .. m.AsSpan(i + 1)];
+        Recompute(p);
     }
 
     /// <summary>The lowest-metric route of a prefix is the one Linux uses.</summary>
-    private void Recompute(Prefix p)
-    {
-        RouteEvent? best = null;
-        if (_byPrefix.TryGetValue(p, out RouteEvent[]? m))
-            foreach (RouteEvent r in m)
-                if (best is null || r.Metric < best.Metric)
-                    best = r;
-        _fib.Set(p, RouteSource.Kernel, best is null ? null : Target(best));
-    }
+    private void Recompute(Prefix p) =>
+        _fib.Set(p, RouteSource.Kernel, _routes.TryGetBest(p, out KernelRoute best) ? Target(best.Type, _routes.Hops.Get(best.Hops)) : null);
 
     /// <summary>A kernel route as a FIB target.</summary>
-    public RouteTarget Target(RouteEvent r)
+    public RouteTarget Target(byte type, RouteNextHop[] hopList)
     {
-        switch (r.Type)
+        switch (type)
         {
             case Nl.RtnBlackhole:
                 return RouteTarget.BlackholeTarget;
@@ -171,13 +129,13 @@ public sealed class RouteSync
             default:
                 return RouteTarget.PuntTarget;
         }
-        if (r.NextHops.Count == 0)
+        if (hopList.Length == 0)
             return RouteTarget.PuntTarget;
-        if (r.NextHops.Count == 1 && _mirrors.TryGetValue(r.NextHops[0].IfIndex, out Pair? single)
-            && (r.NextHops[0].HasGateway || single.Tun))
-            return SingleHop(single.Phy.Id, r.NextHops[0].Gateway);
+        if (hopList.Length == 1 && _mirrors.TryGetValue(hopList[0].IfIndex, out Pair? single)
+            && (hopList[0].HasGateway || single.Tun))
+            return SingleHop(single.Phy.Id, hopList[0].Gateway);
         var hops = new List<NextHop>();
-        foreach (RouteNextHop h in r.NextHops)
+        foreach (RouteNextHop h in hopList)
         {
             if (!_mirrors.TryGetValue(h.IfIndex, out Pair? pair))
                 return RouteTarget.PuntTarget; // a next hop Linux owns: let Linux forward
@@ -189,7 +147,7 @@ public sealed class RouteSync
             }
             if (!h.HasGateway)
             {
-                if (r.NextHops.Count != 1)
+                if (hopList.Length != 1)
                     return RouteTarget.PuntTarget;
                 return new RouteTarget(GroupKind.Glean, [], pair.Phy.Id); // attached prefix
             }
@@ -225,6 +183,8 @@ public sealed class RouteSync
         _fib.SetNeighbor(pair.Phy.Id, n.V6, n.Ip, n.Resolved ? n.Mac : null);
     }
 
+    public void Dispose() => _routes.Dispose();
+
     /// <summary>Keys currently known, so a resync can delete what its dump did not contain.</summary>
     public sealed record Snapshot(HashSet<int> Links, HashSet<(bool, UInt128, int, int)> Addrs,
         HashSet<(Prefix, uint, byte)> Routes, HashSet<(int, bool, UInt128)> Neighs);
@@ -249,10 +209,12 @@ public sealed class RouteSync
     public int Sweep(Snapshot dump)
     {
         int removed = 0;
-        foreach (var k in _routes.Keys.Where(k => !dump.Routes.Contains(k)).ToList())
+        foreach (var k in _routes.Keys())
         {
-            RouteEvent r = _routes[k];
-            ApplyRoute(r with { Deleted = true, NextHops = [] });
+            if (dump.Routes.Contains(k))
+                continue;
+            _routes.Remove(k.Prefix, k.Metric, k.Tos);
+            Recompute(k.Prefix);
             removed++;
         }
         foreach (var k in _addrs.Keys.Where(k => !dump.Addrs.Contains(k)).ToList())

@@ -105,8 +105,12 @@ public sealed class RoutingService : IDisposable
             _peerTimer?.Dispose(); // a tick still queued finds it null and does nothing
             _peerTimer = null;
         }
-        foreach (var (l, _) in _listeners.Values)
+        foreach (var (l, s) in _listeners.Values)
+        {
             l.Dispose();
+            lock (Lock)
+                s.Dispose();
+        }
         _listeners.Clear();
     }
 }

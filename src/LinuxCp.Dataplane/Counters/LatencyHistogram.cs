@@ -96,6 +96,16 @@ public sealed class HistogramSnapshot
         return Max;
     }
 
+    /// <summary>Samples above <paramref name="value"/> (counted by bucket: a sample in the
+    /// bucket that holds the value itself is not counted).</summary>
+    public long CountAbove(ulong value)
+    {
+        long n = 0;
+        for (int i = LatencyHistogram.Index(value) + 1; i < _counts.Length; i++)
+            n += _counts[i];
+        return n;
+    }
+
     public ulong Max
     {
         get

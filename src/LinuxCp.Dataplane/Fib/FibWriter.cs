@@ -1,5 +1,8 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using DpdkSharp;
 using DpdkSharp.Native;
+using LinuxCp.Dataplane.Tables;
 
 namespace LinuxCp.Dataplane.Fib;
 
@@ -14,9 +17,22 @@ public sealed record RouteTarget(GroupKind Kind, IReadOnlyList<NextHop> NextHops
     public static readonly RouteTarget UnreachableTarget = new(GroupKind.Unreachable, []);
     public static readonly RouteTarget PuntTarget = new(GroupKind.PuntToLinux, []);
 
-    public bool Equals(RouteTarget? o) => o is not null && o.Kind == Kind && o.GleanPort == GleanPort && o.NextHops.SequenceEqual(NextHops);
+    public bool Equals(RouteTarget? o)
+    {
+        if (ReferenceEquals(this, o))
+            return true;
+        if (o is null || o.Kind != Kind || o.GleanPort != GleanPort || o.NextHops.Count != NextHops.Count)
+            return false;
+        for (int i = 0; i < NextHops.Count; i++)
+            if (o.NextHops[i] != NextHops[i])
+                return false;
+        return true;
+    }
 
-    public override int GetHashCode() => HashCode.Combine(Kind, GleanPort, NextHops.Count);
+    // Targets are interned by the FIB writer: the first next hop keeps single-hop targets
+    // (nearly all of a full table's) apart.
+    public override int GetHashCode() =>
+        HashCode.Combine(Kind, GleanPort, NextHops.Count, NextHops.Count == 0 ? default : NextHops[0]);
 }
 
 /// <summary>Which source installed a prefix; the FIB follows the highest-priority one present.</summary>
@@ -43,16 +59,19 @@ public sealed unsafe class FibWriter : IDisposable
     private readonly void*[] _v6 = new void*[2];
     private int _active;
 
-    private sealed class PrefixState
+    /// <summary>What each source wants for a prefix, as interned target ids (0: nothing), and
+    /// what is installed. A struct without references: a full table is one array of these that
+    /// the garbage collector never traces.</summary>
+    private struct PrefixState
     {
-        public RouteTarget? Local, Kernel, Neighbor;
-        public int InstalledGroup = -1;
+        public int Local, Kernel, Neighbor;
+        public int InstalledGroup; // -1: not in the FIB
         public RouteSource InstalledSource;
 
-        public (RouteTarget?, RouteSource) Effective() =>
-            Local is not null ? (Local, RouteSource.Local)
-            : Kernel is not null ? (Kernel, RouteSource.Kernel)
-            : Neighbor is not null ? (Neighbor, RouteSource.Neighbor) : (null, RouteSource.Local);
+        public readonly (int Target, RouteSource Source) Effective() =>
+            Local != 0 ? (Local, RouteSource.Local)
+            : Kernel != 0 ? (Kernel, RouteSource.Kernel)
+            : Neighbor != 0 ? (Neighbor, RouteSource.Neighbor) : (0, RouteSource.Local);
     }
 
     private readonly record struct PathKey(ushort Port, bool V6, UInt128 Ip);
@@ -111,7 +130,9 @@ public sealed unsafe class FibWriter : IDisposable
     /// have one adjacency for every next hop: the MAC of the link's peer, learned by the workers.</summary>
     private readonly record struct PortState(bool Up, ushort Mtu, ulong Mac, bool PointToPoint = false, ulong PeerMac = 0);
 
-    private readonly Dictionary<Prefix, PrefixState> _prefixes = [];
+    // Native: a full table's prefixes never touch the GC (see NativeMap).
+    private readonly NativeMap<Prefix, PrefixState> _prefixes = new(1024);
+    private readonly TargetTable _targets = new();
     private readonly Dictionary<PathKey, PathState> _paths = [];
     private readonly Dictionary<GroupKey, GroupState> _groups = [];
     private readonly GroupState?[] _groupById = new GroupState?[NextHopTables.MaxGroups];
@@ -166,19 +187,18 @@ public sealed unsafe class FibWriter : IDisposable
 
     public void Set(Prefix p, RouteSource source, RouteTarget? target)
     {
-        if (!_prefixes.TryGetValue(p, out PrefixState? s))
+        ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(p);
+        if (Unsafe.IsNullRef(ref s))
         {
             if (target is null)
                 return;
-            s = new PrefixState();
-            _prefixes[p] = s;
+            s = ref _prefixes.GetValueRefOrAddDefault(p, out _);
+            s.InstalledGroup = -1;
         }
-        switch (source)
-        {
-            case RouteSource.Local: s.Local = target; break;
-            case RouteSource.Kernel: s.Kernel = target; break;
-            default: s.Neighbor = target; break;
-        }
+        int id = target is null ? 0 : _targets.Acquire(target);
+        ref int slot = ref source == RouteSource.Local ? ref s.Local : ref source == RouteSource.Kernel ? ref s.Kernel : ref s.Neighbor;
+        _targets.Release(slot);
+        slot = id;
         _dirtyPrefixes.Add(p);
     }
 
@@ -253,9 +273,11 @@ public sealed unsafe class FibWriter : IDisposable
         _ops.Clear();
         foreach (Prefix p in _dirtyPrefixes)
         {
-            PrefixState s = _prefixes[p];
-            var (target, source) = s.Effective();
-            int gid = target is null ? -1 : AcquireGroup(target, p.V6);
+            ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(p);
+            if (Unsafe.IsNullRef(ref s))
+                continue;
+            var (tid, source) = s.Effective();
+            int gid = tid == 0 ? -1 : AcquireGroup(_targets.Get(tid), p.V6);
             if (gid == s.InstalledGroup)
             {
                 if (gid >= 0)
@@ -274,7 +296,7 @@ public sealed unsafe class FibWriter : IDisposable
                 s.InstalledSource = source;
                 _ops.Add((p, gid));
             }
-            if (target is null)
+            if (tid == 0)
                 _prefixes.Remove(p);
         }
         _dirtyPrefixes.Clear();
@@ -463,7 +485,7 @@ public sealed unsafe class FibWriter : IDisposable
     public List<FibEntry> Dump(bool v6, Prefix? filter = null)
     {
         var list = new List<FibEntry>();
-        foreach (var (p, s) in _prefixes)
+        foreach (var (p, s) in _prefixes.ToList())
         {
             if (p.V6 != v6 || s.InstalledGroup < 0)
                 continue;
@@ -479,6 +501,9 @@ public sealed unsafe class FibWriter : IDisposable
         return list;
     }
 
+    /// <summary>Distinct route targets in use (shared by every prefix that wants the same thing).</summary>
+    public int Targets => _targets.Count;
+
     public IEnumerable<(ushort Port, bool V6, UInt128 Ip, MacAddress Mac)> Neighbors() =>
         _neighbors.Select(kv => (kv.Key.Port, kv.Key.V6, kv.Key.Ip, new MacAddress(kv.Value)));
 
@@ -493,5 +518,50 @@ public sealed unsafe class FibWriter : IDisposable
                 Dpdk.rte_fib6_free(_v6[i]);
         }
         _nh.Dispose();
+        _prefixes.Dispose();
+    }
+}
+
+/// <summary>Interned, reference-counted route targets: prefixes hold small ids instead of
+/// references. Id 0 means "nothing".</summary>
+internal sealed class TargetTable
+{
+    private readonly List<RouteTarget?> _byId = [null];
+    private readonly List<int> _refs = [0];
+    private readonly Stack<int> _free = new();
+    private readonly Dictionary<RouteTarget, int> _ids = [];
+
+    public int Count => _ids.Count;
+
+    public RouteTarget Get(int id) => _byId[id]!;
+
+    public int Acquire(RouteTarget t)
+    {
+        if (!_ids.TryGetValue(t, out int id))
+        {
+            if (_free.TryPop(out id))
+            {
+                _byId[id] = t;
+                _refs[id] = 0;
+            }
+            else
+            {
+                id = _byId.Count;
+                _byId.Add(t);
+                _refs.Add(0);
+            }
+            _ids[t] = id;
+        }
+        _refs[id]++;
+        return id;
+    }
+
+    public void Release(int id)
+    {
+        if (id == 0 || --_refs[id] > 0)
+            return;
+        _ids.Remove(_byId[id]!);
+        _byId[id] = null;
+        _free.Push(id);
     }
 }

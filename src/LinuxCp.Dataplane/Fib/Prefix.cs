@@ -7,8 +7,9 @@ namespace LinuxCp.Dataplane.Fib;
 /// UInt128 (IPv4 in the low 32 bits).</summary>
 public readonly record struct Prefix
 {
-    public bool V6 { get; }
+    // Address first: UInt128 is 16-byte aligned, so this order makes the struct 32 bytes, not 48.
     public UInt128 Address { get; }
+    public bool V6 { get; }
     public byte Length { get; }
 
     public Prefix(bool v6, UInt128 address, int length)

@@ -35,6 +35,7 @@ public sealed unsafe class Worker
     /// context (an exception escaping an lcore entry would abort the process).</summary>
     public int Run()
     {
+        Volatile.Write(ref _ctx.ThreadId, Eal.ThreadId());
         Volatile.Write(ref _ctx.Running, 1);
         try
         {

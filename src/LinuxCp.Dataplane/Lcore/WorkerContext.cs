@@ -62,6 +62,9 @@ public sealed unsafe class WorkerContext : IDisposable
     internal long AllocatedBytes;
     internal long AllocatedBytesAtWarmup = -1;
     internal int Running;
+
+    /// <summary>Kernel thread id of the thread running the worker (0 until it starts).</summary>
+    public int ThreadId;
     internal string? Failure;
 
     public WorkerContext(int index, uint lcore, ushort queue)

@@ -123,10 +123,20 @@ public sealed class ApiServer : BackgroundService
     /// socket); null: the API socket speaks only the JSON-lines protocol.</summary>
     public string? HttpForward { get; set; }
 
-    private sealed class LineBuffer
+    /// <summary>A connection's request bytes, in a pooled array: a fresh 64 KiB buffer per
+    /// connection made every API poll cost a garbage collection's worth of allocation sooner.</summary>
+    private sealed class LineBuffer : IDisposable
     {
-        public readonly byte[] Buf = new byte[Protocol.MaxRequestBytes + 1];
+        public byte[] Buf = System.Buffers.ArrayPool<byte>.Shared.Rent(Protocol.MaxRequestBytes + 1);
         public int Len;
+
+        public void Dispose()
+        {
+            byte[] b = Buf;
+            Buf = [];
+            if (b.Length != 0)
+                System.Buffers.ArrayPool<byte>.Shared.Return(b);
+        }
     }
 
     private async Task ServeAsync(Socket client, CancellationToken stop)
@@ -136,7 +146,7 @@ public sealed class ApiServer : BackgroundService
             using (client)
             await using (var stream = new NetworkStream(client, ownsSocket: false))
             {
-                var lb = new LineBuffer();
+                using var lb = new LineBuffer();
                 using (var first = CancellationTokenSource.CreateLinkedTokenSource(stop))
                 {
                     first.CancelAfter(RequestTimeout);

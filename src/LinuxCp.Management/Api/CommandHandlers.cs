@@ -25,6 +25,7 @@ public sealed partial class CommandHandlers : IDisposable
     {
         _s = state;
         Capture = new CaptureService(state.Engine);
+        Gc = new GcMonitor();
         int w = state.Engine.WorkerCount;
         _reasonBase = [.. Enumerable.Range(0, w).Select(_ => new long[(int)Reason.Count])];
         _pathBase = [.. Enumerable.Range(0, w).Select(_ => new long[(int)RuntimePath.Count * 2])];
@@ -33,9 +34,16 @@ public sealed partial class CommandHandlers : IDisposable
 
     public CaptureService Capture { get; }
 
+    /// <summary>The runtime's GC events since start (or the last clear runtime).</summary>
+    public GcMonitor Gc { get; }
+
     public RouterState State => _s;
 
-    public void Dispose() => Capture.Dispose();
+    public void Dispose()
+    {
+        Capture.Dispose();
+        Gc.Dispose();
+    }
 
     /// <summary>Runs one command line. Throws <see cref="ApiException"/> for bad requests.</summary>
     public JsonNode? Execute(IReadOnlyList<string> argv)
@@ -272,6 +280,7 @@ public sealed partial class CommandHandlers : IDisposable
             }
             for (LatencyPath p = 0; p < LatencyPath.Count; p++)
                 _latencyBase[(int)p] = MergedLatency(p);
+            Gc.Reset(); // the longest GC suspension over the same window as the loop gaps
         }
         return ShowRuntime();
     }
@@ -297,7 +306,8 @@ public sealed partial class CommandHandlers : IDisposable
                 HistogramSnapshot h = MergedLatency(p);
                 h.Subtract(_latencyBase[(int)p]);
                 list.Add(new LatencyDto(LatencyName(p), h.Count, Us(h.Percentile(50)), Us(h.Percentile(90)), Us(h.Percentile(99)),
-                    Us(h.Percentile(99.9)), Us(h.Max), Us(h.Mean)));
+                    Us(h.Percentile(99.9)), Us(h.Max), Us(h.Mean),
+                    h.CountAbove((ulong)(Eal.TscHz / 10_000)), h.CountAbove((ulong)(Eal.TscHz / 1000))));
             }
         }
         return list;
@@ -469,6 +479,7 @@ public sealed partial class CommandHandlers : IDisposable
     public MemoryDto ShowMemory()
     {
         GCMemoryInfo gc = GC.GetGCMemoryInfo();
+        var g = Gc.Read();
         var (rss, hpTotal, hpFree, hpSize) = ProcFs.Memory();
         // Control threads are not EAL threads (rte_socket_id() is -1 here): sum every socket.
         (ulong Total, ulong Free, ulong Allocated) heap = (0, 0, 0);
@@ -480,7 +491,8 @@ public sealed partial class CommandHandlers : IDisposable
         return new MemoryDto(gc.HeapSizeBytes, gc.TotalCommittedBytes, GC.GetTotalAllocatedBytes(),
             GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2),
             Math.Round(GC.GetTotalPauseDuration().TotalMilliseconds, 3), Math.Round(gc.PauseTimePercentage, 4),
-            rss, hpTotal, hpFree, hpSize, (long)heap.Total, (long)heap.Free, (long)heap.Allocated);
+            rss, hpTotal, hpFree, hpSize, (long)heap.Total, (long)heap.Free, (long)heap.Allocated,
+            g.Suspensions, Math.Round(g.MaxSuspendMs, 3), g.Last, g.ByReason);
     }
 
     private static LogLevelDto SetLogLevel(CommandSpec spec, string[] a)

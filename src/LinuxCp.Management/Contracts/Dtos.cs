@@ -31,7 +31,9 @@ public sealed record WorkerDto(
 public sealed record RuntimePathDto(string Path, long Calls, long Packets, double PacketsPerCall, double? CyclesPerPacket);
 
 /// <summary>Latency percentiles of one path, merged over workers, in microseconds.</summary>
-public sealed record LatencyDto(string Path, long Samples, double P50Us, double P90Us, double P99Us, double P999Us, double MaxUs, double MeanUs);
+public sealed record LatencyDto(string Path, long Samples, double P50Us, double P90Us, double P99Us, double P999Us, double MaxUs, double MeanUs,
+    [property: System.Text.Json.Serialization.JsonPropertyName("over_100us")] long Over100Us,
+    [property: System.Text.Json.Serialization.JsonPropertyName("over_1ms")] long Over1Ms);
 
 public sealed record TraceStatusDto(int Armed, int Pending, int Records, string? Port);
 
@@ -54,7 +56,8 @@ public sealed record MemoryDto(
     long ManagedHeapBytes, long ManagedCommittedBytes, long TotalAllocatedBytes,
     long Gen0Collections, long Gen1Collections, long Gen2Collections, double GcPauseTotalMs, double GcPausePercent,
     long RssBytes, long HugepagesTotal, long HugepagesFree, long HugepageSizeBytes,
-    long DpdkHeapBytes, long DpdkHeapFreeBytes, long DpdkHeapAllocatedBytes);
+    long DpdkHeapBytes, long DpdkHeapFreeBytes, long DpdkHeapAllocatedBytes,
+    long GcSuspensions, double GcMaxSuspendMs, string GcLast, IReadOnlyDictionary<string, long> GcTriggers);
 
 public sealed record LogLevelDto(string Level);
 
