@@ -23,6 +23,14 @@ int main(int argc, char **argv)
 {
 	int cpu = argc > 1 ? atoi(argv[1]) : 1;
 	double secs = argc > 2 ? atof(argv[2]) : 10;
+	size_t touch = argc > 3 ? (size_t)atol(argv[3]) << 20 : 0;
+	volatile uint8_t *buf = NULL;
+	if (touch) {
+		buf = malloc(touch);
+		for (size_t i = 0; i < touch; i += 4096)
+			buf[i] = 1;
+	}
+	uint64_t x = 88172645463325252ULL;
 	cpu_set_t set;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
@@ -41,6 +49,11 @@ int main(int argc, char **argv)
 	uint64_t over10 = 0, over100 = 0, over1000 = 0, n = 0;
 	uint64_t t10 = hz / 1e5, t100 = hz / 1e4, t1000 = hz / 1e3;
 	for (;;) {
+		if (buf) {
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			size_t at = (x % touch) & ~(size_t)63;
+			buf[at] = buf[at] + 1;
+		}
 		uint64_t t = __rdtsc();
 		uint64_t gap = t - last;
 		last = t;
@@ -58,8 +71,8 @@ int main(int argc, char **argv)
 		if (t > end)
 			break;
 	}
-	printf("cpu=%d seconds=%.0f iterations=%llu max_gap_us=%.1f gaps_over_10us=%llu over_100us=%llu over_1ms=%llu\n",
-	       cpu, secs, (unsigned long long)n, max / hz * 1e6, (unsigned long long)over10,
+	printf("touch_mib=%zu cpu=%d seconds=%.0f iterations=%llu max_gap_us=%.1f gaps_over_10us=%llu over_100us=%llu over_1ms=%llu\n",
+	       touch >> 20, cpu, secs, (unsigned long long)n, max / hz * 1e6, (unsigned long long)over10,
 	       (unsigned long long)over100, (unsigned long long)over1000);
 	return 0;
 }

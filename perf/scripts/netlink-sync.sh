@@ -21,7 +21,7 @@ ip netns add "$DP"; ip netns add "$RT"
 ip link add dp0 netns "$DP" type veth peer name h0 netns "$DP"
 ip netns exec "$DP" ip link set dp0 up
 ip netns exec "$DP" "$ROOT/bin/lcpd" --no-huge -m 2048 --no-pci --file-prefix "lcpsync$ID" --lcores "${LCORES:-0@0}" \
-    --vdev net_af_packet0,iface=dp0 -- --idle-sleep-us 50 --fib-routes $((N + 65536)) --fib-tbl8 4096 \
+    --vdev net_af_packet0,iface=dp0 -- --idle-sleep-us "${IDLE_SLEEP_US:-50}" --fib-routes $((N + 65536)) --fib-tbl8 4096 \
     --netns "$RT" --pair net_af_packet0=lcp0 --api-socket "$SOCK" >"/tmp/lcpsync-$ID.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done

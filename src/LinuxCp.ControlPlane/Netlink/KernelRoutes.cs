@@ -149,6 +149,9 @@ public sealed class HopSets
     private readonly Stack<int> _free = new();
     private readonly Dictionary<RouteNextHop, int> _single = [];
     private readonly Dictionary<RouteNextHop[], int> _multi = new(HopListComparer.Instance);
+    private readonly Dictionary<RouteNextHop[], int>.AlternateLookup<ReadOnlySpan<RouteNextHop>> _multiBySpan;
+
+    public HopSets() => _multiBySpan = _multi.GetAlternateLookup<ReadOnlySpan<RouteNextHop>>();
 
     /// <summary>Distinct next-hop lists in use (the empty one included).</summary>
     public int Count => _sets.Count - _free.Count;
@@ -156,10 +159,10 @@ public sealed class HopSets
     public RouteNextHop[] Get(int id) => _sets[id];
 
     /// <summary>Returns the id of a list with these next hops, holding one reference on it.</summary>
-    public int Acquire(IReadOnlyList<RouteNextHop> hops)
+    public int Acquire(ReadOnlySpan<RouteNextHop> hops)
     {
         int id;
-        switch (hops.Count)
+        switch (hops.Length)
         {
             case 0:
                 return 0;
@@ -170,9 +173,9 @@ public sealed class HopSets
                 _single[hops[0]] = id;
                 break;
             default:
-                RouteNextHop[] array = [.. hops];
-                if (_multi.TryGetValue(array, out id))
+                if (_multiBySpan.TryGetValue(hops, out id))
                     break;
+                RouteNextHop[] array = hops.ToArray();
                 id = Add(array);
                 _multi[array] = id;
                 break;
@@ -207,19 +210,27 @@ public sealed class HopSets
         return _sets.Count - 1;
     }
 
-    private sealed class HopListComparer : IEqualityComparer<RouteNextHop[]>
+    /// <summary>Structural equality of next-hop lists; also looks up by span, so finding a
+    /// known multipath list allocates nothing.</summary>
+    private sealed class HopListComparer : IEqualityComparer<RouteNextHop[]>, IAlternateEqualityComparer<ReadOnlySpan<RouteNextHop>, RouteNextHop[]>
     {
         public static readonly HopListComparer Instance = new();
 
         public bool Equals(RouteNextHop[]? a, RouteNextHop[]? b) =>
             ReferenceEquals(a, b) || (a is not null && b is not null && a.AsSpan().SequenceEqual(b));
 
-        public int GetHashCode(RouteNextHop[] a)
+        public int GetHashCode(RouteNextHop[] a) => GetHashCode(a.AsSpan());
+
+        public bool Equals(ReadOnlySpan<RouteNextHop> a, RouteNextHop[] b) => a.SequenceEqual(b);
+
+        public int GetHashCode(ReadOnlySpan<RouteNextHop> a)
         {
             var h = new HashCode();
             foreach (RouteNextHop x in a)
                 h.Add(x);
             return h.ToHashCode();
         }
+
+        public RouteNextHop[] Create(ReadOnlySpan<RouteNextHop> a) => a.ToArray();
     }
 }

@@ -71,7 +71,6 @@ public sealed class NetlinkListener : IDisposable
     private void Run()
     {
         var buf = new byte[1 << 20];
-        var events = new List<NlEvent>(1024);
         while (!_stop)
         {
             try
@@ -95,30 +94,29 @@ public sealed class NetlinkListener : IDisposable
                     _resyncRequested = true;
                     continue;
                 }
-                events.Clear();
-                Interlocked.Add(ref Malformed, NetlinkParser.Parse(buf.AsSpan(0, n), events));
-                // Drain what is already queued, up to a batch, before one commit.
-                while (events.Count < _opt.BatchEvents)
-                {
-                    int m = _events.Receive(buf, 0);
-                    if (m <= 0)
-                    {
-                        if (m == -Enobufs)
-                        {
-                            Interlocked.Increment(ref Overruns);
-                            _resyncRequested = true;
-                        }
-                        break;
-                    }
-                    Interlocked.Add(ref Malformed, NetlinkParser.Parse(buf.AsSpan(0, m), events));
-                }
+                // Parsed straight into the model (routes as structs: nothing allocated per
+                // route); what is already queued is drained too, up to a batch, before one commit.
                 lock (_lock)
                 {
-                    foreach (NlEvent e in events)
-                        _sync.Apply(e);
+                    var sink = new ApplySink(_sync);
+                    Interlocked.Add(ref Malformed, NetlinkParser.Parse(buf.AsSpan(0, n), ref sink));
+                    while (sink.Count < _opt.BatchEvents)
+                    {
+                        int m = _events.Receive(buf, 0);
+                        if (m <= 0)
+                        {
+                            if (m == -Enobufs)
+                            {
+                                Interlocked.Increment(ref Overruns);
+                                _resyncRequested = true;
+                            }
+                            break;
+                        }
+                        Interlocked.Add(ref Malformed, NetlinkParser.Parse(buf.AsSpan(0, m), ref sink));
+                    }
                     _commit();
+                    Interlocked.Add(ref Messages, sink.Count);
                 }
-                Interlocked.Add(ref Messages, events.Count);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -205,6 +203,24 @@ public sealed class NetlinkListener : IDisposable
             }
         }
         throw new IOException("netlink dump timed out");
+    }
+
+    /// <summary>Applies each parsed message to the namespace's model as it is parsed.</summary>
+    private struct ApplySink(RouteSync sync) : INetlinkSink
+    {
+        public int Count;
+
+        public void Route(in RouteMsg route, ReadOnlySpan<RouteNextHop> hops)
+        {
+            sync.ApplyRoute(route, hops);
+            Count++;
+        }
+
+        public void Event(NlEvent e)
+        {
+            sync.Apply(e);
+            Count++;
+        }
     }
 
     public void Dispose()

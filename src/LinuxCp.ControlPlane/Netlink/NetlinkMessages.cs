@@ -53,14 +53,45 @@ public sealed record NeighEvent(bool Deleted, bool V6, int IfIndex, UInt128 Ip, 
 /// <summary>Marks the end of a dump (NLMSG_DONE) or an error reply (NLMSG_ERROR).</summary>
 public sealed record ControlEvent(ushort Type, int Errno, uint Sequence) : NlEvent(false);
 
+/// <summary>A route message without its next hops (those come as a span next to it).</summary>
+public readonly record struct RouteMsg(bool Deleted, Prefix Prefix, uint Table, byte Type, uint Metric, byte Tos, ushort Flags);
+
+/// <summary>Receives parsed messages. Routes — the bulk of a full table — arrive as a struct
+/// with their next hops in a span (nothing allocated); the rare kinds as event records.</summary>
+public interface INetlinkSink
+{
+    void Route(in RouteMsg route, ReadOnlySpan<RouteNextHop> hops);
+
+    void Event(NlEvent e);
+}
+
 /// <summary>Parses rtnetlink messages from a receive buffer. Every length is checked against
 /// what is left; a malformed message or attribute is counted and skipped, never trusted.</summary>
 public static class NetlinkParser
 {
-    /// <summary>Parses every message of a datagram. Returns the number of malformed messages.</summary>
+    /// <summary>More next hops than this in one route are not kept (a FIB group holds 16).</summary>
+    public const int MaxNextHops = 64;
+
+    private struct ListSink(List<NlEvent> output) : INetlinkSink
+    {
+        public readonly void Route(in RouteMsg r, ReadOnlySpan<RouteNextHop> hops) =>
+            output.Add(new RouteEvent(r.Deleted, r.Prefix, r.Table, r.Type, r.Metric, r.Tos, r.Flags, hops.ToArray()));
+
+        public readonly void Event(NlEvent e) => output.Add(e);
+    }
+
+    /// <summary>Parses every message of a datagram into event records. Returns the number of malformed messages.</summary>
     public static int Parse(ReadOnlySpan<byte> buf, List<NlEvent> output)
     {
+        var sink = new ListSink(output);
+        return Parse(buf, ref sink);
+    }
+
+    /// <summary>Parses every message of a datagram into a sink. Returns the number of malformed messages.</summary>
+    public static int Parse<TSink>(ReadOnlySpan<byte> buf, ref TSink sink) where TSink : INetlinkSink
+    {
         int bad = 0;
+        Span<RouteNextHop> hops = stackalloc RouteNextHop[MaxNextHops];
         while (buf.Length >= Nl.HeaderSize)
         {
             uint len = BinaryPrimitives.ReadUInt32LittleEndian(buf);
@@ -72,9 +103,15 @@ public static class NetlinkParser
             ReadOnlySpan<byte> body = buf[Nl.HeaderSize..(int)len];
             try
             {
-                NlEvent? e = ParseOne(type, flags, seq, body);
-                if (e is not null)
-                    output.Add(e);
+                if (type is Nl.NewRoute or Nl.DelRoute)
+                {
+                    if (ParseRoute(type == Nl.DelRoute, flags, Need(body, 12), hops, out RouteMsg r, out int n))
+                        sink.Route(r, hops[..n]);
+                }
+                else if (ParseOne(type, seq, body) is NlEvent e)
+                {
+                    sink.Event(e);
+                }
             }
             catch (MalformedException)
             {
@@ -100,7 +137,7 @@ public static class NetlinkParser
     private static ReadOnlySpan<byte> Need(ReadOnlySpan<byte> b, int n) =>
         b.Length >= n ? b : throw new MalformedException();
 
-    private static NlEvent? ParseOne(ushort type, ushort flags, uint seq, ReadOnlySpan<byte> body)
+    private static NlEvent? ParseOne(ushort type, uint seq, ReadOnlySpan<byte> body)
     {
         switch (type)
         {
@@ -112,8 +149,6 @@ public static class NetlinkParser
                 return ParseLink(type == Nl.DelLink, Need(body, 16));
             case Nl.NewAddr or Nl.DelAddr:
                 return ParseAddr(type == Nl.DelAddr, Need(body, 8));
-            case Nl.NewRoute or Nl.DelRoute:
-                return ParseRoute(type == Nl.DelRoute, flags, Need(body, 12));
             case Nl.NewNeigh or Nl.DelNeigh:
                 return ParseNeigh(type == Nl.DelNeigh, Need(body, 12));
             default:
@@ -121,22 +156,28 @@ public static class NetlinkParser
         }
     }
 
-    /// <summary>Walks rtattrs; the callback gets the type (nested/byte-order bits cleared) and payload.</summary>
-    private delegate void AttrVisitor(ushort type, ReadOnlySpan<byte> payload);
-
-    private static void Attrs(ReadOnlySpan<byte> b, AttrVisitor visit)
+    /// <summary>Walks rtattrs: each <see cref="Next"/> yields a type (nested/byte-order bits
+    /// cleared) and its payload; a length that does not fit throws.</summary>
+    private ref struct Attrs(ReadOnlySpan<byte> b)
     {
-        while (b.Length >= 4)
+        private ReadOnlySpan<byte> _b = b;
+
+        public bool Next(out ushort type, out ReadOnlySpan<byte> payload)
         {
-            ushort len = BinaryPrimitives.ReadUInt16LittleEndian(b);
-            ushort type = (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(b[2..]) & 0x3FFF);
-            if (len < 4 || len > b.Length)
+            if (_b.Length < 4)
+            {
+                type = 0;
+                payload = default;
+                return false;
+            }
+            ushort len = BinaryPrimitives.ReadUInt16LittleEndian(_b);
+            type = (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(_b[2..]) & 0x3FFF);
+            if (len < 4 || len > _b.Length)
                 throw new MalformedException();
-            visit(type, b[4..len]);
+            payload = _b[4..len];
             int aligned = (len + 3) & ~3;
-            if (aligned >= b.Length)
-                break;
-            b = b[aligned..];
+            _b = aligned >= _b.Length ? default : _b[aligned..];
+            return true;
         }
     }
 
@@ -155,7 +196,8 @@ public static class NetlinkParser
         string? name = null;
         uint mtu = 0;
         MacAddress? mac = null;
-        Attrs(b[16..], (t, p) =>
+        var attrs = new Attrs(b[16..]);
+        while (attrs.Next(out ushort t, out ReadOnlySpan<byte> p))
         {
             switch (t)
             {
@@ -170,7 +212,7 @@ public static class NetlinkParser
                     mac = MacAddress.FromBytes(p);
                     break;
             }
-        });
+        }
         return new LinkEvent(del, index, name, iflags, mtu, mac);
     }
 
@@ -185,22 +227,27 @@ public static class NetlinkParser
         if (plen > (v6 ? 128 : 32))
             throw new MalformedException();
         UInt128? local = null, address = null;
-        Attrs(b[8..], (t, p) =>
+        var attrs = new Attrs(b[8..]);
+        while (attrs.Next(out ushort t, out ReadOnlySpan<byte> p))
         {
             if (t == Nl.IfaLocal)
                 local = Address(p, v6);
             else if (t == Nl.IfaAddress)
                 address = Address(p, v6);
-        });
+        }
         UInt128? a = local ?? address;
         return a is null ? throw new MalformedException() : new AddrEvent(del, v6, index, a.Value, plen);
     }
 
-    private static RouteEvent? ParseRoute(bool del, ushort nlflags, ReadOnlySpan<byte> b)
+    /// <summary>A route message into a struct and the next hops into <paramref name="hops"/>;
+    /// false for what is not a route we follow (other families, cache clones).</summary>
+    private static bool ParseRoute(bool del, ushort nlflags, ReadOnlySpan<byte> b, Span<RouteNextHop> hops, out RouteMsg route, out int count)
     {
+        route = default;
+        count = 0;
         byte family = b[0];
         if (family is not (Nl.AfInet or Nl.AfInet6))
-            return null;
+            return false;
         bool v6 = family == Nl.AfInet6;
         int dstLen = b[1];
         if (dstLen > (v6 ? 128 : 32))
@@ -210,31 +257,34 @@ public static class NetlinkParser
         byte rtype = b[7];
         uint rflags = BinaryPrimitives.ReadUInt32LittleEndian(b[8..]);
         if ((rflags & Nl.RtmFCloned) != 0)
-            return null; // cache entries, not routes
+            return false; // cache entries, not routes
         UInt128 dst = 0;
         uint metric = 0;
         int oif = 0;
-        UInt128? gw = null;
-        var hops = new List<RouteNextHop>();
-        Attrs(b[12..], (t, p) =>
+        UInt128 gw = 0;
+        bool hasGw = false;
+        var attrs = new Attrs(b[12..]);
+        while (attrs.Next(out ushort t, out ReadOnlySpan<byte> p))
         {
             switch (t)
             {
                 case Nl.RtaDst: dst = Address(p, v6); break;
                 case Nl.RtaOif when p.Length >= 4: oif = BinaryPrimitives.ReadInt32LittleEndian(p); break;
-                case Nl.RtaGateway: gw = Address(p, v6); break;
+                case Nl.RtaGateway: gw = Address(p, v6); hasGw = true; break;
                 case Nl.RtaPriority when p.Length >= 4: metric = BinaryPrimitives.ReadUInt32LittleEndian(p); break;
                 case Nl.RtaTable when p.Length >= 4: table = BinaryPrimitives.ReadUInt32LittleEndian(p); break;
-                case Nl.RtaMultipath: ParseMultipath(p, v6, hops); break;
+                case Nl.RtaMultipath: count = ParseMultipath(p, v6, hops); break;
             }
-        });
-        if (hops.Count == 0 && (oif != 0 || gw is not null))
-            hops.Add(new RouteNextHop(oif, gw ?? 0, gw is not null, 1));
-        return new RouteEvent(del, new Prefix(v6, dst, dstLen), table, rtype, metric, tos, nlflags, hops);
+        }
+        if (count == 0 && (oif != 0 || hasGw))
+            hops[count++] = new RouteNextHop(oif, gw, hasGw, 1);
+        route = new RouteMsg(del, new Prefix(v6, dst, dstLen), table, rtype, metric, tos, nlflags);
+        return true;
     }
 
-    private static void ParseMultipath(ReadOnlySpan<byte> p, bool v6, List<RouteNextHop> hops)
+    private static int ParseMultipath(ReadOnlySpan<byte> p, bool v6, Span<RouteNextHop> hops)
     {
+        int count = 0;
         while (p.Length >= 8)
         {
             ushort len = BinaryPrimitives.ReadUInt16LittleEndian(p);
@@ -242,18 +292,25 @@ public static class NetlinkParser
                 throw new MalformedException();
             byte weight = p[3];
             int ifindex = BinaryPrimitives.ReadInt32LittleEndian(p[4..]);
-            UInt128? gw = null;
-            Attrs(p[8..len], (t, a) =>
+            UInt128 gw = 0;
+            bool hasGw = false;
+            var attrs = new Attrs(p[8..len]);
+            while (attrs.Next(out ushort t, out ReadOnlySpan<byte> a))
             {
                 if (t == Nl.RtaGateway)
+                {
                     gw = Address(a, v6);
-            });
-            hops.Add(new RouteNextHop(ifindex, gw ?? 0, gw is not null, weight + 1));
+                    hasGw = true;
+                }
+            }
+            if (count < hops.Length)
+                hops[count++] = new RouteNextHop(ifindex, gw, hasGw, weight + 1);
             int aligned = (len + 3) & ~3;
             if (aligned >= p.Length)
                 break;
             p = p[aligned..];
         }
+        return count;
     }
 
     private static NeighEvent? ParseNeigh(bool del, ReadOnlySpan<byte> b)
@@ -266,13 +323,14 @@ public static class NetlinkParser
         ushort state = BinaryPrimitives.ReadUInt16LittleEndian(b[8..]);
         UInt128? dst = null;
         MacAddress? mac = null;
-        Attrs(b[12..], (t, p) =>
+        var attrs = new Attrs(b[12..]);
+        while (attrs.Next(out ushort t, out ReadOnlySpan<byte> p))
         {
             if (t == Nl.NdaDst)
                 dst = Address(p, v6);
             else if (t == Nl.NdaLladdr && p.Length == 6)
                 mac = MacAddress.FromBytes(p);
-        });
+        }
         return dst is null ? throw new MalformedException() : new NeighEvent(del, v6, index, dst.Value, mac, state);
     }
 

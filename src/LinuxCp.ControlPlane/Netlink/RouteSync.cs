@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using LinuxCp.ControlPlane.Pairs;
 using LinuxCp.Dataplane.Fib;
 
@@ -43,7 +44,9 @@ public sealed class RouteSync : IDisposable
         {
             case LinkEvent l: ApplyLink(l); break;
             case AddrEvent a: ApplyAddr(a); break;
-            case RouteEvent r: ApplyRoute(r); break;
+            case RouteEvent r:
+                ApplyRoute(new RouteMsg(r.Deleted, r.Prefix, r.Table, r.Type, r.Metric, r.Tos, r.Flags), [.. r.NextHops]);
+                break;
             case NeighEvent n: ApplyNeigh(n); break;
         }
     }
@@ -76,20 +79,30 @@ public sealed class RouteSync : IDisposable
         _fib.Set(Prefix.Host(a.V6, a.Address), RouteSource.Local, present ? RouteTarget.LocalTarget : null);
     }
 
-    private void ApplyRoute(RouteEvent r)
+    /// <summary>Applies a route message (add, replace, append, delete) as iproute2 and the
+    /// kernel send them. Allocates nothing when the next-hop list is one seen before.</summary>
+    public void ApplyRoute(in RouteMsg r, ReadOnlySpan<RouteNextHop> hops)
     {
         if (r.Table != Nl.TableMain)
             return;
         Prefix p = r.Prefix;
         if (r.Deleted)
         {
-            if (r.Prefix.V6 && r.NextHops.Count > 0 && _routes.TryGetValue(p, r.Metric, r.Tos, out KernelRoute cur)
+            if (p.V6 && hops.Length > 0 && _routes.TryGetValue(p, r.Metric, r.Tos, out KernelRoute cur)
                 && _routes.Hops.Get(cur.Hops).Length > 1)
             {
                 // IPv6 removes one next hop of a multipath route at a time.
-                var left = _routes.Hops.Get(cur.Hops).Where(h => !r.NextHops.Any(d => d.IfIndex == h.IfIndex && d.Gateway == h.Gateway)).ToList();
+                var left = new List<RouteNextHop>();
+                foreach (RouteNextHop h in _routes.Hops.Get(cur.Hops))
+                {
+                    bool gone = false;
+                    foreach (RouteNextHop d in hops)
+                        gone |= d.IfIndex == h.IfIndex && d.Gateway == h.Gateway;
+                    if (!gone)
+                        left.Add(h);
+                }
                 if (left.Count > 0)
-                    _routes.Put(p, r.Metric, r.Tos, cur.Type, _routes.Hops.Acquire(left));
+                    _routes.Put(p, r.Metric, r.Tos, cur.Type, _routes.Hops.Acquire(CollectionsMarshal.AsSpan(left)));
                 else
                     _routes.Remove(p, r.Metric, r.Tos);
             }
@@ -98,15 +111,17 @@ public sealed class RouteSync : IDisposable
                 _routes.Remove(p, r.Metric, r.Tos);
             }
         }
-        else if ((r.Flags & Nl.FAppend) != 0 && r.Prefix.V6 && _routes.TryGetValue(p, r.Metric, r.Tos, out KernelRoute cur))
+        else if ((r.Flags & Nl.FAppend) != 0 && p.V6 && _routes.TryGetValue(p, r.Metric, r.Tos, out KernelRoute cur))
         {
-            RouteNextHop[] had = _routes.Hops.Get(cur.Hops);
-            RouteNextHop[] merged = [.. had, .. r.NextHops.Where(h => !had.Contains(h))];
-            _routes.Put(p, r.Metric, r.Tos, cur.Type, _routes.Hops.Acquire(merged));
+            var merged = new List<RouteNextHop>(_routes.Hops.Get(cur.Hops));
+            foreach (RouteNextHop h in hops)
+                if (!merged.Contains(h))
+                    merged.Add(h);
+            _routes.Put(p, r.Metric, r.Tos, cur.Type, _routes.Hops.Acquire(CollectionsMarshal.AsSpan(merged)));
         }
         else
         {
-            _routes.Put(p, r.Metric, r.Tos, r.Type, _routes.Hops.Acquire(r.NextHops));
+            _routes.Put(p, r.Metric, r.Tos, r.Type, _routes.Hops.Acquire(hops));
         }
         Recompute(p);
     }
