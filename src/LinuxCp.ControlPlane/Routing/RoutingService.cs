@@ -36,7 +36,24 @@ public sealed class RoutingService : IDisposable
         _started = true;
         foreach (Pair p in _pairs.Pairs())
             EnsureListener(p.Netns);
-        _peerTimer = new Timer(_ => RefreshPeers(), null, PeerPollMs, PeerPollMs);
+        UpdatePeerTimer();
+    }
+
+    /// <summary>The peer-MAC poll runs only while there are TUN pairs: a periodic timer wakes
+    /// control threads, which share a CPU with a worker in small deployments.</summary>
+    private void UpdatePeerTimer()
+    {
+        bool want = _pairs.Pairs().Any(p => p.Tun);
+        lock (Lock)
+        {
+            if (want && _peerTimer is null)
+                _peerTimer = new Timer(_ => RefreshPeers(), null, PeerPollMs, PeerPollMs);
+            else if (!want && _peerTimer is not null)
+            {
+                _peerTimer.Dispose();
+                _peerTimer = null;
+            }
+        }
     }
 
     /// <summary>How often the peer MACs learned on point-to-point ports are taken into the FIB.</summary>
@@ -76,6 +93,7 @@ public sealed class RoutingService : IDisposable
     {
         if (!_started)
             return;
+        UpdatePeerTimer();
         if (!created)
         {
             lock (Lock)
@@ -100,6 +118,7 @@ public sealed class RoutingService : IDisposable
     public void Dispose()
     {
         _pairs.PairChanged -= OnPairChanged;
+        _started = false;
         lock (Lock)
         {
             _peerTimer?.Dispose(); // a tick still queued finds it null and does nothing
