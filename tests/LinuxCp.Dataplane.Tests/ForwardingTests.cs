@@ -61,6 +61,26 @@ public unsafe class ForwardingTests : IDisposable
     }
 
     [Fact]
+    public void IsPlainIp4_Boundaries()
+    {
+        bool Check(Action<byte[]> edit)
+        {
+            byte[] f = Ip4Frame();
+            edit(f);
+            fixed (byte* p = f)
+                return Forwarding.IsPlainIp4(p, (uint)f.Length, Mac);
+        }
+        Assert.True(Check(_ => { }));
+        Assert.True(Check(f => f[15] = 0xB8));                                  // TOS is not checked
+        Assert.False(Check(f => f[12] = 0x86));                                 // another EtherType
+        Assert.False(Check(f => f[5] ^= 1));                                    // not our MAC
+        Assert.True(Check(f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(16), 20)));
+        Assert.False(Check(f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(16), 19)));
+        Assert.True(Check(f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(16), (ushort)(f.Length - 14))));
+        Assert.False(Check(f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(16), (ushort)(f.Length - 13))));
+    }
+
+    [Fact]
     public void IsPlainIp4_TotalLengthBeyondPacket_False()
     {
         byte[] f = Ip4Frame();

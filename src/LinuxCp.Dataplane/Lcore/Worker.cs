@@ -72,6 +72,7 @@ public sealed unsafe class Worker
         TunRx<NoTrace>(in e, 0);
         TapRx<Traced>(in e, 0);
         TunRx<Traced>(in e, 0);
+        PrepareOutOfLine();
         CaptureBurst(_ctx.RxBuf, 0, 1);
         _ = GC.GetAllocatedBytesForCurrentThread();
         _ = Eal.Rdtsc();
@@ -89,6 +90,24 @@ public sealed unsafe class Worker
         if (entries.Length != 0)
             DpdkSharp.Burst.Tx(entries[0].Port, _ctx.Queue, _ctx.OutBuf, 0);
         _ctx.Counters.ClearPaths(); // the calls above are not traffic
+    }
+
+    /// <summary>Compiles the out-of-line helpers of every variant now (the zero-packet calls
+    /// above never reach them): a first call under traffic would JIT on the worker.</summary>
+    private static void PrepareOutOfLine()
+    {
+        const System.Reflection.BindingFlags Flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic;
+        var batch = typeof(Worker).GetMethod(nameof(ForwardBatch), Flags)!;
+        var decide = typeof(Worker).GetMethod(nameof(Decide), Flags)!;
+        foreach (Type mode in new[] { typeof(Unpaired), typeof(ToTap), typeof(ToTun) })
+        {
+            foreach (Type trace in new[] { typeof(NoTrace), typeof(Traced) })
+            {
+                RuntimeHelpers.PrepareMethod(decide.MethodHandle, [mode.TypeHandle, trace.TypeHandle]);
+                foreach (Type family in new[] { typeof(V4), typeof(V6) })
+                    RuntimeHelpers.PrepareMethod(batch.MethodHandle, [mode.TypeHandle, family.TypeHandle, trace.TypeHandle]);
+            }
+        }
     }
 
     // The loop and its paths are compiled fully optimized at first call (no tiering): tier-up
@@ -401,8 +420,10 @@ public sealed unsafe class Worker
     }
 
     /// <summary>One bulk lookup for a family's candidates, then per packet: rewrite and buffer
-    /// for its egress port, or punt/drop with the reason. Returns the number forwarded.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// for its egress port, or punt/drop with the reason. Returns the number forwarded. Not
+    /// inlined: a method of its own gets its own registers (inlined into the RX path, which is
+    /// large, its per-packet loop kept a dozen values on the stack).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private uint ForwardBatch<TMode, TFamily, TTrace>(in PollEntry e, FibSnapshot fib, void** mbufs, int* slots, uint n, ref uint nPunt, ref uint nDrop)
         where TMode : struct, IPhyMode
         where TFamily : struct, IFamily
@@ -463,8 +484,9 @@ public sealed unsafe class Worker
         return forwarded;
     }
 
-    /// <summary>Punt (to the paired mirror, unchanged; TUN: without L2) or drop, counted by reason.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>Punt (to the paired mirror, unchanged; TUN: without L2) or drop, counted by
+    /// reason. The slow path: kept out of line so the fast loops stay small.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void Decide<TMode, TTrace>(in PollEntry e, void* m, byte* frame, Reason r, int slot, ref uint nPunt, ref uint nDrop)
         where TMode : struct, IPhyMode
         where TTrace : struct, ITrace
