@@ -448,13 +448,18 @@ public sealed unsafe class Worker
         PathEntry* paths = fib.Tables.Paths;
         uint forwarded = 0;
         // The per-port TX buffers in locals: the frame stores below go through native pointers,
-        // after which the JIT would otherwise reload every context field.
+        // after which the JIT would otherwise reload every context field. The run of packets to
+        // one egress port (usually the whole burst) keeps its count and bytes in registers:
+        // updating them in memory per packet made each packet wait for the previous store.
         WorkerContext ctx = _ctx;
         void** txBufs = ctx.TxBufs;
         int* txCounts = ctx.TxCounts;
         long* txBytes = ctx.TxBytes;
         ushort* pending = ctx.TxPending;
         int nPending = ctx.TxPendingCount;
+        int curPort = -1, curCount = 0;
+        long curBytes = 0;
+        void** curBuf = null;
         for (uint i = 0; i < n; i++)
         {
             void* m = mbufs[i];
@@ -464,20 +469,35 @@ public sealed unsafe class Worker
             {
                 if (TTrace.On)
                     TraceForwarded(slots[i], txPort, frame, Mbuf.DataLen(m));
+                if (txPort != curPort)
+                {
+                    if (curPort >= 0)
+                    {
+                        txCounts[curPort] = curCount;
+                        txBytes[curPort] = curBytes;
+                    }
+                    curPort = txPort;
+                    curCount = txCounts[txPort];
+                    curBytes = txBytes[txPort];
+                    curBuf = txBufs + txPort * WorkerOptions.BurstSize;
+                    if (curCount == 0)
+                        pending[nPending++] = txPort;
+                }
                 // No overflow check: a burst holds at most BurstSize packets and every burst
                 // ends with FlushTx, so a port's buffer never holds more than one burst.
-                int count = txCounts[txPort];
-                if (count == 0)
-                    pending[nPending++] = txPort;
-                txBufs[txPort * WorkerOptions.BurstSize + count] = m;
-                txBytes[txPort] += Mbuf.PktLen(m);
-                txCounts[txPort] = count + 1;
+                curBuf[curCount++] = m;
+                curBytes += Mbuf.PktLen(m);
                 forwarded++;
             }
             else
             {
                 Decide<TMode, TTrace>(in e, m, frame, r, TTrace.On ? slots[i] : -1, ref nPunt, ref nDrop);
             }
+        }
+        if (curPort >= 0)
+        {
+            txCounts[curPort] = curCount;
+            txBytes[curPort] = curBytes;
         }
         ctx.TxPendingCount = nPending;
         Mark(RuntimePath.Rewrite, n);
