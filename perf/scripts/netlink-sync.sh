@@ -5,6 +5,10 @@
 # and the worker's longest loop gap is reported (reset after start-up with clear runtime).
 #   LCORES=0@0,1@1 perf/scripts/netlink-sync.sh [routes=100000]
 set -euo pipefail
+# Everything this script starts (ip, the pollers, every lcpctl: a .NET process start costs
+# ~100 ms of CPU) stays on LOAD_CPUS; only lcpd's worker lcores (EAL pins them) run elsewhere.
+# Without this an lcpctl started on the worker's CPU shows up as millisecond loop gaps.
+[ -n "${LOAD_CPUS:-}" ] && taskset -pc "$LOAD_CPUS" $$ >/dev/null
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 N=${1:-100000}
 ID=$$

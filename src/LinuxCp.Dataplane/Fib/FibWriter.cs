@@ -142,9 +142,12 @@ public sealed unsafe class FibWriter : IDisposable
     private readonly Stack<int> _freePaths = new();
     private readonly List<int> _pendingFreeGroups = [];
     private readonly List<int> _pendingFreePaths = [];
-    private readonly HashSet<Prefix> _dirtyPrefixes = [];
+    // Sized for a whole netlink batch up front: growing them mid-flood allocates large-object
+    // arrays, and large-object allocations start gen2 collections (a 1M-route flood ran one).
+    private const int BatchCapacity = 1 << 16;
+    private readonly HashSet<Prefix> _dirtyPrefixes = new(BatchCapacity);
     private readonly HashSet<PathKey> _dirtyPaths = [];
-    private readonly List<(Prefix Prefix, int Group)> _ops = [];
+    private readonly List<(Prefix Prefix, int Group)> _ops = new(BatchCapacity);
     private int _count4, _count6;
 
     public long Commits { get; private set; }
