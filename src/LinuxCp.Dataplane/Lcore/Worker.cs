@@ -99,6 +99,7 @@ public sealed unsafe class Worker
         const System.Reflection.BindingFlags Flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic;
         var batch = typeof(Worker).GetMethod(nameof(ForwardBatch), Flags)!;
         var decide = typeof(Worker).GetMethod(nameof(Decide), Flags)!;
+        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp4), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MethodHandle);
         foreach (Type mode in new[] { typeof(Unpaired), typeof(ToTap), typeof(ToTun) })
         {
             foreach (Type trace in new[] { typeof(NoTrace), typeof(Traced) })
@@ -294,24 +295,34 @@ public sealed unsafe class Worker
 
         // Phase 1: classify; forwarding candidates are collected for the bulk lookups. The
         // common case (unicast IPv4 to us, no options, TTL > 1, sane lengths) is recognised in
-        // one pass over the header; everything else takes the full classifier.
+        // one pass over the header by a loop without calls (so its values stay in registers);
+        // everything else, and every packet while tracing, takes the full classifier after it.
+        // Only non-plain packets move behind plain ones, and none of those is in a flow with a
+        // plain packet (a flow's packets are all plain IPv4 or all not).
         void** fwd4 = ctx.Fwd4;
         uint* dst4 = ctx.Dst4;
         ulong portMac = e.PortMac;
-        for (uint i = 0; i < n; i++)
+        void** slow = rx;
+        uint nSlow = n;
+        if (!TTrace.On && forwarding)
         {
-            void* m = rx[i];
+            slow = ctx.SlowBuf;
+            n4 = FastIp4(rx, n, portMac, fwd4, dst4, slow, out nSlow, out bytes);
+        }
+        for (uint i = 0; i < nSlow; i++)
+        {
+            void* m = slow[i];
             uint pktLen = Mbuf.PktLen(m);
-            bytes += pktLen;
+            if (slow == rx)
+                bytes += pktLen;
             byte* frame = Mbuf.Data(m);
             uint segLen = Mbuf.DataLen(m);
             int slot = -1;
             if (TTrace.On)
                 slot = TraceBegin(in e, m);
-            if (forwarding && segLen >= 34 && Forwarding.IsPlainIp4(frame, pktLen, portMac))
+            if (TTrace.On && forwarding && segLen >= 34 && Forwarding.IsPlainIp4(frame, pktLen, portMac))
             {
-                if (TTrace.On)
-                    TraceClassified(slot, Reason.PuntIp4, ctx.TraceSlots4 + n4);
+                TraceClassified(slot, Reason.PuntIp4, ctx.TraceSlots4 + n4);
                 fwd4[n4] = m;
                 dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
                 n4++;
@@ -393,6 +404,36 @@ public sealed unsafe class Worker
         }
         if (TTrace.On)
             Volatile.Write(ref ctx.TracePublished, ctx.TraceNext);
+    }
+
+    /// <summary>The one-pass IPv4 check over a burst: plain packets go to the IPv4 candidates
+    /// (with their destinations), the rest to <paramref name="slow"/>; also sums the bytes. A
+    /// leaf without calls, so everything it touches stays in registers.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static uint FastIp4(void** rx, uint n, ulong portMac, void** fwd4, uint* dst4, void** slow, out uint nSlow, out long bytes)
+    {
+        uint n4 = 0, ns = 0;
+        long sum = 0;
+        for (uint i = 0; i < n; i++)
+        {
+            void* m = rx[i];
+            uint pktLen = Mbuf.PktLen(m);
+            sum += pktLen;
+            byte* frame = Mbuf.Data(m);
+            if (Mbuf.DataLen(m) >= 34 && Forwarding.IsPlainIp4(frame, pktLen, portMac))
+            {
+                fwd4[n4] = m;
+                dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
+                n4++;
+            }
+            else
+            {
+                slow[ns++] = m;
+            }
+        }
+        nSlow = ns;
+        bytes = sum;
+        return n4;
     }
 
     private interface IFamily

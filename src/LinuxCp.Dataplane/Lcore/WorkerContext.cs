@@ -16,6 +16,8 @@ public sealed unsafe class WorkerContext : IDisposable
     internal void** RxBuf;
     internal void** OutBuf;
     internal void** DropBuf;
+    /// <summary>Packets the one-pass IPv4 check did not take, for the full classifier.</summary>
+    internal void** SlowBuf;
 
     /// <summary>Forwarding candidates of a burst: mbufs, IPv4 destinations (host order),
     /// IPv6 destinations (16 bytes each), FIB results.</summary>
@@ -73,9 +75,10 @@ public sealed unsafe class WorkerContext : IDisposable
         Lcore = lcore;
         Queue = queue;
         int bytes = WorkerOptions.BurstSize * sizeof(void*);
-        RxBuf = (void**)NativeMemory.AlignedAlloc((nuint)bytes * 3, 64);
+        RxBuf = (void**)NativeMemory.AlignedAlloc((nuint)bytes * 4, 64);
         OutBuf = RxBuf + WorkerOptions.BurstSize;
         DropBuf = OutBuf + WorkerOptions.BurstSize;
+        SlowBuf = DropBuf + WorkerOptions.BurstSize;
         const int b = WorkerOptions.BurstSize;
         _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 3 + b * 4 + b * 16 + b * 4 * 3 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2 + 8)), 64);
         byte* s = _scratch;
@@ -121,7 +124,7 @@ public sealed unsafe class WorkerContext : IDisposable
         {
             NativeMemory.AlignedFree(RxBuf);
             NativeMemory.AlignedFree(_scratch);
-            RxBuf = OutBuf = DropBuf = null;
+            RxBuf = OutBuf = DropBuf = SlowBuf = null;
             _scratch = null;
         }
         Trace?.Dispose();
