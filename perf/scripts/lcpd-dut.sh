@@ -126,7 +126,7 @@ while True:
 PY
     churn=$!
 fi
-# BENCH_STATS_OUT=<file>: lcpd's errors, interfaces, runtime, latency and FIB summary, rewritten
+# BENCH_STATS_OUT=<file>: lcpd's errors, interfaces, runtime, latency, memory and FIB summary, rewritten
 # every 2 s while it runs (the harness stops the DUT's whole process group at once, so there is
 # no "at exit").
 if [ -n "${BENCH_STATS_OUT:-}" ]; then
@@ -137,6 +137,7 @@ if [ -n "${BENCH_STATS_OUT:-}" ]; then
           echo "# interfaces"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show interfaces
           echo "# runtime"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show runtime
           echo "# latency"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show latency
+          echo "# memory"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show memory
           echo "# fib"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show ip fib summary; } > "$BENCH_STATS_OUT.tmp" 2>&1 \
             && mv "$BENCH_STATS_OUT.tmp" "$BENCH_STATS_OUT"
     done &
