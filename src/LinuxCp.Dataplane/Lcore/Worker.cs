@@ -297,8 +297,10 @@ public sealed unsafe class Worker
         // common case (unicast IPv4 to us, no options, TTL > 1, sane lengths) is recognised in
         // one pass over the header by a loop without calls (so its values stay in registers);
         // everything else, and every packet while tracing, takes the full classifier after it.
-        // Only non-plain packets move behind plain ones, and none of those is in a flow with a
-        // plain packet (a flow's packets are all plain IPv4 or all not).
+        // Only packets the check rejected move behind the plain ones: IPv6 (never in an IPv4
+        // flow) and IPv4 that is punted or dropped anyway (options, TTL, broadcast, bad
+        // lengths); an IPv4 packet the full classifier still forwards would have to change
+        // shape mid-flow to overtake or be overtaken.
         void** fwd4 = ctx.Fwd4;
         uint* dst4 = ctx.Dst4;
         ulong portMac = e.PortMac;
