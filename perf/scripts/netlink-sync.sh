@@ -44,12 +44,12 @@ PY
 gcstats() { "$ROOT/bin/lcpctl" --socket "$SOCK" show memory --json | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["gen0_collections"], m["gen1_collections"], m["gen2_collections"], m["gc_pause_total_ms"], m["total_allocated_bytes"])'; }
 gc0=$(gcstats)
 "$ROOT/bin/lcpctl" --socket "$SOCK" clear runtime >/dev/null
-( taskset -pc "${LOAD_CPUS:-0-63}" $BASHPID >/dev/null; while [ ! -e "/tmp/lcpsync-$ID.stop" ]; do
+( while [ ! -e "/tmp/lcpsync-$ID.stop" ]; do
       "$ROOT/bin/lcpctl" --socket "$SOCK" show runtime >/dev/null; "$ROOT/bin/lcpctl" --socket "$SOCK" show ip fib summary >/dev/null
   done ) &
 poller=$!
 t0=$(date +%s.%N)
-taskset -c "${LOAD_CPUS:-0-63}" ip netns exec "$RT" ip -batch "/tmp/lcpsync-$ID.batch"
+ip netns exec "$RT" ip -batch "/tmp/lcpsync-$ID.batch"
 t1=$(date +%s.%N)
 want=$((base + N))
 while :; do
