@@ -126,17 +126,24 @@ public sealed unsafe class DataplaneEngine : IDisposable
         }
     }
 
+    /// <summary>Grace-period token (the scheme of DPDK's rte_rcu_qsbr): a writer that has
+    /// unlinked something takes a new token; each worker, at its quiescent point, reads the
+    /// token (acquire: everything it reads afterwards is at least as new as the unlink) and, if
+    /// it changed, reports it (release: everything it read before is done with). Once every
+    /// running worker has reported the writer's token, nothing unlinked before it is in use.
+    /// Costs a worker one load per loop iteration; no fence.</summary>
+    internal long GraceToken;
+
     /// <summary>Waits until every running worker has passed a quiescent point after this call.</summary>
     public bool WaitGracePeriod(TimeSpan timeout)
     {
-        var snapshot = new long[_workers.Count];
-        for (int i = 0; i < _workers.Count; i++)
-            snapshot[i] = _workers[i].Context.EpochValue;
+        // Full fence: the caller's unlinking stores are visible before the new token is.
+        long token = Interlocked.Increment(ref GraceToken);
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         for (int i = 0; i < _workers.Count; i++)
         {
             WorkerContext ctx = _workers[i].Context;
-            while (ctx.IsRunning && ctx.EpochValue == snapshot[i])
+            while (ctx.IsRunning && ctx.EpochValue < token)
             {
                 if (Environment.TickCount64 > deadline)
                     return false;

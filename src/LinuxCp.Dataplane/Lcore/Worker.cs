@@ -99,7 +99,11 @@ public sealed unsafe class Worker
         const System.Reflection.BindingFlags Flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic;
         var batch = typeof(Worker).GetMethod(nameof(ForwardBatch), Flags)!;
         var decide = typeof(Worker).GetMethod(nameof(Decide), Flags)!;
-        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp4), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MethodHandle);
+        const System.Reflection.BindingFlags Static = System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic;
+        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp4), Static)!.MethodHandle);
+        var single = typeof(Worker).GetMethod(nameof(ForwardSinglePaths), Static)!;
+        RuntimeHelpers.PrepareMethod(single.MethodHandle, [typeof(V4).TypeHandle]);
+        RuntimeHelpers.PrepareMethod(single.MethodHandle, [typeof(V6).TypeHandle]);
         foreach (Type mode in new[] { typeof(Unpaired), typeof(ToTap), typeof(ToTun) })
         {
             foreach (Type trace in new[] { typeof(NoTrace), typeof(Traced) })
@@ -120,7 +124,6 @@ public sealed unsafe class Worker
         WorkerContext ctx = _ctx;
         ushort q = ctx.Queue;
         void** rx = ctx.RxBuf;
-        long epoch = 0;
         long iter = 0;
         uint idle = 0;
         uint idleLimit = _opt.IdleLoopsBeforeSleep;
@@ -177,10 +180,11 @@ public sealed unsafe class Worker
                 }
             }
 
-            // Quiescent point: nothing read from the table above is used after this. The
-            // interlocked write is a full fence, so the next iteration's table read cannot be
-            // reordered before it (the control plane's grace period relies on that).
-            Interlocked.Exchange(ref ctx.Epoch, ++epoch);
+            // Quiescent point: nothing read from the tables above is used after this. Report
+            // the control plane's grace token when it moved (DataplaneEngine.GraceToken).
+            long token = Volatile.Read(ref _dp.GraceToken);
+            if (token != ctx.Epoch)
+                Volatile.Write(ref ctx.Epoch, token);
 
             long now = (long)Eal.Rdtsc();
             long gap = now - last;
@@ -414,34 +418,38 @@ public sealed unsafe class Worker
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static uint FastIp4(void** rx, uint n, ulong portMac, void** fwd4, uint* dst4, void** slow, out uint nSlow, out long bytes)
     {
-        uint n4 = 0, ns = 0;
+        // Few live values (one count for both candidate arrays, a cursor for the rest, whose
+        // count follows from it), so nothing is spilled per packet.
+        uint k = 0;
+        void** sl = slow;
         long sum = 0;
-        for (uint i = 0; i < n; i++)
+        for (void** p = rx, end = rx + n; p < end; p++)
         {
-            void* m = rx[i];
+            void* m = *p;
             uint pktLen = Mbuf.PktLen(m);
             sum += pktLen;
             byte* frame = Mbuf.Data(m);
             if (Mbuf.DataLen(m) >= 34 && Forwarding.IsPlainIp4(frame, pktLen, portMac))
             {
-                fwd4[n4] = m;
-                dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
-                n4++;
+                fwd4[k] = m;
+                dst4[k] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
+                k++;
             }
             else
             {
-                slow[ns++] = m;
+                *sl++ = m;
             }
         }
-        nSlow = ns;
+        nSlow = n - k;
         bytes = sum;
-        return n4;
+        return k;
     }
 
     private interface IFamily
     {
         static abstract void Lookup(FibSnapshot fib, WorkerContext ctx, ulong* nhs, uint n);
         static abstract Reason Rewrite(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort);
+        static abstract bool Apply(byte* frame, PathSlot* s);
     }
 
     private struct V4 : IFamily
@@ -451,6 +459,8 @@ public sealed unsafe class Worker
 
         public static Reason Rewrite(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort) =>
             Forwarding.Rewrite4(groups, paths, nh, frame, out txPort);
+
+        public static bool Apply(byte* frame, PathSlot* s) => Forwarding.Apply4(frame, s);
     }
 
     private struct V6 : IFamily
@@ -460,6 +470,8 @@ public sealed unsafe class Worker
 
         public static Reason Rewrite(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort) =>
             Forwarding.Rewrite6(groups, paths, nh, frame, out txPort);
+
+        public static bool Apply(byte* frame, PathSlot* s) => Forwarding.Apply6(frame, s);
     }
 
     /// <summary>One bulk lookup for a family's candidates, then per packet: rewrite and buffer
@@ -490,6 +502,23 @@ public sealed unsafe class Worker
         GroupEntry* groups = fib.Tables!.Groups;
         PathEntry* paths = fib.Tables.Paths;
         uint forwarded = 0;
+        uint nLeft = n;
+        void*** left = _ctx.Left;
+        if (!TTrace.On)
+        {
+            // The common case in one call-free leaf: packets through a single resolved path
+            // are rewritten and buffered there. What it leaves (ECMP, punts, drops, too big)
+            // takes the general loop below, after it; those packets belong to other flows (a
+            // flow's packets share a next hop), so no flow is reordered.
+            _ctx.Groups = groups;
+            _ctx.Paths = paths;
+            forwarded = ForwardSinglePaths<TFamily>(_ctx, mbufs, nhs, n, left, out nLeft);
+            if (nLeft == 0)
+            {
+                Mark(RuntimePath.Rewrite, n);
+                return forwarded;
+            }
+        }
         // The per-port TX buffers in locals: the frame stores below go through native pointers,
         // after which the JIT would otherwise reload every context field. The run of packets to
         // one egress port (usually the whole burst) keeps its count and bytes in registers:
@@ -503,8 +532,9 @@ public sealed unsafe class Worker
         int curPort = -1, curCount = 0;
         long curBytes = 0;
         void** curBuf = null;
-        for (uint i = 0; i < n; i++)
+        for (uint k = 0; k < nLeft; k++)
         {
+            uint i = TTrace.On ? k : (uint)(left[k] - mbufs);
             void* m = mbufs[i];
             byte* frame = Mbuf.Data(m);
             Reason r = TFamily.Rewrite(groups, paths, nhs[i], frame, out ushort txPort);
@@ -545,6 +575,88 @@ public sealed unsafe class Worker
         ctx.TxPendingCount = nPending;
         Mark(RuntimePath.Rewrite, n);
         return forwarded;
+    }
+
+    /// <summary>Forwards every candidate whose next hop is a group with one resolved path and
+    /// that fits its MTU: rewrite, then append to the egress port's TX buffer (listing the port
+    /// as pending when it was empty) and add its bytes. The indexes of the others, left as
+    /// received, go to <paramref name="left"/>. Returns the number forwarded. Consecutive
+    /// packets usually share a next hop, so the path and the TX buffer are looked up once per
+    /// run of them (a slot stays valid until the worker's next quiescent point). No overflow
+    /// check: a burst holds at most BurstSize packets and every burst ends with FlushTx, so a
+    /// port's buffer never holds more than one burst. A leaf without calls, so the values of
+    /// the per-packet work stay in registers.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static uint ForwardSinglePaths<TFamily>(WorkerContext ctx, void** mbufs, ulong* nhs, uint n, void*** left, out uint nLeft)
+        where TFamily : struct, IFamily
+    {
+        // Few live values in the per-packet part (x64 has 14 registers to give, and the
+        // rewrite needs a few): one cursor walks the mbufs, the next hops are at a fixed
+        // distance from it, the packets left over are noted by their slot's address, and what
+        // is only needed when the next hop changes (tables, current port) stays in the context.
+        ulong lastNh = ulong.MaxValue;
+        PathSlot* s = null;
+        long curBytes = 0;
+        void** at = null; // next free slot of the current port's TX buffer
+        void*** leftAt = left;
+        nint toNh = (nint)((byte*)nhs - (byte*)mbufs);
+        ctx.CurTxPort = -1;
+        for (void** p = mbufs, end = mbufs + n; p < end; p++)
+        {
+            ulong nh = *(ulong*)((byte*)p + toNh);
+            if (nh != lastNh)
+            {
+                lastNh = nh;
+                s = Forwarding.SinglePath(ctx.Groups, ctx.Paths, nh);
+                if (s != null && s->TxPort != ctx.CurTxPort)
+                    SwitchTx(ctx, s->TxPort, ref at, ref curBytes);
+            }
+            void* m = *p;
+            if (s != null && TFamily.Apply(Mbuf.Data(m), s))
+            {
+                *at++ = m;
+                curBytes += Mbuf.PktLen(m);
+            }
+            else
+            {
+                *leftAt++ = p;
+            }
+        }
+        if (ctx.CurTxPort >= 0)
+            SaveTx(ctx, ctx.CurTxPort, at, curBytes);
+        nLeft = (uint)(leftAt - left);
+        return n - nLeft;
+    }
+
+    /// <summary>The IPv4 fast loop on its own (unit tests: synthetic mbufs, no EAL).</summary>
+    internal static uint ForwardSinglePaths4(WorkerContext ctx, GroupEntry* groups, PathEntry* paths, void** mbufs, ulong* nhs, uint n, out uint nLeft)
+    {
+        ctx.Groups = groups;
+        ctx.Paths = paths;
+        return ForwardSinglePaths<V4>(ctx, mbufs, nhs, n, ctx.Left, out nLeft);
+    }
+
+    /// <summary>Makes <paramref name="port"/> the current TX buffer of the fast loop: saves
+    /// the previous one's fill and bytes, loads this one's, lists it as pending if empty.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SwitchTx(WorkerContext ctx, int port, ref void** at, ref long bytes)
+    {
+        if (ctx.CurTxPort >= 0)
+            SaveTx(ctx, ctx.CurTxPort, at, bytes);
+        ctx.CurTxPort = port;
+        void** buf = ctx.TxBufs + port * WorkerOptions.BurstSize;
+        at = buf + ctx.TxCounts[port];
+        bytes = ctx.TxBytes[port];
+        if (at == buf)
+            ctx.TxPending[ctx.TxPendingCount++] = (ushort)port;
+    }
+
+    /// <summary>Stores a port's TX buffer fill (from its next free slot) and bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SaveTx(WorkerContext ctx, int port, void** at, long bytes)
+    {
+        ctx.TxCounts[port] = (int)(at - (ctx.TxBufs + port * WorkerOptions.BurstSize));
+        ctx.TxBytes[port] = bytes;
     }
 
     /// <summary>Punt (to the paired mirror, unchanged; TUN: without L2) or drop, counted by

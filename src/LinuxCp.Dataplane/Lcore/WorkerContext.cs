@@ -26,6 +26,13 @@ public sealed unsafe class WorkerContext : IDisposable
     internal void** Fwd6;
     internal byte* Dst6;
     internal ulong* NextHops;
+    /// <summary>The FIB's group and path tables for the burst being forwarded.</summary>
+    internal Fib.GroupEntry* Groups;
+    internal Fib.PathEntry* Paths;
+    /// <summary>The candidates the single-path fast loop left to the general one (addresses of
+    /// their slots in the candidate array), and the TX port that loop is filling.</summary>
+    internal void*** Left;
+    internal int CurTxPort;
 
     /// <summary>Per egress port TX buffers (BurstSize each), their fill counts, and the list of
     /// ports that have something buffered.</summary>
@@ -80,7 +87,7 @@ public sealed unsafe class WorkerContext : IDisposable
         DropBuf = OutBuf + WorkerOptions.BurstSize;
         SlowBuf = DropBuf + WorkerOptions.BurstSize;
         const int b = WorkerOptions.BurstSize;
-        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 3 + b * 4 + b * 16 + b * 4 * 3 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2 + 8)), 64);
+        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 4 + b * 4 + b * 16 + b * 4 * 3 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2 + 8)), 64);
         byte* s = _scratch;
         TraceSlots = (int*)s; s += b * 4;
         TraceSlots4 = (int*)s; s += b * 4;
@@ -90,6 +97,7 @@ public sealed unsafe class WorkerContext : IDisposable
         NextHops = (ulong*)s; s += b * 8;
         Dst4 = (uint*)s; s += b * 4;
         Dst6 = s; s += b * 16;
+        Left = (void***)s; s += b * 8;
         TxBufs = (void**)s; s += DpdkSharp.EthPort.MaxPorts * b * 8;
         TxCounts = (int*)s; s += DpdkSharp.EthPort.MaxPorts * 4;
         TxBytes = (long*)s; s += DpdkSharp.EthPort.MaxPorts * 8;

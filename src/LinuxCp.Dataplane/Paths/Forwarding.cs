@@ -100,6 +100,51 @@ public static unsafe class Forwarding
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Mix(uint h) => (h ^ (h >> 16)) * 0x45D9F3B;
 
+    /// <summary>The resolved path of a group that forwards through exactly one path, or null
+    /// when the packet needs <see cref="Rewrite4"/>/<see cref="Rewrite6"/> (not a forwarding
+    /// group, ECMP, next hop unresolved). Valid until the worker's next quiescent point.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static PathSlot* SinglePath(GroupEntry* groups, PathEntry* paths, ulong nh)
+    {
+        GroupEntry* g = groups + nh;
+        if (g->Kind != GroupKind.Forward || g->Buckets != 1)
+            return null;
+        PathSlot* s = NextHopTables.ActiveSlot(paths + g->Paths[0]);
+        return s->Kind == PathKind.Forward ? s : null;
+    }
+
+    /// <summary>Forwards an IPv4 frame through a resolved path if it fits the path's MTU: TTL
+    /// decrement, checksum update, L2 rewrite. False (frame untouched): punt as too big.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool Apply4(byte* frame, PathSlot* s)
+    {
+        byte* ip = frame + FrameClassifier.EtherHeader;
+        uint total = BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 2));
+        if (total > s->Mtu)
+            return false;
+        // TTL - 1 and the checksum update of RFC 1624: the TTL is the high byte of its 16-bit
+        // word, so the one's-complement sum grows by 0x0100.
+        ip[8]--;
+        uint sum = (uint)BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 10)) + 0x0100;
+        sum = (sum & 0xFFFF) + (sum >> 16);
+        *(ushort*)(ip + 10) = BinaryPrimitives.ReverseEndianness((ushort)sum);
+        WriteMacs(frame, s);
+        return true;
+    }
+
+    /// <summary>The IPv6 counterpart of <see cref="Apply4"/> (hop limit, no checksum).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool Apply6(byte* frame, PathSlot* s)
+    {
+        byte* ip = frame + FrameClassifier.EtherHeader;
+        uint total = 40u + BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 4));
+        if (total > s->Mtu)
+            return false;
+        ip[7]--;
+        WriteMacs(frame, s);
+        return true;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Reason Rewrite4(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort)
     {
@@ -119,16 +164,8 @@ public static unsafe class Forwarding
         PathSlot* s = Select(paths, g, hash);
         if (s->Kind != PathKind.Forward)
             return Reason.PuntGlean;
-        uint total = BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 2));
-        if (total > s->Mtu)
+        if (!Apply4(frame, s))
             return Reason.PuntTooBig;
-        // TTL - 1 and the checksum update of RFC 1624: the TTL is the high byte of its 16-bit
-        // word, so the one's-complement sum grows by 0x0100.
-        ip[8]--;
-        uint sum = (uint)BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 10)) + 0x0100;
-        sum = (sum & 0xFFFF) + (sum >> 16);
-        *(ushort*)(ip + 10) = BinaryPrimitives.ReverseEndianness((ushort)sum);
-        WriteMacs(frame, s);
         txPort = s->TxPort;
         return Forward;
     }
@@ -153,11 +190,8 @@ public static unsafe class Forwarding
         PathSlot* s = Select(paths, g, hash);
         if (s->Kind != PathKind.Forward)
             return Reason.PuntGlean;
-        uint total = 40u + BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 4));
-        if (total > s->Mtu)
+        if (!Apply6(frame, s))
             return Reason.PuntTooBig;
-        ip[7]--;
-        WriteMacs(frame, s);
         txPort = s->TxPort;
         return Forward;
     }
