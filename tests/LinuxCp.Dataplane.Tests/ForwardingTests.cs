@@ -54,10 +54,17 @@ public unsafe class ForwardingTests : IDisposable
         fixed (byte* p = f)
         {
             Assert.Equal(plain, Forwarding.IsPlainIp4(p, (uint)f.Length, Mac));
+            Assert.Equal(plain, VectorCheck(p, (uint)f.Length));
             bool full = FrameClassifier.Classify(p, (uint)f.Length, (uint)f.Length, Mac, true) == Reason.PuntIp4
                 && Forwarding.Ip4Eligible(p, Mac) == Forwarding.Forward;
             Assert.Equal(full, plain);
         }
+    }
+
+    private static bool VectorCheck(byte* p, uint pktLen)
+    {
+        var (want, mask) = Forwarding.PlainIp4Template(Mac);
+        return Forwarding.IsPlainIp4Header(p, pktLen, want, mask);
     }
 
     [Fact]
@@ -68,12 +75,26 @@ public unsafe class ForwardingTests : IDisposable
             byte[] f = Ip4Frame();
             edit(f);
             fixed (byte* p = f)
-                return Forwarding.IsPlainIp4(p, (uint)f.Length, Mac);
+            {
+                bool scalar = Forwarding.IsPlainIp4(p, (uint)f.Length, Mac);
+                Assert.Equal(scalar, VectorCheck(p, (uint)f.Length)); // the worker's form agrees
+                return scalar;
+            }
         }
         Assert.True(Check(_ => { }));
         Assert.True(Check(f => f[15] = 0xB8));                                  // TOS is not checked
         Assert.False(Check(f => f[12] = 0x86));                                 // another EtherType
         Assert.False(Check(f => f[5] ^= 1));                                    // not our MAC
+        Assert.False(Check(f => f[0] ^= 0x80));                                 // first MAC byte
+        Assert.False(Check(f => f[13] = 0x01));                                 // EtherType low byte
+        Assert.False(Check(f => f[14] = 0x46));                                 // IHL 6
+        Assert.False(Check(f => f[14] = 0x65));                                 // version 6
+        Assert.True(Check(f => f[6] ^= 0xFF));                                  // source MAC is not checked
+        Assert.True(Check(f => f[15] ^= 0xFF));                                 // nor the TOS byte
+        Assert.False(Check(f => f[22] = 1));                                    // TTL 1
+        Assert.True(Check(f => f[22] = 2));
+        Assert.False(Check(f => f[30] = 224));                                  // multicast
+        Assert.True(Check(f => f[30] = 223));
         Assert.True(Check(f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(16), 20)));
         Assert.False(Check(f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(16), 19)));
         Assert.True(Check(f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(16), (ushort)(f.Length - 14))));

@@ -30,15 +30,35 @@ public enum PathKind : byte
     Forward,
 }
 
-/// <summary>One version of a path's rewrite.</summary>
+/// <summary>One version of a path's rewrite. The two MACs are kept as the 12 header bytes in
+/// the two words the rewrite stores (destination + first two bytes of the source, then the
+/// last four of the source; memory byte order), so forwarding copies them without shifting.</summary>
 [StructLayout(LayoutKind.Sequential, Size = 24)]
 public struct PathSlot
 {
-    public ulong DstMac;
-    public ulong SrcMac;
+    public ulong L2Head;
+    public uint L2Tail;
     public ushort TxPort;
     public ushort Mtu;
     public PathKind Kind;
+
+    /// <summary>Next-hop MAC (48 bits, memory byte order in the low bytes).</summary>
+    public ulong DstMac
+    {
+        readonly get => L2Head & 0xFFFF_FFFF_FFFFUL;
+        set => L2Head = (value & 0xFFFF_FFFF_FFFFUL) | (L2Head & 0xFFFF_0000_0000_0000UL);
+    }
+
+    /// <summary>Egress port MAC (48 bits, memory byte order in the low bytes).</summary>
+    public ulong SrcMac
+    {
+        readonly get => (L2Head >> 48) | ((ulong)L2Tail << 16);
+        set
+        {
+            L2Head = (L2Head & 0xFFFF_FFFF_FFFFUL) | (value << 48);
+            L2Tail = (uint)(value >> 16);
+        }
+    }
 }
 
 /// <summary>A next hop (egress port + neighbour). Two slots: the control plane writes the

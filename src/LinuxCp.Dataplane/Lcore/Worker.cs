@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using DpdkSharp.Native;
 using LinuxCp.Dataplane.Fib;
 using DpdkSharp;
@@ -313,7 +314,7 @@ public sealed unsafe class Worker
         if (!TTrace.On && forwarding)
         {
             slow = ctx.SlowBuf;
-            n4 = FastIp4(rx, n, portMac, fwd4, dst4, slow, out nSlow, out bytes);
+            n4 = FastIp4(rx, n, portMac, fwd4, slow, out nSlow, out bytes);
         }
         for (uint i = 0; i < nSlow; i++)
         {
@@ -416,10 +417,12 @@ public sealed unsafe class Worker
     /// (with their destinations), the rest to <paramref name="slow"/>; also sums the bytes. A
     /// leaf without calls, so everything it touches stays in registers.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static uint FastIp4(void** rx, uint n, ulong portMac, void** fwd4, uint* dst4, void** slow, out uint nSlow, out long bytes)
+    private static uint FastIp4(void** rx, uint n, ulong portMac, void** fwd4, void** slow, out uint nSlow, out long bytes)
     {
-        // Few live values (one count for both candidate arrays, a cursor for the rest, whose
-        // count follows from it), so nothing is spilled per packet.
+        // Few live values, so nothing is spilled per packet: one count for both candidate
+        // arrays (the destinations are addressed from the mbuf array, which they follow), a
+        // cursor for the rest, whose count follows from it.
+        (Vector128<byte> want, Vector128<byte> mask) = Forwarding.PlainIp4Template(portMac);
         uint k = 0;
         void** sl = slow;
         long sum = 0;
@@ -429,10 +432,10 @@ public sealed unsafe class Worker
             uint pktLen = Mbuf.PktLen(m);
             sum += pktLen;
             byte* frame = Mbuf.Data(m);
-            if (Mbuf.DataLen(m) >= 34 && Forwarding.IsPlainIp4(frame, pktLen, portMac))
+            if (Mbuf.DataLen(m) >= 34 && Forwarding.IsPlainIp4Header(frame, pktLen, want, mask))
             {
                 fwd4[k] = m;
-                dst4[k] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
+                *(uint*)((byte*)fwd4 + WorkerContext.Dst4AfterFwd4 + k * 4) = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
                 k++;
             }
             else

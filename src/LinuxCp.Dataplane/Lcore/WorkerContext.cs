@@ -23,6 +23,9 @@ public sealed unsafe class WorkerContext : IDisposable
     /// IPv6 destinations (16 bytes each), FIB results.</summary>
     internal void** Fwd4;
     internal uint* Dst4;
+    /// <summary>Dst4 starts this many bytes after Fwd4 (the classify loop addresses both
+    /// from one register).</summary>
+    internal const int Dst4AfterFwd4 = WorkerOptions.BurstSize * 8;
     internal void** Fwd6;
     internal byte* Dst6;
     internal ulong* NextHops;
@@ -93,9 +96,9 @@ public sealed unsafe class WorkerContext : IDisposable
         TraceSlots4 = (int*)s; s += b * 4;
         TraceSlots6 = (int*)s; s += b * 4;
         Fwd4 = (void**)s; s += b * 8;
+        Dst4 = (uint*)s; s += b * 4; // right after Fwd4: see Dst4AfterFwd4
         Fwd6 = (void**)s; s += b * 8;
         NextHops = (ulong*)s; s += b * 8;
-        Dst4 = (uint*)s; s += b * 4;
         Dst6 = s; s += b * 16;
         Left = (void***)s; s += b * 8;
         TxBufs = (void**)s; s += DpdkSharp.EthPort.MaxPorts * b * 8;

@@ -3,7 +3,7 @@ namespace LinuxCp.Dataplane.Lcore;
 /// <summary>Loop behaviour shared by all workers.</summary>
 public sealed record WorkerOptions
 {
-    public const int BurstSize = 32;
+    public const int BurstSize = 64;
 
     /// <summary>Per-path cycles and packet latency are measured on one loop iteration in this
     /// many (a power of two); calls and packets are counted on every one.</summary>

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using LinuxCp.Dataplane.Counters;
 using LinuxCp.Dataplane.Fib;
 
@@ -29,6 +31,39 @@ public static unsafe class Forwarding
             && frame[22] > 1
             && frame[30] < 224
             && total - 20u <= pktLen - (FrameClassifier.EtherHeader + 20u); // 20 <= total <= pktLen - 14
+    }
+
+    /// <summary>The bytes <see cref="IsPlainIp4"/> requires of the first 16 of a frame
+    /// (destination MAC, EtherType 0x0800, version 4 / IHL 5) and the mask selecting them, for
+    /// <see cref="IsPlainIp4Header"/>.</summary>
+    public static (Vector128<byte> Want, Vector128<byte> Mask) PlainIp4Template(ulong portMac)
+    {
+        Vector128<byte> want = Vector128.Create(
+            (ulong)(portMac & 0xFFFF_FFFF_FFFFUL),
+            0x0045_0008UL << 32).AsByte();
+        Vector128<byte> mask = Vector128.Create(0xFFFF_FFFF_FFFFUL, 0x00FF_FFFFUL << 32).AsByte();
+        return (want, mask);
+    }
+
+    /// <summary><see cref="IsPlainIp4"/> with the first 16 bytes checked in one vector compare
+    /// against <see cref="PlainIp4Template"/> (four instructions instead of eight on x86).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsPlainIp4Header(byte* frame, uint pktLen, Vector128<byte> want, Vector128<byte> mask)
+    {
+        Vector128<byte> h = Vector128.Load(frame);
+        if (Sse41.IsSupported)
+        {
+            if (!Sse41.TestZ(h ^ want, mask))
+                return false;
+        }
+        else if (((h ^ want) & mask) != Vector128<byte>.Zero)
+        {
+            return false;
+        }
+        uint total = BinaryPrimitives.ReverseEndianness(*(ushort*)(frame + 16));
+        return frame[22] > 1
+            && frame[30] < 224
+            && total - 20u <= pktLen - (FrameClassifier.EtherHeader + 20u);
     }
 
     /// <summary>RFC 1812 checks that decide between the fast path and Linux, for a frame the
@@ -89,11 +124,9 @@ public static unsafe class Forwarding
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void WriteMacs(byte* frame, PathSlot* s)
     {
-        // Two stores for the 12 bytes: destination + the first two bytes of the source, then
-        // the last four bytes of the source (MACs are kept in memory byte order).
-        ulong src = s->SrcMac;
-        *(ulong*)frame = (s->DstMac & 0xFFFF_FFFF_FFFFUL) | (src << 48);
-        *(uint*)(frame + 8) = (uint)(src >> 16);
+        // Two stores for the 12 bytes, kept in the slot as they are written.
+        *(ulong*)frame = s->L2Head;
+        *(uint*)(frame + 8) = s->L2Tail;
     }
 
     /// <summary>Flow hash for ECMP: addresses, protocol and (when present) L4 ports.</summary>
