@@ -101,6 +101,52 @@ public unsafe class ForwardingTests : IDisposable
         Assert.False(Check(f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(16), (ushort)(f.Length - 13))));
     }
 
+    private static byte[] Ip6Frame()
+    {
+        byte[] ip = Ip6(payload: 8);
+        ip[6] = 17;  // UDP
+        ip[7] = 64;  // hop limit
+        ip[24] = 0x20; ip[25] = 0x01; ip[26] = 0x0d; ip[27] = 0xb8; ip[39] = 7; // 2001:db8::7
+        return Ether(PortMac, 0x86DD, ip);
+    }
+
+    [Fact]
+    public void IsPlainIp6Header_AgreesWithClassifierAndEligibility()
+    {
+        var (want, mask) = Forwarding.PlainIp6Template(Mac);
+        int cases = 0;
+        void Check(bool expected, Action<byte[]> edit)
+        {
+            byte[] f = Ip6Frame();
+            edit(f);
+            fixed (byte* p = f)
+            {
+                bool fast = Forwarding.IsPlainIp6Header(p, (uint)f.Length, want, mask);
+                bool full = FrameClassifier.Classify(p, (uint)f.Length, (uint)f.Length, Mac, true) == Reason.PuntIp6
+                    && Forwarding.Ip6Eligible(p, Mac) == Forwarding.Forward;
+                Assert.Equal(expected, fast);
+                Assert.Equal(full, fast);
+            }
+            cases++;
+        }
+        Check(true, _ => { });
+        Check(false, f => f[5] ^= 1);                       // not our MAC
+        Check(false, f => f[0] = 0x33);                     // L2 multicast
+        Check(false, f => f[13] = 0xDE);                    // another EtherType
+        Check(false, f => f[14] = 0x40);                    // version 4 in an IPv6 EtherType
+        Check(true, f => f[14] = 0x6F);                     // traffic class bits are not checked
+        Check(false, f => f[14 + 6] = 0);                   // hop-by-hop options
+        Check(false, f => f[14 + 7] = 1);                   // hop limit 1
+        Check(true, f => f[14 + 7] = 2);
+        Check(false, f => f[14 + 24] = 0xFF);               // multicast destination
+        Check(false, f => { f[14 + 24] = 0xFE; f[14 + 25] = 0x80; }); // link-local
+        Check(false, f => { f[14 + 24] = 0xFE; f[14 + 25] = 0xBF; }); // fe80::/10 upper end
+        Check(true, f => { f[14 + 24] = 0xFE; f[14 + 25] = 0xC0; });  // fec0:: is not link-local
+        Check(false, f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(14 + 4), (ushort)(f.Length - 14 - 40 + 1)));
+        Check(true, f => BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(14 + 4), (ushort)(f.Length - 14 - 40)));
+        Assert.Equal(15, cases);
+    }
+
     [Fact]
     public void IsPlainIp4_TotalLengthBeyondPacket_False()
     {
