@@ -300,13 +300,14 @@ public sealed unsafe class Worker
         }
 
         // Phase 1: classify; forwarding candidates are collected for the bulk lookups. The
-        // common case (unicast IPv4 to us, no options, TTL > 1, sane lengths) is recognised in
-        // one pass over the header by a loop without calls (so its values stay in registers);
-        // everything else, and every packet while tracing, takes the full classifier after it.
-        // Only packets the check rejected move behind the plain ones: IPv6 (never in an IPv4
-        // flow) and IPv4 that is punted or dropped anyway (options, TTL, broadcast, bad
-        // lengths); an IPv4 packet the full classifier still forwards would have to change
-        // shape mid-flow to overtake or be overtaken.
+        // common cases (unicast IPv4 to us, no options, TTL > 1, sane lengths; then the same for
+        // IPv6 over what is left) are recognised in one pass over the header each, by loops
+        // without calls (so their values stay in registers); everything else, and every packet
+        // while tracing, takes the full classifier after them. Only packets a check rejected
+        // move behind the plain ones: the other family (never in the same flow) and packets
+        // that are punted or dropped anyway (options, TTL, multicast, bad lengths). Both checks
+        // accept exactly what the full classifier would forward, so no packet of a forwarded
+        // flow can overtake another.
         void** fwd4 = ctx.Fwd4;
         uint* dst4 = ctx.Dst4;
         ulong portMac = e.PortMac;
@@ -613,13 +614,13 @@ public sealed unsafe class Worker
 
     /// <summary>Forwards every candidate whose next hop is a group with one resolved path and
     /// that fits its MTU: rewrite, then append to the egress port's TX buffer (listing the port
-    /// as pending when it was empty) and add its bytes. The indexes of the others, left as
-    /// received, go to <paramref name="left"/>. Returns the number forwarded. Consecutive
-    /// packets usually share a next hop, so the path and the TX buffer are looked up once per
-    /// run of them (a slot stays valid until the worker's next quiescent point). No overflow
-    /// check: a burst holds at most BurstSize packets and every burst ends with FlushTx, so a
-    /// port's buffer never holds more than one burst. A leaf without calls, so the values of
-    /// the per-packet work stay in registers.</summary>
+    /// as pending when it was empty) and add its bytes. The others are left as received; the
+    /// addresses of their slots in <paramref name="mbufs"/> go to <paramref name="left"/>.
+    /// Returns the number forwarded. Consecutive packets usually share a next hop, so the path
+    /// and the TX buffer are looked up once per run of them (a slot stays valid until the
+    /// worker's next quiescent point). No overflow check: a burst holds at most BurstSize
+    /// packets and every burst ends with FlushTx, so a port's buffer never holds more than one
+    /// burst. A leaf without calls, so the values of the per-packet work stay in registers.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static uint ForwardSinglePaths<TFamily>(WorkerContext ctx, void** mbufs, ulong* nhs, uint n, void*** left, out uint nLeft)
         where TFamily : struct, IFamily
