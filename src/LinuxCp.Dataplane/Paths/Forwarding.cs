@@ -16,21 +16,13 @@ public static unsafe class Forwarding
 
     /// <summary>The common case in one pass: Ethernet to the port's MAC, IPv4 without options,
     /// TTL &gt; 1, a total length that fits the packet, a unicast destination. The caller
-    /// checked that 34 bytes are readable. Anything else goes through the full classifier.</summary>
+    /// checked that 34 bytes are readable. Anything else goes through the full classifier.
+    /// (The worker builds the template once per burst and calls <see cref="IsPlainIp4Header"/>.)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsPlainIp4(byte* frame, uint pktLen, ulong portMac)
     {
-        // Destination MAC (bytes 0-5), EtherType 0x0800 and version/IHL 0x45 (bytes 12-14),
-        // compared in one go; then TTL, destination class and total length as short-circuit
-        // tests, which predict well and keep everything in registers (a branch-free chain of
-        // bools made the JIT spill and reload a flag per test in the worker's loop).
-        ulong l2 = (*(ulong*)frame & 0xFFFF_FFFF_FFFFUL) ^ portMac;
-        uint l3 = (*(uint*)(frame + 12) & 0x00FF_FFFFu) ^ 0x0045_0008u;
-        uint total = BinaryPrimitives.ReverseEndianness(*(ushort*)(frame + 16));
-        return (l2 | l3) == 0
-            && frame[22] > 1
-            && frame[30] < 224
-            && total - 20u <= pktLen - (FrameClassifier.EtherHeader + 20u); // 20 <= total <= pktLen - 14
+        (Vector128<byte> want, Vector128<byte> mask) = PlainIp4Template(portMac);
+        return IsPlainIp4Header(frame, pktLen, want, mask);
     }
 
     /// <summary>The bytes <see cref="IsPlainIp4"/> requires of the first 16 of a frame
@@ -45,21 +37,24 @@ public static unsafe class Forwarding
         return (want, mask);
     }
 
-    /// <summary><see cref="IsPlainIp4"/> with the first 16 bytes checked in one vector compare
-    /// against <see cref="PlainIp4Template"/> (four instructions instead of eight on x86).</summary>
+    /// <summary>Whether the masked bytes of the frame's first 16 equal the template's: one
+    /// vpxor + vptest on x86 (the EtherType/version/MAC compare of the one-pass checks).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool MatchesTemplate(byte* frame, Vector128<byte> want, Vector128<byte> mask)
+    {
+        Vector128<byte> diff = Vector128.Load(frame) ^ want;
+        return Sse41.IsSupported ? Sse41.TestZ(diff, mask) : (diff & mask) == Vector128<byte>.Zero;
+    }
+
+    /// <summary><see cref="IsPlainIp4"/> against a template made once per burst by
+    /// <see cref="PlainIp4Template"/>: the first 16 bytes in one vector compare, then TTL,
+    /// destination class and total length as short-circuit tests (which predict well and keep
+    /// everything in registers).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsPlainIp4Header(byte* frame, uint pktLen, Vector128<byte> want, Vector128<byte> mask)
     {
-        Vector128<byte> h = Vector128.Load(frame);
-        if (Sse41.IsSupported)
-        {
-            if (!Sse41.TestZ(h ^ want, mask))
-                return false;
-        }
-        else if (((h ^ want) & mask) != Vector128<byte>.Zero)
-        {
+        if (!MatchesTemplate(frame, want, mask))
             return false;
-        }
         uint total = BinaryPrimitives.ReverseEndianness(*(ushort*)(frame + 16));
         return frame[22] > 1
             && frame[30] < 224
@@ -84,16 +79,8 @@ public static unsafe class Forwarding
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsPlainIp6Header(byte* frame, uint pktLen, Vector128<byte> want, Vector128<byte> mask)
     {
-        Vector128<byte> h = Vector128.Load(frame);
-        if (Sse41.IsSupported)
-        {
-            if (!Sse41.TestZ(h ^ want, mask))
-                return false;
-        }
-        else if (((h ^ want) & mask) != Vector128<byte>.Zero)
-        {
+        if (!MatchesTemplate(frame, want, mask))
             return false;
-        }
         byte* ip = frame + FrameClassifier.EtherHeader;
         uint payload = BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 4));
         return ip[6] != 0
