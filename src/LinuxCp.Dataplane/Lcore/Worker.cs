@@ -554,19 +554,12 @@ public sealed unsafe class Worker
                 return forwarded;
             }
         }
-        // The per-port TX buffers in locals: the frame stores below go through native pointers,
-        // after which the JIT would otherwise reload every context field. The run of packets to
-        // one egress port (usually the whole burst) keeps its count and bytes in registers:
-        // updating them in memory per packet made each packet wait for the previous store.
+        // TX buffering as in the fast pass (SwitchTx/SaveTx): the current port's next free slot
+        // and byte total in locals, the rest looked up when the egress port changes.
         WorkerContext ctx = _ctx;
-        void** txBufs = ctx.TxBufs;
-        int* txCounts = ctx.TxCounts;
-        long* txBytes = ctx.TxBytes;
-        ushort* pending = ctx.TxPending;
-        int nPending = ctx.TxPendingCount;
-        int curPort = -1, curCount = 0;
+        ctx.CurTxPort = -1;
+        void** at = null;
         long curBytes = 0;
-        void** curBuf = null;
         for (uint k = 0; k < nLeft; k++)
         {
             uint i = TTrace.On ? k : (uint)(left[k] - mbufs);
@@ -577,23 +570,9 @@ public sealed unsafe class Worker
             {
                 if (TTrace.On)
                     TraceForwarded(slots[i], txPort, frame, Mbuf.DataLen(m));
-                if (txPort != curPort)
-                {
-                    if (curPort >= 0)
-                    {
-                        txCounts[curPort] = curCount;
-                        txBytes[curPort] = curBytes;
-                    }
-                    curPort = txPort;
-                    curCount = txCounts[txPort];
-                    curBytes = txBytes[txPort];
-                    curBuf = txBufs + txPort * WorkerOptions.BurstSize;
-                    if (curCount == 0)
-                        pending[nPending++] = txPort;
-                }
-                // No overflow check: a burst holds at most BurstSize packets and every burst
-                // ends with FlushTx, so a port's buffer never holds more than one burst.
-                curBuf[curCount++] = m;
+                if (txPort != ctx.CurTxPort)
+                    SwitchTx(ctx, txPort, ref at, ref curBytes);
+                *at++ = m;
                 curBytes += Mbuf.PktLen(m);
                 forwarded++;
             }
@@ -602,12 +581,8 @@ public sealed unsafe class Worker
                 Decide<TMode, TTrace>(in e, m, frame, r, TTrace.On ? slots[i] : -1, ref nPunt, ref nDrop);
             }
         }
-        if (curPort >= 0)
-        {
-            txCounts[curPort] = curCount;
-            txBytes[curPort] = curBytes;
-        }
-        ctx.TxPendingCount = nPending;
+        if (ctx.CurTxPort >= 0)
+            SaveTx(ctx, ctx.CurTxPort, at, curBytes);
         Mark(RuntimePath.Rewrite, n);
         return forwarded;
     }
