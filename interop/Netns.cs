@@ -66,4 +66,13 @@ public static unsafe class Netns
         using var i = new NativeUtf8(ifname);
         return LcpShim.lcp_ifindex_in_netns(n.Pointer, i.Pointer);
     }
+
+    /// <summary>The identity (inode) of a named namespace, null = ours; 0 when it does not exist.
+    /// A namespace deleted and created again under the same name has another.</summary>
+    public static ulong Inode(string? netns)
+    {
+        using var n = new NativeUtf8(netns);
+        ulong ino;
+        return LcpShim.lcp_netns_inode(n.Pointer, &ino) == 0 ? ino : 0;
+    }
 }

@@ -188,4 +188,28 @@ public static unsafe partial class Dpdk
     [LibraryImport(Library, EntryPoint = "rte_fib6_free")]
     public static partial void rte_fib6_free(void* fib);
 
+    /// <summary>rte_fib_get_rib (rte_fib.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib_get_rib")]
+    public static partial void* rte_fib_get_rib(void* fib);
+
+    /// <summary>rte_fib6_get_rib (rte_fib6.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_fib6_get_rib")]
+    public static partial void* rte_fib6_get_rib(void* fib);
+
+    /// <summary>rte_rib_lookup_exact (rte_rib.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_rib_lookup_exact")]
+    public static partial void* rte_rib_lookup_exact(void* rib, uint ip, byte depth);
+
+    /// <summary>rte_rib_get_nh (rte_rib.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_rib_get_nh")]
+    public static partial int rte_rib_get_nh(void* node, ulong* nh);
+
+    /// <summary>rte_rib6_lookup_exact (rte_rib6.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_rib6_lookup_exact")]
+    public static partial void* rte_rib6_lookup_exact(void* rib, byte* ip, byte depth);
+
+    /// <summary>rte_rib6_get_nh (rte_rib6.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_rib6_get_nh")]
+    public static partial int rte_rib6_get_nh(void* node, ulong* nh);
+
 }

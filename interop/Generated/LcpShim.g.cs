@@ -13,7 +13,7 @@ public static unsafe partial class LcpShim
 {
     public const string Library = "lcpshim";
 
-    public const int LCP_SHIM_ABI = 1;
+    public const int LCP_SHIM_ABI = 2;
 
     /// <summary>lcp_dev_probe_in_netns (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_dev_probe_in_netns")]
@@ -62,6 +62,10 @@ public static unsafe partial class LcpShim
     /// <summary>lcp_netns_ensure (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_netns_ensure")]
     public static partial int lcp_netns_ensure(byte* name);
+
+    /// <summary>lcp_netns_inode (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_netns_inode")]
+    public static partial int lcp_netns_inode(byte* netns, ulong* inode);
 
     /// <summary>lcp_pin_other_threads (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_pin_other_threads")]

@@ -23,7 +23,7 @@ struct rte_mempool;
 /* ---- version / errors -------------------------------------------------- */
 
 /* Shim ABI version; the bindings refuse a library with another value. */
-#define LCP_SHIM_ABI 1
+#define LCP_SHIM_ABI 2
 int lcp_shim_abi(void);
 /* rte_errno of the calling thread (a TLS variable, not reachable from C#). */
 int lcp_rte_errno(void);
@@ -95,6 +95,11 @@ int lcp_port_setup_in_netns(const char *netns, uint16_t port, uint16_t nq, uint1
                             uint16_t nb_txd, struct rte_mempool *pool);
 /* ifindex of a kernel interface by name inside a namespace (NULL = current); <0 on error. */
 int lcp_ifindex_in_netns(const char *netns, const char *ifname);
+/*
+ * Identity of a named namespace: the inode of /run/netns/<name> (NULL = the caller's own,
+ * /proc/self/ns/net). A namespace deleted and created again under the same name has another.
+ */
+int lcp_netns_inode(const char *netns, uint64_t *inode);
 
 /* ---- netlink ------------------------------------------------------------- */
 

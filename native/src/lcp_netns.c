@@ -186,3 +186,20 @@ int lcp_ifindex_in_netns(const char *netns, const char *ifname)
 {
 	return run_in_netns(netns, do_ifindex, ifname);
 }
+
+int lcp_netns_inode(const char *netns, uint64_t *inode)
+{
+	char path[256];
+	if (netns == NULL || netns[0] == '\0') {
+		snprintf(path, sizeof(path), "/proc/self/ns/net");
+	} else {
+		int rc = netns_path(netns, path, sizeof(path));
+		if (rc < 0)
+			return rc;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return -errno;
+	*inode = (uint64_t)st.st_ino;
+	return 0;
+}

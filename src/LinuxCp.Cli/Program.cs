@@ -59,7 +59,9 @@ internal static class Lcpctl
         string reply;
         try
         {
-            reply = Call(socket, words);
+            // A full-table resync or verify dumps Linux's tables (seconds per million routes).
+            TimeSpan timeout = spec.Path is "lcp resync" or "lcp verify" ? TimeSpan.FromMinutes(5) : Timeout;
+            reply = Call(socket, words, timeout);
         }
         catch (SocketException e)
         {
@@ -97,6 +99,9 @@ internal static class Lcpctl
         {
             Console.Write(Views.Format(spec.Path, result));
         }
+        // lcp verify answers; differences are its failure (like diff).
+        if (spec.Path == "lcp verify" && result?["in_sync"]?.GetValue<bool>() == false)
+            return LcpdError;
         return Ok;
     }
 
@@ -115,15 +120,15 @@ internal static class Lcpctl
         int w = CommandCatalog.All.Max(c => c.Usage.Length);
         foreach (CommandSpec c in CommandCatalog.All)
             sb.Append("  ").Append(c.Usage.PadRight(w)).Append("  ").Append(c.Help).Append('\n');
-        sb.Append("\n'lcpctl <command> --help' shows one command. Exit codes: 0 ok, 1 error from lcpd, 2 usage.\n");
+        sb.Append("\n'lcpctl <command> --help' shows one command. Exit codes: 0 ok, 1 error from lcpd (lcp verify: differences found), 2 usage.\n");
         return sb.ToString();
     }
 
-    private static string Call(string path, IReadOnlyList<string> argv)
+    private static string Call(string path, IReadOnlyList<string> argv, TimeSpan timeout)
     {
         using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        s.ReceiveTimeout = (int)Timeout.TotalMilliseconds;
-        s.SendTimeout = (int)Timeout.TotalMilliseconds;
+        s.ReceiveTimeout = (int)timeout.TotalMilliseconds;
+        s.SendTimeout = (int)timeout.TotalMilliseconds;
         s.Connect(new UnixDomainSocketEndPoint(path));
         using var stream = new NetworkStream(s, ownsSocket: false);
         byte[] req = Encoding.UTF8.GetBytes(Protocol.Request(argv) + "\n");

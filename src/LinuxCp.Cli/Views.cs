@@ -14,8 +14,34 @@ internal static class Views
         "show trace" when result is JsonArray a => Trace(a),
         "show errors" or "clear errors" when result is JsonArray a => Errors(a),
         "show dpdk" when result is JsonObject o => Dpdk(o),
+        "lcp verify" when result is JsonObject o => Verify(o),
+        "show ip fib summary" when result is JsonObject o => FibSummary(o),
         _ => TableFormatter.Format(result),
     };
+
+    private static string Verify(JsonObject o)
+    {
+        var sb = new StringBuilder();
+        bool ok = o["in_sync"]?.GetValue<bool>() == true;
+        sb.Append(CultureInfo.InvariantCulture, $"{(ok ? "in sync" : "DIFFERENT")}: {o["checked"]} FIB entries checked, {o["rounds"]} round(s)\n");
+        if (o["differences"] is JsonArray d && d.Count != 0)
+            sb.Append(TableFormatter.Format(d));
+        return sb.ToString();
+    }
+
+    private static string FibSummary(JsonObject o)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture,
+            $"ipv4 {o["ipv4"]}  ipv6 {o["ipv6"]}  pending {o["pending"]}  refused {o["refused"]}  commits {o["commits"]}  fib errors {o["fib_errors"]}  grace timeouts {o["grace_timeouts"]}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"groups {o["groups"]}  paths {o["paths"]}  nexthop objects {o["nexthops"]}  targets {o["targets"]}");
+        if (o["syncing"]?.GetValue<bool>() == true)
+            sb.Append(CultureInfo.InvariantCulture, $"  (dump in progress: {o["sync_progress"]} objects applied)");
+        sb.Append("\n\n");
+        if (o["tables"] is JsonArray t)
+            sb.Append(TableFormatter.Format(t));
+        return sb.ToString();
+    }
 
     private static string Runtime(JsonArray workers)
     {

@@ -23,8 +23,26 @@ internal static partial class Log
     [LoggerMessage(1011, LogLevel.Error, "netlink ({Netns}): listener failed; resyncing")]
     public static partial void NetlinkFailed(ILogger log, string netns, Exception e);
 
-    [LoggerMessage(1012, LogLevel.Information, "netlink ({Netns}): resync applied {Objects} objects, removed {Removed}")]
-    public static partial void Resynced(ILogger log, string netns, int objects, int removed);
+    [LoggerMessage(1012, LogLevel.Information, "netlink ({Netns}): resync applied {Objects} objects, removed {Removed}, in {Seconds} s ({Rate} objects/s)")]
+    public static partial void Resynced(ILogger log, string netns, long objects, int removed, double seconds, long rate);
+
+    [LoggerMessage(1016, LogLevel.Information, "netlink ({Netns}): dump in progress: {Objects} objects read and applied in {Seconds} s ({Rate}/s), {Fib} prefixes in the FIB")]
+    public static partial void DumpProgress(ILogger log, string netns, long objects, double seconds, long rate, int fib);
+
+    [LoggerMessage(1017, LogLevel.Warning, "{Message}")]
+    public static partial void FibWarning(ILogger log, string message);
+
+    [LoggerMessage(1018, LogLevel.Warning, "pair {Port} <-> {HostIf}: {Reason}; the pair is down")]
+    public static partial void PairDown(ILogger log, string port, string hostIf, string reason);
+
+    [LoggerMessage(1019, LogLevel.Information, "pair {Port} <-> {HostIf}: mirror re-created in {Netns} (ifindex {IfIndex})")]
+    public static partial void PairRecovered(ILogger log, string port, string hostIf, string netns, int ifIndex);
+
+    [LoggerMessage(1020, LogLevel.Information, "pair {Port} <-> {HostIf}: adopted the existing persistent {Kind} in {Netns} (ifindex {IfIndex}): its addresses and routes are kept")]
+    public static partial void PairAdopted(ILogger log, string port, string hostIf, string kind, string netns, int ifIndex);
+
+    [LoggerMessage(1021, LogLevel.Information, "port {Port} now forwards in table {Table} of {Netns} ({Source})")]
+    public static partial void PortTable(ILogger log, string port, uint table, string netns, string source);
 
     [LoggerMessage(1013, LogLevel.Warning, "port {Port}: MTU {Mtu} from Linux not applied: {Reason}")]
     public static partial void PortMtuFailed(ILogger log, string port, ushort mtu, string reason);
@@ -50,6 +68,6 @@ internal static partial class Log
     [LoggerMessage(1007, LogLevel.Error, "a worker did not reach a quiescent point within the grace period")]
     public static partial void GraceTimeout(ILogger log);
 
-    [LoggerMessage(1008, LogLevel.Error, "mirror {HostIf}: a worker did not reach a quiescent point within the grace period; the device stays open (unpolled) until one does")]
+    [LoggerMessage(1009, LogLevel.Error, "mirror {HostIf}: a worker did not reach a quiescent point within the grace period; the device stays open (unpolled) until one does")]
     public static partial void MirrorRemovalDeferred(ILogger log, string hostIf);
 }

@@ -75,7 +75,7 @@ namespace LinuxCp.Daemon
                 }
             }
             catch (Exception e) when (e is DpdkException or PairException or IOException or UnauthorizedAccessException
-                                      or System.Net.Sockets.SocketException)
+                                      or System.Net.Sockets.SocketException or FibCapacityException)
             {
                 return Fail(e.Message);
             }
@@ -159,24 +159,36 @@ namespace LinuxCp.Daemon
                 portsUp = true;
                 if (pairs.PhysicalPorts().Count == 0)
                     return Fail("no ports: give EAL a device (-a <pci address> or --vdev <device>)");
-                foreach (PairSpec p in opt.Pairs)
-                {
-                    try
-                    {
-                        pairs.Create(p.Port, p.HostIf, p.Netns, p.Tun, p.Persist);
-                    }
-                    catch (PairException e)
-                    {
-                        return Fail($"--pair {p.Port}={p.HostIf}: {e.Message}");
-                    }
-                }
                 FibWriter? fib = null;
                 RoutingService? routing = null;
                 try
                 {
                     if (opt.Fib)
                     {
-                        fib = new FibWriter(engine, socket, opt.FibRoutes, opt.FibTbl8, opt.Fib6Routes, opt.FibTbl8);
+                        // Sized before the mirrors exist (their queues take memory too: the plan
+                        // keeps a reserve), from what EAL has left after the mbuf pool.
+                        var backend = new RteFibBackend(socket);
+                        FibPlan plan = FibSizing.Plan(opt.FibRoutes, opt.Fib6Routes, opt.FibTbl8, backend, FibSizing.AvailableEalMemory());
+                        if (plan.Note is string note)
+                            Log.FibSized(log, note);
+                        fib = new FibWriter(backend, engine, RoutingService.DefaultTable, plan.V4, plan.V6)
+                        {
+                            AvailableMemory = FibSizing.AvailableEalMemory,
+                        };
+                    }
+                    foreach (PairSpec p in opt.Pairs)
+                    {
+                        try
+                        {
+                            pairs.Create(p.Port, p.HostIf, p.Netns, p.Tun, p.Persist, p.Table);
+                        }
+                        catch (PairException e)
+                        {
+                            return Fail($"--pair {p.Port}={p.HostIf}: {e.Message}");
+                        }
+                    }
+                    if (fib is not null)
+                    {
                         routing = new RoutingService(fib, pairs, new NetlinkOptions { ReceiveBuffer = (int)opt.NetlinkReceiveBuffer, BatchEvents = (int)opt.NetlinkBatch }, logs);
                         routing.Start();
                     }
@@ -204,7 +216,7 @@ namespace LinuxCp.Daemon
             PairManager pairs, Mempool pool, ulong workerCpus, RoutingService? routing)
         {
             string version = typeof(Lcpd).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
-            var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing);
+            var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing, opt.DebugCommands);
             using var handlers = new CommandHandlers(state);
 
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
@@ -291,5 +303,8 @@ namespace LinuxCp.Daemon
 
         [LoggerMessage(3002, LogLevel.Critical, "worker {Worker} failed; stopping")]
         public static partial void WorkerFailed(ILogger log, int worker, Exception e);
+
+        [LoggerMessage(3003, LogLevel.Warning, "{Note}")]
+        public static partial void FibSized(ILogger log, string note);
     }
 }

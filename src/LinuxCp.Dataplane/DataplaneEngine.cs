@@ -10,7 +10,7 @@ namespace LinuxCp.Dataplane;
 /// <summary>The dataplane: workers on EAL lcores and the poll table they read. Control-plane
 /// writes publish a new table and wait for a grace period (every running worker passed a
 /// quiescent point) before they free anything the old table referenced.</summary>
-public sealed unsafe class DataplaneEngine : IDisposable
+public sealed unsafe class DataplaneEngine : IFibPublisher, IDisposable
 {
     private readonly List<Worker> _workers = [];
     private readonly List<GCHandle> _handles = [];
@@ -95,11 +95,16 @@ public sealed unsafe class DataplaneEngine : IDisposable
 
     internal FibSnapshot CurrentFib => Volatile.Read(ref _fib);
 
-    /// <summary>Publishes FIB copies and waits until no worker can still be looking up in the
-    /// previous ones.</summary>
-    public bool PublishFib(FibSnapshot fib, TimeSpan? graceTimeout = null)
+    /// <summary>Makes a FIB snapshot what workers look up in from their next loop iteration
+    /// (release store, then a fence so a grace period started after this sees it). The FIB
+    /// writer waits for the grace period itself, and decides what a timeout defers.</summary>
+    public void Publish(FibSnapshot snapshot)
     {
-        return PublishAndWait(ref _fib, fib, graceTimeout);
+        lock (_publishLock)
+        {
+            Volatile.Write(ref _fib, snapshot);
+            Interlocked.MemoryBarrier();
+        }
     }
 
     /// <summary>Called (on the failing lcore) when a worker loop died.</summary>
@@ -150,6 +155,7 @@ public sealed unsafe class DataplaneEngine : IDisposable
                 Thread.Sleep(0);
             }
         }
+        DisposeQuiet(token);
         return true;
     }
 
@@ -202,14 +208,7 @@ public sealed unsafe class DataplaneEngine : IDisposable
     }
 
     /// <summary>What a FIB result (next-hop group index) currently means: kind and bucket count.</summary>
-    public (GroupKind Kind, int Buckets) DescribeGroup(ulong nh)
-    {
-        NextHopTables? t = CurrentFib.Tables;
-        if (t is null || nh >= NextHopTables.MaxGroups)
-            return (GroupKind.NoRoute, 0);
-        GroupEntry* g = t.Groups + nh;
-        return (g->Kind, g->Buckets);
-    }
+    public (GroupKind Kind, int Buckets) DescribeGroup(ulong nh) => FibWriter.DescribeGroup(CurrentFib, nh);
 
     // ---- trace and capture -------------------------------------------------------------------
 
@@ -238,21 +237,24 @@ public sealed unsafe class DataplaneEngine : IDisposable
         }
     }
 
-    /// <summary>Disarms tracing and drops every record (after a grace period, so no worker is
-    /// still writing one).</summary>
-    public void TraceClear()
+    /// <summary>Disarms tracing and drops every record, after a grace period so no worker is
+    /// still writing one. False (nothing dropped; tracing stays disarmed) when a worker did not
+    /// pass a quiescent point in time.</summary>
+    public bool TraceClear()
     {
         lock (_observeLock)
         {
             foreach (Worker w in _workers)
                 Volatile.Write(ref w.Context.TraceRemaining, 0);
             Interlocked.MemoryBarrier();
-            WaitGracePeriod(TimeSpan.FromSeconds(2));
+            if (!WaitGracePeriod(TimeSpan.FromSeconds(2)))
+                return false;
             foreach (Worker w in _workers)
             {
                 w.Context.TraceNext = 0;
                 Volatile.Write(ref w.Context.TracePublished, 0);
             }
+            return true;
         }
     }
 
@@ -299,18 +301,69 @@ public sealed unsafe class DataplaneEngine : IDisposable
         }
     }
 
-    /// <summary>Stops capturing; after this returns no worker writes into the rings any more
-    /// (the caller drains and disposes them).</summary>
-    public void CaptureStop()
+    /// <summary>Stops capturing. True: no worker writes into the rings any more (the caller
+    /// drains and disposes them). False: a worker did not pass a quiescent point in time and may
+    /// still be writing; the caller drains them but hands them to <see cref="DisposeWhenQuiet"/>
+    /// instead of freeing their memory under a worker.</summary>
+    public bool CaptureStop()
     {
         lock (_observeLock)
         {
             foreach (Worker w in _workers)
                 Volatile.Write(ref w.Context.CapturePort, -1);
             Interlocked.MemoryBarrier();
-            WaitGracePeriod(TimeSpan.FromSeconds(2));
+            if (!WaitGracePeriod(TimeSpan.FromSeconds(2)))
+                return false;
             foreach (Worker w in _workers)
                 Volatile.Write(ref w.Context.Capture, null);
+            return true;
+        }
+    }
+
+    private readonly List<(long Token, IDisposable Item)> _disposeWhenQuiet = [];
+
+    /// <summary>Disposes native buffers a worker may still hold once a grace period that starts
+    /// after this call completes (checked by every <see cref="WaitGracePeriod"/> that succeeds).</summary>
+    public void DisposeWhenQuiet(IEnumerable<IDisposable> items)
+    {
+        lock (_disposeWhenQuiet)
+        {
+            // A token of its own: a grace period that began before the hand-over proves nothing
+            // about a worker that was still writing when it was handed over.
+            long token = Interlocked.Increment(ref GraceToken);
+            foreach (IDisposable d in items)
+                _disposeWhenQuiet.Add((token, d));
+        }
+    }
+
+    /// <summary>Buffers waiting for a grace period before they are freed.</summary>
+    public int WaitingToDispose
+    {
+        get
+        {
+            lock (_disposeWhenQuiet)
+                return _disposeWhenQuiet.Count;
+        }
+    }
+
+    private void DisposeQuiet(long completed)
+    {
+        lock (_disposeWhenQuiet)
+        {
+            if (_disposeWhenQuiet.Count == 0)
+                return;
+            _disposeWhenQuiet.RemoveAll(e =>
+            {
+                if (e.Token > completed)
+                    return false;
+                // Still attached to a context (its capture stop timed out): detach it; the
+                // capture port was switched off before the hand-over, so no worker uses it.
+                if (e.Item is Observe.CaptureRing ring)
+                    foreach (Worker w in _workers)
+                        Interlocked.CompareExchange(ref w.Context.Capture, null, ring);
+                e.Item.Dispose();
+                return true;
+            });
         }
     }
 

@@ -40,20 +40,21 @@ public sealed partial class RestAndContractTests : IDisposable
     {
         { "show version", "version dpdk runtime api_version" },
         { "show interfaces", "name port_id kind mac mtu admin_up link_up rx_packets tx_packets rx_bytes tx_bytes drops punts forwarded" },
-        { "show lcp", "port host_if netns kind host_ifindex" },
+        { "show lcp", "port host_if netns kind host_ifindex state reason table table_source persist adopted" },
         { "show errors", "reason kind count description per_worker" },
         { "show buffers", "pool size in_use available" },
         { "show runtime", "worker lcore queue running iterations max_loop_gap_us warmed_up allocated_bytes_since_warmup failure paths" },
         { "show latency", "path samples p50_us p90_us p99_us p999_us max_us mean_us over_100us over_1ms" },
-        { "show ip fib", "prefix type source paths" },
-        { "show ip6 fib", "prefix type source paths" },
-        { "show ip fib summary", "ipv4 ipv6 commits fib_errors" },
+        { "show ip fib", "prefix type source paths table nexthop_id" },
+        { "show ip6 fib", "prefix type source paths table nexthop_id" },
+        { "show ip fib summary", "ipv4 ipv6 commits fib_errors pending refused grace_timeouts groups paths nexthops targets syncing sync_progress tables" },
         { "show ip neighbors", "ip mac interface" },
         { "show capture", "running file port direction max written dropped error" },
         { "show dpdk", "version eal_args hugepages main_lcore lcores ports mempools" },
         { "show memory", "managed_heap_bytes managed_committed_bytes total_allocated_bytes gen0_collections gen1_collections gen2_collections gc_pause_total_ms gc_pause_percent rss_bytes hugepages_total hugepages_free hugepage_size_bytes dpdk_heap_bytes dpdk_heap_free_bytes dpdk_heap_allocated_bytes gc_suspensions gc_max_suspend_ms gc_last gc_triggers" },
         { "show log-level", "level" },
-        { "lcp resync", "objects resyncs overruns malformed" },
+        { "lcp resync", "objects resyncs overruns malformed recovered" },
+        { "lcp verify", "in_sync checked rounds differences" },
     };
 
     private static void AssertKeys(JsonNode? node, string keys, string what)
@@ -79,6 +80,8 @@ public sealed partial class RestAndContractTests : IDisposable
         AssertKeys(_f.Lcpd.CtlJson("show", "runtime").AsArray()[0]!["paths"], "path calls packets packets_per_call cycles_per_packet", "runtime paths");
         JsonObject route = _f.Lcpd.CtlJson("show", "ip", "fib").AsArray().Select(r => r!.AsObject()).First(r => r["paths"]!.AsArray().Count > 0);
         AssertKeys(route["paths"], "via interface resolved", "fib paths");
+        AssertKeys(_f.Lcpd.CtlJson("show", "ip", "fib", "summary")["tables"],
+            "table netns index ipv4 ipv6 ipv4_capacity ipv6_capacity ipv4_tbl8 ipv6_tbl8 refused full", "fib summary tables");
         JsonNode dpdk = _f.Lcpd.CtlJson("show", "dpdk");
         AssertKeys(dpdk["lcores"], "lcore cpus role worker queue", "dpdk lcores");
         AssertKeys(dpdk["ports"], "port_id name driver socket queues", "dpdk ports");

@@ -1,4 +1,5 @@
 using DpdkSharp;
+using LinuxCp.ControlPlane.Netlink;
 using LinuxCp.Dataplane;
 using LinuxCp.Dataplane.Tables;
 using Microsoft.Extensions.Logging;
@@ -6,10 +7,12 @@ using Microsoft.Extensions.Logging;
 namespace LinuxCp.ControlPlane.Pairs;
 
 /// <summary>Owns the ports and their mirrors. Creating a pair creates the mirror (a net_tap or
-/// net_tun vdev) inside the pair's namespace, sets it up with one queue per worker and the
-/// port's MAC and MTU, then publishes a poll table that x-connects the two. Deleting publishes
-/// a table without the mirror, waits for the workers' grace period, then removes the device.
-/// All methods are serialized by one lock; workers never see it.</summary>
+/// net_tun vdev) inside the pair's namespace — or adopts the persistent one a previous lcpd
+/// left there — sets it up with one queue per worker, then publishes a poll table that
+/// x-connects the two. Deleting publishes a table without the mirror, waits for the workers'
+/// grace period, then removes the device. A mirror lost from outside (deleted, or its namespace
+/// deleted) marks the pair down until it is re-created. All methods are serialized by one lock;
+/// workers never see it.</summary>
 public sealed class PairManager
 {
     public const int MaxHostIfLength = 15; // IFNAMSIZ - 1
@@ -84,11 +87,11 @@ public sealed class PairManager
             return [.. _pairs.Values.OrderBy(p => p.Phy.Id)];
     }
 
-    /// <summary>Every port lcpd polls, phys and mirrors, by port id.</summary>
+    /// <summary>Every port lcpd polls, phys and the mirrors of pairs that are up, by port id.</summary>
     public IReadOnlyList<PortInfo> AllPorts()
     {
         lock (_lock)
-            return [.. _phys.Values.Concat(_pairs.Values.Select(p => p.Mirror)).OrderBy(p => p.Id)];
+            return [.. _phys.Values.Concat(_pairs.Values.Where(p => p.State == PairState.Up).Select(p => p.Mirror)).OrderBy(p => p.Id)];
     }
 
     /// <summary>Resolves a port given as a DPDK device name or a port id.</summary>
@@ -122,17 +125,20 @@ public sealed class PairManager
         return null;
     }
 
+    /// <summary>Raised after a pair changed (outside the manager's lock).</summary>
+    public event Action<Pair, PairEvent>? PairChanged;
+
     /// <summary>Creates a pair. Throws <see cref="PairException"/> with an operator-facing reason.</summary>
-    public Pair Create(string portSpec, string hostIf, string? netns, bool tun, bool persist = false)
+    public Pair Create(string portSpec, string hostIf, string? netns, bool tun, bool persist = false, uint? table = null)
     {
         // Lock order: routing lock before pair lock (the netlink thread holds the routing lock
         // when it applies link state here), so the event is raised after ours is released.
-        Pair created = CreateLocked(portSpec, hostIf, netns, tun, persist);
-        PairChanged?.Invoke(created, true);
+        Pair created = CreateLocked(portSpec, hostIf, netns, tun, persist, table);
+        PairChanged?.Invoke(created, PairEvent.Created);
         return created;
     }
 
-    private Pair CreateLocked(string portSpec, string hostIf, string? netns, bool tun, bool persist)
+    private Pair CreateLocked(string portSpec, string hostIf, string? netns, bool tun, bool persist, uint? table)
     {
         lock (_lock)
         {
@@ -142,69 +148,109 @@ public sealed class PairManager
             string? ns = string.IsNullOrEmpty(netns) ? DefaultNetns : netns;
             if (ns is not null && !Netns.IsValidName(ns))
                 throw new PairException($"bad netns name '{ns}'");
+            if (table is 0 or 255)
+                throw new PairException($"table {table} cannot forward (0 is unspecified, 255 is Linux's local table)");
             if (_pairs.TryGetValue(phy.Id, out Pair? existing))
                 throw new PairException($"port {phy.Name} is already paired with {existing.HostIf}");
             foreach (Pair p in _pairs.Values)
                 if (p.HostIf == hostIf && p.Netns == ns)
                     throw new PairException($"host-if {hostIf} is already used by the pair of {p.Phy.Name}");
-
-            if (ns is not null)
-            {
-                try
-                {
-                    if (Netns.Ensure(ns))
-                    {
-                        Log.NetnsCreated(_log, ns);
-                        if (Netns.InPrivateMountNamespace())
-                            Log.NetnsPrivate(_log, ns);
-                    }
-                }
-                catch (DpdkException e)
-                {
-                    throw new PairException($"cannot create netns '{ns}': {e.Message}");
-                }
-            }
-            if (Netns.IfIndex(ns, hostIf) > 0)
-                throw new PairException($"an interface named {hostIf} already exists in {NsLabel(ns)}");
-
-            int seq = ++_mirrorSeq;
-            string dev = tun ? $"net_tun_lcp{seq}" : $"net_tap_lcp{seq}";
-            string devargs = tun ? $"{dev},iface={hostIf}" : $"{dev},iface={hostIf},mac={phy.Mac}";
-            if (persist)
-                devargs += ",persist";
-            int rc = Netns.ProbeDevice(ns, devargs);
-            if (rc < 0)
-                throw new PairException($"cannot create {(tun ? "TUN" : "TAP")} {hostIf} in {NsLabel(ns)}: {Eal.StrError(-rc)}");
-            if (!EthPort.TryGetByName(dev, out ushort mirrorId))
-                throw new PairException($"mirror device {dev} was probed but has no port");
-
-            try
-            {
-                _dp.ClearPortCounters(mirrorId);
-                EthPort.SetupInNetns(ns, mirrorId, (ushort)_dp.WorkerCount, RxDescriptors, TxDescriptors, _pool);
-                ushort mtu = EthPort.Mtu(phy.Id);
-                if (mtu != 0 && EthPort.SetMtu(mirrorId, mtu) is int mrc and < 0)
-                    Log.MirrorMtuFailed(_log, hostIf, mtu, Eal.StrError(-mrc));
-            }
-            catch (DpdkException e)
-            {
-                EthPort.Remove(mirrorId);
-                throw new PairException($"cannot set up mirror {hostIf}: {e.Message}");
-            }
-
-            var mirror = new PortInfo(mirrorId, hostIf, tun ? PortKind.Tun : PortKind.Tap,
-                tun ? phy.Mac : EthPort.Mac(mirrorId), EthPort.Driver(mirrorId));
-            int ifindex = Netns.IfIndex(ns, hostIf);
-            var pair = new Pair(phy, mirror, hostIf, ns, tun, ifindex, persist);
+            EnsureNetns(ns);
+            LinkSnapshot? adopt = CheckExisting(ns, hostIf, tun, persist);
+            Pair pair = MakeMirror(phy, hostIf, ns, tun, persist, adopt) with { Table = table };
             _pairs[phy.Id] = pair;
             PublishLocked();
-            Log.PairCreated(_log, phy.Name, hostIf, NsLabel(ns), tun ? "tun" : "tap", ifindex);
+            if (adopt is not null)
+                Log.PairAdopted(_log, phy.Name, hostIf, tun ? "TUN" : "TAP", NsLabel(ns), pair.HostIfIndex);
+            else
+                Log.PairCreated(_log, phy.Name, hostIf, NsLabel(ns), tun ? "tun" : "tap", pair.HostIfIndex);
             return pair;
         }
     }
 
-    /// <summary>Raised after a pair was created or deleted (outside the manager's lock).</summary>
-    public event Action<Pair, bool>? PairChanged;
+    private void EnsureNetns(string? ns)
+    {
+        if (ns is null)
+            return;
+        try
+        {
+            if (Netns.Ensure(ns))
+            {
+                Log.NetnsCreated(_log, ns);
+                if (Netns.InPrivateMountNamespace())
+                    Log.NetnsPrivate(_log, ns);
+            }
+        }
+        catch (DpdkException e)
+        {
+            throw new PairException($"cannot create netns '{ns}': {e.Message}");
+        }
+    }
+
+    /// <summary>An interface of the mirror's name already there: a persistent mirror of ours that
+    /// nobody holds (lcpd restarted) is adopted as it is; anything else is refused.</summary>
+    private static LinkSnapshot? CheckExisting(string? ns, string hostIf, bool tun, bool persist)
+    {
+        if (Netns.IfIndex(ns, hostIf) <= 0)
+            return null;
+        string where = NsLabel(ns);
+        if (!persist)
+            throw new PairException($"an interface named {hostIf} already exists in {where} (to keep a mirror over restarts, create the pair with persist)");
+        LinkSnapshot? link;
+        try
+        {
+            link = LinkQuery.Get(ns, hostIf);
+        }
+        catch (Exception e) when (e is IOException or DpdkException)
+        {
+            throw new PairException($"an interface named {hostIf} exists in {where} and cannot be inspected: {e.Message}");
+        }
+        if (link is null)
+            return null; // gone meanwhile
+        if (link.Kind != "tun" || (tun ? !link.IsTun : !link.IsTap))
+            throw new PairException($"an interface named {hostIf} already exists in {where} and is {(link.Kind.Length == 0 ? "not a tun/tap device" : $"a {(link.IsTun ? "TUN" : link.IsTap ? "TAP" : link.Kind)} device")}, not a persistent {(tun ? "TUN" : "TAP")} it could adopt");
+        if (!link.TunPersist)
+            throw new PairException($"{hostIf} in {where} is a {(tun ? "TUN" : "TAP")} but not persistent: another program owns it");
+        if (link.TunQueues > 0)
+            throw new PairException($"{hostIf} in {where} is in use by another process ({link.TunQueues} queue(s) attached; another lcpd?)");
+        return link;
+    }
+
+    /// <summary>Creates (or adopts) the mirror device and sets it up; the pair is not registered yet.</summary>
+    private Pair MakeMirror(PortInfo phy, string hostIf, string? ns, bool tun, bool persist, LinkSnapshot? adopt)
+    {
+        int seq = ++_mirrorSeq;
+        string dev = tun ? $"net_tun_lcp{seq}" : $"net_tap_lcp{seq}";
+        // An adopted TAP keeps the MAC Linux has for it (Linux is the control plane: if its MAC
+        // was changed there, the port follows it, not the other way round).
+        MacAddress mirrorMac = adopt?.Mac ?? phy.Mac;
+        string devargs = tun ? $"{dev},iface={hostIf}" : $"{dev},iface={hostIf},mac={mirrorMac}";
+        if (persist)
+            devargs += ",persist";
+        int rc = Netns.ProbeDevice(ns, devargs);
+        if (rc < 0)
+            throw new PairException($"cannot {(adopt is null ? "create" : "adopt")} {(tun ? "TUN" : "TAP")} {hostIf} in {NsLabel(ns)}: {Eal.StrError(-rc)}");
+        if (!EthPort.TryGetByName(dev, out ushort mirrorId))
+            throw new PairException($"mirror device {dev} was probed but has no port");
+        try
+        {
+            _dp.ClearPortCounters(mirrorId);
+            EthPort.SetupInNetns(ns, mirrorId, (ushort)_dp.WorkerCount, RxDescriptors, TxDescriptors, _pool);
+            ushort mtu = EthPort.Mtu(phy.Id);
+            // An adopted mirror keeps the MTU Linux gave it; the port follows (netlink).
+            if (adopt is null && mtu != 0 && EthPort.SetMtu(mirrorId, mtu) is int mrc and < 0)
+                Log.MirrorMtuFailed(_log, hostIf, mtu, Eal.StrError(-mrc));
+        }
+        catch (DpdkException e)
+        {
+            EthPort.Remove(mirrorId);
+            throw new PairException($"cannot set up mirror {hostIf}: {e.Message}");
+        }
+        var mirror = new PortInfo(mirrorId, hostIf, tun ? PortKind.Tun : PortKind.Tap,
+            tun ? phy.Mac : EthPort.Mac(mirrorId), EthPort.Driver(mirrorId));
+        int ifindex = Netns.IfIndex(ns, hostIf);
+        return new Pair(phy, mirror, hostIf, ns, tun, ifindex, persist, NetnsInode: Netns.Inode(ns), Adopted: adopt is not null);
+    }
 
     /// <summary>Applies Linux's link settings of a mirror to its port: admin state (a down
     /// mirror stops forwarding through the port), MTU, MAC. Returns the updated pair.</summary>
@@ -242,11 +288,109 @@ public sealed class PairManager
         }
     }
 
+    /// <summary>The pair whose mirror has this kernel ifindex in this namespace.</summary>
+    public Pair? FindByMirror(string? netns, int ifindex)
+    {
+        lock (_lock)
+            return _pairs.Values.FirstOrDefault(p => p.Netns == netns && p.HostIfIndex == ifindex);
+    }
+
+    /// <summary>The dataplane table a port forwards in (its poll entry carries the index).</summary>
+    public void SetPortTable(ushort port, int tableIndex)
+    {
+        lock (_lock)
+        {
+            if (!_pairs.TryGetValue(port, out Pair? p) || p.TableIndex == tableIndex)
+                return;
+            _pairs[port] = p with { TableIndex = tableIndex };
+            PublishLocked();
+        }
+    }
+
+    /// <summary>Marks a pair down (its mirror was deleted from outside, or its namespace): its
+    /// port is no longer punted to or polled on the mirror side. The mirror device is closed after
+    /// the workers' grace period; <see cref="Recreate"/> brings the pair back.</summary>
+    public Pair? MarkDown(ushort port, int ifindex, string reason)
+    {
+        Pair? down;
+        lock (_lock)
+        {
+            if (!_pairs.TryGetValue(port, out Pair? p) || p.State != PairState.Up || p.HostIfIndex != ifindex)
+                return null;
+            down = p with { State = PairState.Down, DownReason = reason };
+            _pairs[port] = down;
+            RemoveMirrorLocked(p);
+            Log.PairDown(_log, p.Phy.Name, p.HostIf, reason);
+        }
+        PairChanged?.Invoke(down, PairEvent.Down);
+        return down;
+    }
+
+    /// <summary>Re-creates the mirror of a pair that is down, in its namespace (which must exist).
+    /// Returns the pair, up again; throws <see cref="PairException"/> with the reason it cannot.</summary>
+    public Pair Recreate(ushort port)
+    {
+        Pair up;
+        lock (_lock)
+        {
+            if (!_pairs.TryGetValue(port, out Pair? p))
+                throw new PairException($"port {port} has no pair");
+            if (p.State == PairState.Up)
+                return p;
+            if (p.Netns is not null && Netns.Inode(p.Netns) == 0)
+                throw new PairException($"netns {p.Netns} does not exist (the pair comes back when it does)");
+            LinkSnapshot? adopt = CheckExisting(p.Netns, p.HostIf, p.Tun, p.Persist);
+            Pair made = MakeMirror(p.Phy, p.HostIf, p.Netns, p.Tun, p.Persist, adopt);
+            up = p with
+            {
+                Mirror = made.Mirror, HostIfIndex = made.HostIfIndex, NetnsInode = made.NetnsInode, State = PairState.Up,
+                DownReason = null, Adopted = made.Adopted, AdminUp = true,
+            };
+            _pairs[port] = up;
+            PublishLocked();
+            Log.PairRecovered(_log, p.Phy.Name, p.HostIf, NsLabel(p.Netns), up.HostIfIndex);
+        }
+        PairChanged?.Invoke(up, PairEvent.Recovered);
+        return up;
+    }
+
+    /// <summary>Compares each pair's namespace with what is under /run/netns now: a namespace
+    /// deleted (or deleted and created again: another inode) marks its pairs down; a namespace
+    /// that is back re-creates the mirrors that were lost with it. Returns what changed.</summary>
+    public int CheckNamespaces()
+    {
+        int changed = 0;
+        foreach (Pair p in Pairs())
+        {
+            if (p.Netns is null)
+                continue;
+            ulong now = Netns.Inode(p.Netns);
+            if (p.State == PairState.Up && now != p.NetnsInode)
+            {
+                if (MarkDown(p.Phy.Id, p.HostIfIndex, now == 0 ? $"netns {p.Netns} was deleted" : $"netns {p.Netns} was deleted and created again") is not null)
+                    changed++;
+            }
+            else if (p.State == PairState.Down && now != 0 && now != p.NetnsInode && p.DownReason?.StartsWith("netns ", StringComparison.Ordinal) == true)
+            {
+                try
+                {
+                    Recreate(p.Phy.Id);
+                    changed++;
+                }
+                catch (PairException e)
+                {
+                    Log.PairDown(_log, p.Phy.Name, p.HostIf, $"cannot re-create the mirror yet: {e.Message}");
+                }
+            }
+        }
+        return changed;
+    }
+
     /// <summary>Deletes the pair of a port, given by port name/id or by host-if name.</summary>
     public Pair Delete(string portOrHostIf)
     {
         Pair deleted = DeleteLocked(portOrHostIf);
-        PairChanged?.Invoke(deleted, false);
+        PairChanged?.Invoke(deleted, PairEvent.Deleted);
         return deleted;
     }
 
@@ -270,19 +414,22 @@ public sealed class PairManager
                     throw new PairException($"port {phy.Name} has no pair");
             }
             _pairs.Remove(pair.Phy.Id);
-            RemoveMirrorLocked(pair);
+            if (pair.State == PairState.Up)
+                RemoveMirrorLocked(pair);
+            else
+                PublishLocked();
             Log.PairDeleted(_log, pair.Phy.Name, pair.HostIf);
             return pair;
         }
     }
 
     /// <summary>Removes every mirror (shutdown). Workers must be stopped or will be given an
-    /// empty table first.</summary>
+    /// empty table first. Persistent mirrors stay in Linux (with their addresses and routes).</summary>
     public void DeleteAll()
     {
         lock (_lock)
         {
-            var all = _pairs.Values.ToList();
+            var all = _pairs.Values.Where(p => p.State == PairState.Up).ToList();
             _pairs.Clear();
             PublishLocked();
             foreach (Pair p in all)
@@ -345,19 +492,21 @@ public sealed class PairManager
         var entries = new List<PollEntry>();
         foreach (PortInfo phy in _phys.Values.OrderBy(p => p.Id))
         {
-            if (_pairs.TryGetValue(phy.Id, out Pair? pair))
+            if (_pairs.TryGetValue(phy.Id, out Pair? pair) && pair.State == PairState.Up)
             {
                 ushort m = pair.Mirror.Id;
-                entries.Add(new PollEntry(phy.Id, m, pair.Tun ? PollKind.PhyToTun : PollKind.PhyToTap, pair.Phy.Mac.Bits, 0, !pair.AdminUp));
+                byte table = (byte)pair.TableIndex;
+                entries.Add(new PollEntry(phy.Id, m, pair.Tun ? PollKind.PhyToTun : PollKind.PhyToTap, pair.Phy.Mac.Bits, 0, !pair.AdminUp, table));
                 entries.Add(new PollEntry(m, phy.Id, pair.Tun ? PollKind.TunToPhy : PollKind.TapToPhy, pair.Mirror.Mac.Bits, pair.Phy.Mac.Bits));
             }
             else
             {
-                entries.Add(new PollEntry(phy.Id, phy.Id, PollKind.PhyUnpaired, phy.Mac.Bits, 0));
+                // Unpaired, or its mirror is lost: nothing to punt to (counted as no-mirror).
+                entries.Add(new PollEntry(phy.Id, phy.Id, PollKind.PhyUnpaired, (pair?.Phy ?? phy).Mac.Bits, 0));
             }
         }
         return _dp.Publish([.. entries]);
     }
 
-    private static string NsLabel(string? ns) => ns is null ? "the default namespace" : $"netns {ns}";
+    internal static string NsLabel(string? ns) => ns is null ? "the default namespace" : $"netns {ns}";
 }

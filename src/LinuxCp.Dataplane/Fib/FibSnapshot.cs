@@ -1,20 +1,33 @@
 namespace LinuxCp.Dataplane.Fib;
 
-/// <summary>The FIB instances workers look up in; replaced (never modified) by the control plane.</summary>
+/// <summary>What workers look up in: one IPv4 and one IPv6 lookup structure per dataplane table
+/// (by dense table index; 0 where a table has none), and the group and path arrays their results
+/// index. Replaced, never modified, by the FIB writer.</summary>
 public sealed unsafe class FibSnapshot
 {
-    public static readonly FibSnapshot None = new(null, null, null);
+    /// <summary>Dense dataplane table indexes run from 0 (the default table) to this, exclusive.</summary>
+    public const int MaxTables = 64;
 
-    public void* V4 { get; }
-    public void* V6 { get; }
-    public NextHopTables? Tables { get; }
+    public static readonly FibSnapshot None = new(new nint[MaxTables], new nint[MaxTables], null, null);
 
-    public FibSnapshot(void* v4, void* v6, NextHopTables? tables)
+    /// <summary>Per table index: the IPv4 lookup structure (an rte_fib), or 0.</summary>
+    public nint[] V4 { get; }
+
+    /// <summary>Per table index: the IPv6 lookup structure (an rte_fib6), or 0.</summary>
+    public nint[] V6 { get; }
+
+    public GroupEntry* Groups { get; }
+    public PathEntry* Paths { get; }
+
+    public FibSnapshot(nint[] v4, nint[] v6, GroupEntry* groups, PathEntry* paths)
     {
+        if (v4.Length != MaxTables || v6.Length != MaxTables)
+            throw new ArgumentException($"a snapshot has {MaxTables} table slots");
         V4 = v4;
         V6 = v6;
-        Tables = tables;
+        Groups = groups;
+        Paths = paths;
     }
 
-    public bool Enabled => Tables is not null;
+    public bool Enabled => Groups != null;
 }

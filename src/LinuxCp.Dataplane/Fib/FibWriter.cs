@@ -1,72 +1,98 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using DpdkSharp;
-using DpdkSharp.Native;
 using LinuxCp.Dataplane.Tables;
 
 namespace LinuxCp.Dataplane.Fib;
 
-/// <summary>A next hop of a route as the control plane gives it.</summary>
-public readonly record struct NextHop(ushort Port, UInt128 Gateway, int Weight);
-
-/// <summary>What a prefix should do, as one source (address, route, neighbour) says.</summary>
-public sealed record RouteTarget(GroupKind Kind, IReadOnlyList<NextHop> NextHops, ushort GleanPort = 0)
-{
-    public static readonly RouteTarget LocalTarget = new(GroupKind.Local, []);
-    public static readonly RouteTarget BlackholeTarget = new(GroupKind.Blackhole, []);
-    public static readonly RouteTarget UnreachableTarget = new(GroupKind.Unreachable, []);
-    public static readonly RouteTarget PuntTarget = new(GroupKind.PuntToLinux, []);
-
-    public bool Equals(RouteTarget? o)
-    {
-        if (ReferenceEquals(this, o))
-            return true;
-        if (o is null || o.Kind != Kind || o.GleanPort != GleanPort || o.NextHops.Count != NextHops.Count)
-            return false;
-        for (int i = 0; i < NextHops.Count; i++)
-            if (o.NextHops[i] != NextHops[i])
-                return false;
-        return true;
-    }
-
-    // Targets are interned by the FIB writer: the first next hop keeps single-hop targets
-    // (nearly all of a full table's) apart.
-    public override int GetHashCode() =>
-        HashCode.Combine(Kind, GleanPort, NextHops.Count, NextHops.Count == 0 ? default : NextHops[0]);
-}
-
 /// <summary>Which source installed a prefix; the FIB follows the highest-priority one present.</summary>
-public enum RouteSource
+public enum RouteSource : byte
 {
     Local,    // an address of the router
-    Kernel,   // a route in Linux's main table
+    Kernel,   // a route in one of Linux's tables
     Neighbor, // a resolved neighbour (host route to it)
 }
 
-/// <summary>One installed FIB entry, for show commands.</summary>
-public sealed record FibEntry(Prefix Prefix, RouteSource Source, GroupKind Kind, IReadOnlyList<(ushort Port, UInt128 Via, bool Resolved)> Paths);
+/// <summary>The seam between the FIB writer and the workers: publishing what they read, and
+/// waiting until none can still read what was replaced. <see cref="DataplaneEngine"/> in
+/// production; unit tests use one whose grace periods can be made to time out.</summary>
+public interface IFibPublisher
+{
+    /// <summary>Makes <paramref name="snapshot"/> what workers read from their next loop on
+    /// (a release store; returns at once).</summary>
+    void Publish(FibSnapshot snapshot);
+
+    /// <summary>Waits until every running worker passed a quiescent point after this call.
+    /// False when one did not in time: then nothing it might still read may be changed.</summary>
+    bool WaitGracePeriod(TimeSpan timeout);
+
+    /// <summary>The peer MAC the workers learned on a point-to-point port (0: none yet).</summary>
+    ulong PeerMac(ushort port);
+}
+
+/// <summary>What one <see cref="FibWriter.Commit"/> did.</summary>
+/// <param name="FibWrites">prefix adds/deletes applied (per copy)</param>
+/// <param name="GroupRewrites">live groups rewritten (nexthop objects replaced)</param>
+/// <param name="PathRewrites">adjacency rewrites flipped</param>
+/// <param name="Refused">prefixes or targets refused for lack of space or ids (counted, logged
+/// by the caller; they punt to Linux until space comes back)</param>
+/// <param name="GraceTimedOut">a worker missed the grace period: the other copy and every
+/// freed id wait for the next commit</param>
+/// <param name="Deferred">nothing was applied: the previous commit's grace period still had not
+/// completed; the changes stay pending</param>
+/// <param name="Pending">changes accepted and not yet in the dataplane after this commit</param>
+public readonly record struct CommitResult(int FibWrites, int GroupRewrites, int PathRewrites, int Refused,
+    bool GraceTimedOut, bool Deferred, int Pending);
+
+/// <summary>One installed FIB entry, for show commands and <c>lcp verify</c>.</summary>
+public sealed record FibEntry(Prefix Prefix, int Table, RouteSource Source, GroupKind Kind, int Group, NexthopKey? Nexthop,
+    IReadOnlyList<(ushort Port, UInt128 Via, bool Resolved)> Paths);
+
+/// <summary>One dataplane table: its id, index and lookup structures (two copies per family).</summary>
+public sealed record FibTableInfo(TableId Id, int Index, FibCapacity Capacity4, FibCapacity Capacity6, int Routes4, int Routes6,
+    long Refused, bool Full);
 
 /// <summary>The writer side of the FIB: the only code that changes what workers look up.
-/// Single writer (callers serialise; the netlink listener and the API share a lock). Changes are
-/// collected, then <see cref="Commit"/> applies them to the standby copy of each FIB, publishes
-/// it, waits for the workers' grace period and brings the other copy level. Workers never see a
-/// FIB, group or path being written.</summary>
+/// Single writer (callers serialise). Changes are collected (<see cref="Set"/>,
+/// <see cref="SetNeighbor"/>, <see cref="SetPort"/>, <see cref="SetNexthop"/>); a
+/// <see cref="Commit"/> applies them as one transaction: prefix writes and group rewrites go to
+/// the standby copy, which is published; after the workers' grace period the other copy is
+/// brought level and released ids become reusable. When a grace period times out, nothing a
+/// worker may still read is written: the other copy, path slots and freed ids wait until a later
+/// grace period completes. Running out of any id space or table space is a counted refusal (the
+/// prefix punts to Linux), never an exception.</summary>
 public sealed unsafe class FibWriter : IDisposable
 {
-    private readonly DataplaneEngine _dp;
-    private readonly NextHopTables _nh = new();
-    private readonly void*[] _v4 = new void*[2];
-    private readonly void*[] _v6 = new void*[2];
-    private int _active;
+    public static readonly TimeSpan DefaultGraceTimeout = TimeSpan.FromSeconds(2);
 
-    /// <summary>What each source wants for a prefix, as interned target ids (0: nothing), and
-    /// what is installed. A struct without references: a full table is one array of these that
-    /// the garbage collector never traces.</summary>
+    private readonly IFibBackend _backend;
+    private readonly IFibPublisher _pub;
+    private readonly NextHopTables _nh = new();
+    private readonly AdjacencyTable _adj;
+    private readonly GroupTable _groups;
+
+    // Route targets: interned; each holds one reference on the group it resolves to.
+    private readonly Interner<RouteTarget> _targets = new(1, int.MaxValue, deferred: false, initialCapacity: 1024);
+    private int[] _targetGroup = new int[1024];
+    private readonly HashSet<int> _degraded = []; // resolved to PuntToLinux for lack of ids or object
+
+    private sealed class NexthopState
+    {
+        public int Group = -1; // -1: no group could be had
+        public RouteTarget Content = RouteTarget.PuntTarget;
+    }
+
+    private readonly Dictionary<NexthopKey, NexthopState> _nexthops = [];
+    private bool _objectsAppeared;
+
+    private const byte FlagRefused = 1;
+
+    /// <summary>What each source wants for a prefix (interned target ids, 0: nothing) and what
+    /// is installed. Reference-free: a full table is native memory the GC never sees.</summary>
     private struct PrefixState
     {
         public int Local, Kernel, Neighbor;
-        public int InstalledGroup; // -1: not in the FIB
-        public RouteSource InstalledSource;
+        public int Installed; // group id, -1: not in the FIB
+        public RouteSource Source;
+        public byte Flags;
 
         public readonly (int Target, RouteSource Source) Effective() =>
             Local != 0 ? (Local, RouteSource.Local)
@@ -74,166 +100,293 @@ public sealed unsafe class FibWriter : IDisposable
             : Neighbor != 0 ? (Neighbor, RouteSource.Neighbor) : (0, RouteSource.Local);
     }
 
-    private readonly record struct PathKey(ushort Port, bool V6, UInt128 Ip);
+    private readonly NativeMap<FibKey, PrefixState> _prefixes = new(1024);
 
-    private sealed class PathState
+    private sealed class TableSlot
     {
-        public int Id;
-        public int Refs;
-        public PathSlot Written;
+        public required TableId Id;
+        public FibCapacity Cap4, Cap6;
+        public readonly nint[] V4 = new nint[2];
+        public readonly nint[] V6 = new nint[2];
+        public int Count4, Count6;
+        public long Refused;
+        public bool Grow4, Grow6, Full4, Full6;
     }
 
-    /// <summary>What makes two groups the same: kind, glean port, family and the exact bucket
-    /// list. Compared structurally (a formatted string key cost ~0.5 KB of garbage per route).</summary>
-    private readonly struct GroupKey : IEquatable<GroupKey>
+    private readonly TableSlot?[] _tables = new TableSlot?[FibSnapshot.MaxTables];
+    private readonly Dictionary<TableId, int> _tableIndex = [];
+    private readonly FibSnapshot?[] _snapshots = new FibSnapshot?[2];
+    private readonly List<(nint Fib, bool V6)> _freeLater = [];
+
+    private enum OpAction : byte { Add, Delete, Skip }
+
+    private struct Op
     {
-        private readonly int _hash;
-
-        public GroupKey(GroupKind kind, ushort port, bool v6, PathKey[] buckets)
-        {
-            Kind = kind;
-            Port = port;
-            V6 = v6;
-            Buckets = buckets;
-            var h = new HashCode();
-            h.Add(kind);
-            h.Add(port);
-            h.Add(v6);
-            foreach (PathKey b in buckets)
-                h.Add(b);
-            _hash = h.ToHashCode();
-        }
-
-        public GroupKind Kind { get; }
-        public ushort Port { get; }
-        public bool V6 { get; }
-        public PathKey[] Buckets { get; }
-
-        public bool Equals(GroupKey o) =>
-            _hash == o._hash && Kind == o.Kind && Port == o.Port && V6 == o.V6 && Buckets.AsSpan().SequenceEqual(o.Buckets);
-
-        public override bool Equals(object? obj) => obj is GroupKey k && Equals(k);
-
-        public override int GetHashCode() => _hash;
+        public FibKey Key;
+        public int Group;   // -1: delete
+        public OpAction Action;
     }
 
-    private sealed class GroupState
-    {
-        public int Id;
-        public int Refs;
-        public GroupKey Key;
-        public RouteTarget Target = RouteTarget.PuntTarget;
-        public PathKey[] Paths = [];
-    }
-
-    /// <summary>A phy port as Linux configured its mirror. Point-to-point ports (TUN mirrors)
-    /// have one adjacency for every next hop: the MAC of the link's peer, learned by the workers.</summary>
-    private readonly record struct PortState(bool Up, ushort Mtu, ulong Mac, bool PointToPoint = false, ulong PeerMac = 0);
-
-    // Native: a full table's prefixes never touch the GC (see NativeMap).
-    private readonly NativeMap<Prefix, PrefixState> _prefixes = new(1024);
-    private readonly TargetTable _targets = new();
-    private readonly Dictionary<PathKey, PathState> _paths = [];
-    private readonly Dictionary<GroupKey, GroupState> _groups = [];
-    private readonly GroupState?[] _groupById = new GroupState?[NextHopTables.MaxGroups];
-    private readonly Dictionary<PathKey, ulong> _neighbors = [];
-    private readonly PortState[] _ports = new PortState[EthPort.MaxPorts];
-    private readonly Stack<int> _freeGroups = new();
-    private readonly Stack<int> _freePaths = new();
-    private readonly List<int> _pendingFreeGroups = [];
-    private readonly List<int> _pendingFreePaths = [];
     // Sized for a whole netlink batch up front: growing them mid-flood allocates large-object
-    // arrays, and large-object allocations start gen2 collections (a 1M-route flood ran one).
+    // arrays, and large-object allocations start gen2 collections.
     private const int BatchCapacity = 1 << 16;
-    private readonly HashSet<Prefix> _dirtyPrefixes = new(BatchCapacity);
-    private readonly HashSet<PathKey> _dirtyPaths = [];
-    private readonly List<(Prefix Prefix, int Group)> _ops = new(BatchCapacity);
-    private int _count4, _count6;
+    private readonly HashSet<FibKey> _dirty = new(BatchCapacity);
+    // Prefixes a full table refused: retried as deletes make room, or all at once when it grows.
+    private readonly HashSet<FibKey> _refusedKeys = [];
+    private readonly int[] _freedByTable = new int[FibSnapshot.MaxTables];
+    private Op[] _ops = new Op[BatchCapacity];
+    private int _opCount;
+    private int _active;
+    private bool _graceOwed;
+
+    /// <summary>How long a commit waits for the workers' grace period.</summary>
+    public TimeSpan GraceTimeout { get; init; } = DefaultGraceTimeout;
+
+    /// <summary>Bytes of EAL memory still free (to decide whether a full table may grow); null: unknown, grow freely.</summary>
+    public Func<long>? AvailableMemory { get; init; }
+
+    /// <summary>Called with a one-line message for events an operator must hear about (a table
+    /// full, ids exhausted, a grace period missed). Rate limiting is the caller's.</summary>
+    public Action<string>? Warn { get; set; }
 
     public long Commits { get; private set; }
     public long FibOps { get; private set; }
+    /// <summary>FIB writes the backend refused (table full, tbl8 groups used up).</summary>
+    public long FibErrors { get; private set; }
+    public long GraceTimeouts { get; private set; }
+    public long Refusals { get; private set; }
+    public long TablesGrown { get; private set; }
 
-    public FibWriter(DataplaneEngine dp, int socket, uint maxRoutes4, uint tbl8v4, uint maxRoutes6, uint tbl8v6)
+    /// <param name="main">the default table (index 0) and its capacity per family.</param>
+    public FibWriter(IFibBackend backend, IFibPublisher publisher, TableId main, FibCapacity main4, FibCapacity main6)
     {
-        _dp = dp;
-        for (int i = 0; i < 2; i++)
+        _backend = backend;
+        _pub = publisher;
+        _adj = new AdjacencyTable(_nh);
+        _groups = new GroupTable(_nh, _adj);
+        if (OpenTable(main, main4, main6, out string? error) != 0)
         {
-            using var n4 = new NativeUtf8($"lcp_fib4_{i}");
-            _v4[i] = LcpShim.lcp_fib4_create(n4.Pointer, socket, maxRoutes4, tbl8v4);
-            if (_v4[i] == null)
-                throw new DpdkException($"cannot create the IPv4 FIB ({maxRoutes4} routes, {tbl8v4} tbl8 groups): {Eal.StrError(Eal.LastErrno)}", Eal.LastErrno);
-            using var n6 = new NativeUtf8($"lcp_fib6_{i}");
-            _v6[i] = LcpShim.lcp_fib6_create(n6.Pointer, socket, maxRoutes6, tbl8v6);
-            if (_v6[i] == null)
-                throw new DpdkException($"cannot create the IPv6 FIB ({maxRoutes6} routes, {tbl8v6} tbl8 groups): {Eal.StrError(Eal.LastErrno)}", Eal.LastErrno);
+            _nh.Dispose();
+            _prefixes.Dispose();
+            throw new FibCapacityException(error!);
         }
-        // Reserved groups: their ids are the kinds.
-        foreach (GroupKind k in new[] { GroupKind.NoRoute, GroupKind.Local, GroupKind.Blackhole, GroupKind.Unreachable, GroupKind.PuntToLinux })
-        {
-            _nh.Groups[(int)k].Kind = k;
-            var target = new RouteTarget(k, []);
-            var g = new GroupState { Id = (int)k, Refs = int.MaxValue / 2, Key = new GroupKey(k, 0, false, []), Target = target };
-            _groups[g.Key] = g;
-            _groupById[g.Id] = g;
-        }
-        for (int id = NextHopTables.MaxGroups - 1; id > (int)GroupKind.PuntToLinux; id--)
-            _freeGroups.Push(id);
-        for (int id = NextHopTables.MaxPaths - 1; id >= 1; id--)
-            _freePaths.Push(id);
-        _dp.PublishFib(new FibSnapshot(_v4[0], _v6[0], _nh));
     }
 
-    public int Count4 => _count4;
-    public int Count6 => _count6;
+    // ---- tables --------------------------------------------------------------------------------
+
+    /// <summary>The dense index of a table, or -1.</summary>
+    public int TableIndex(TableId id) => _tableIndex.TryGetValue(id, out int i) ? i : -1;
+
+    public TableId TableOf(int index) => _tables[index]?.Id ?? throw new ArgumentOutOfRangeException(nameof(index));
+
+    /// <summary>Creates a table's lookup structures (both copies, both families) and publishes
+    /// them; returns its index, or -1 with a one-line reason.</summary>
+    public int OpenTable(TableId id, FibCapacity cap4, FibCapacity cap6, out string? error)
+    {
+        error = null;
+        if (_tableIndex.TryGetValue(id, out int existing))
+            return existing;
+        int index = Array.IndexOf(_tables, null);
+        if (index < 0)
+        {
+            error = $"at most {FibSnapshot.MaxTables} dataplane tables";
+            return -1;
+        }
+        var t = new TableSlot { Id = id, Cap4 = cap4, Cap6 = cap6 };
+        if (!CreateInstances(t, index, t.V4, false, cap4, out error) || !CreateInstances(t, index, t.V6, true, cap6, out error))
+        {
+            FreeInstances(t.V4, false);
+            FreeInstances(t.V6, true);
+            return -1;
+        }
+        _tables[index] = t;
+        _tableIndex[id] = index;
+        InvalidateSnapshots();
+        _pub.Publish(Snapshot(_active)); // adds a table: nothing is replaced, no grace needed
+        return index;
+    }
+
+    private bool CreateInstances(TableSlot t, int index, nint[] into, bool v6, FibCapacity cap, out string? error)
+    {
+        error = null;
+        for (int c = 0; c < 2; c++)
+        {
+            into[c] = _backend.Create($"lcp{(v6 ? "6" : "4")}_{index}_{c}_{Commits}", v6, cap, out int errno);
+            if (into[c] == 0)
+            {
+                long need = 2 * _backend.EstimateBytes(v6, cap);
+                error = $"cannot create the {(v6 ? "IPv6" : "IPv4")} FIB of table {t.Id.Table} ({cap}, {need >> 20} MiB for its two copies): "
+                    + (errno is 12 or 28 or 2 or 0 ? "not enough EAL memory" : $"errno {errno}");
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void FreeInstances(nint[] fibs, bool v6)
+    {
+        for (int c = 0; c < 2; c++)
+        {
+            _backend.Free(fibs[c], v6);
+            fibs[c] = 0;
+        }
+    }
+
+    /// <summary>Removes an empty table (every prefix of it was removed and committed). The
+    /// default table (index 0) stays.</summary>
+    public bool CloseTable(int index)
+    {
+        TableSlot? t = index > 0 ? _tables[index] : null;
+        if (t is null || t.Count4 + t.Count6 != 0)
+            return false;
+        _tables[index] = null;
+        _tableIndex.Remove(t.Id);
+        InvalidateSnapshots();
+        _pub.Publish(Snapshot(_active));
+        if (!_graceOwed && _pub.WaitGracePeriod(GraceTimeout))
+        {
+            FreeInstances(t.V4, false);
+            FreeInstances(t.V6, true);
+        }
+        else
+        {
+            for (int c = 0; c < 2; c++)
+            {
+                _freeLater.Add((t.V4[c], false));
+                _freeLater.Add((t.V6[c], true));
+            }
+        }
+        return true;
+    }
+
+    public IReadOnlyList<FibTableInfo> Tables()
+    {
+        var list = new List<FibTableInfo>();
+        for (int i = 0; i < _tables.Length; i++)
+            if (_tables[i] is TableSlot t)
+                list.Add(new FibTableInfo(t.Id, i, t.Cap4, t.Cap6, t.Count4, t.Count6, t.Refused, t.Full4 || t.Full6));
+        return list;
+    }
+
+    private void InvalidateSnapshots()
+    {
+        _snapshots[0] = null;
+        _snapshots[1] = null;
+    }
+
+    private FibSnapshot Snapshot(int copy)
+    {
+        if (_snapshots[copy] is FibSnapshot s)
+            return s;
+        var v4 = new nint[FibSnapshot.MaxTables];
+        var v6 = new nint[FibSnapshot.MaxTables];
+        for (int i = 0; i < _tables.Length; i++)
+        {
+            if (_tables[i] is TableSlot t)
+            {
+                v4[i] = t.V4[copy];
+                v6[i] = t.V6[copy];
+            }
+        }
+        return _snapshots[copy] = new FibSnapshot(v4, v6, _nh.GroupCopy(copy), _nh.Paths);
+    }
 
     // ---- changes -------------------------------------------------------------------------------
 
-    public void Set(Prefix p, RouteSource source, RouteTarget? target)
+    /// <summary>What <paramref name="source"/> wants for a prefix of a table (null: nothing).</summary>
+    public void Set(int table, in Prefix p, RouteSource source, RouteTarget? target)
     {
-        ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(p);
+        if ((uint)table >= (uint)_tables.Length || _tables[table] is null)
+            throw new ArgumentOutOfRangeException(nameof(table), $"table index {table} is not open");
+        var key = new FibKey(table, p);
+        ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(key);
         if (Unsafe.IsNullRef(ref s))
         {
             if (target is null)
                 return;
-            s = ref _prefixes.GetValueRefOrAddDefault(p, out _);
-            s.InstalledGroup = -1;
+            s = ref _prefixes.GetValueRefOrAddDefault(key, out _);
+            s.Installed = -1;
         }
-        int id = target is null ? 0 : _targets.Acquire(target);
+        int id = target is null ? 0 : AcquireTarget(target);
         ref int slot = ref source == RouteSource.Local ? ref s.Local : ref source == RouteSource.Kernel ? ref s.Kernel : ref s.Neighbor;
-        _targets.Release(slot);
+        if (slot == id)
+        {
+            if (id != 0)
+                ReleaseTarget(id); // unchanged: drop the extra reference
+            // Unchanged but not in the dataplane (lost, or refused earlier): a resync's replay
+            // puts it back.
+            if (s.Installed < 0 && s.Effective().Target != 0)
+                _dirty.Add(key);
+            return;
+        }
+        if (slot != 0)
+            ReleaseTarget(slot);
         slot = id;
-        _dirtyPrefixes.Add(p);
+        _dirty.Add(key);
     }
 
-    /// <summary>A neighbour of a port: resolved (MAC) or not (null). Also installs or removes the
-    /// host route to it.</summary>
-    public void SetNeighbor(ushort port, bool v6, UInt128 ip, MacAddress? mac)
+    private int AcquireTarget(RouteTarget t)
     {
-        var key = new PathKey(port, v6, ip);
-        if (mac is MacAddress m)
-            _neighbors[key] = m.Bits;
-        else
-            _neighbors.Remove(key);
-        if (_paths.ContainsKey(key))
-            _dirtyPaths.Add(key);
-        Set(Prefix.Host(v6, ip), RouteSource.Neighbor,
-            mac is null ? null : new RouteTarget(GroupKind.Forward, [new NextHop(port, ip, 1)]));
+        _targets.TryAcquire(t, out int id, out bool created); // the target id space is unbounded
+        if (created)
+        {
+            if (id >= _targetGroup.Length)
+                Array.Resize(ref _targetGroup, Math.Max(_targetGroup.Length * 2, id + 1));
+            _targetGroup[id] = Resolve(t, id);
+        }
+        return id;
     }
+
+    private void ReleaseTarget(int id)
+    {
+        if (!_targets.Release(id))
+            return;
+        if (!_degraded.Remove(id))
+            _groups.Release(_targetGroup[id]);
+        _targetGroup[id] = 0;
+    }
+
+    /// <summary>The group a target resolves to, holding a reference on it; PuntToLinux (and the
+    /// target noted as degraded, to retry) when no group can be had.</summary>
+    private int Resolve(RouteTarget t, int id)
+    {
+        switch (t.Kind)
+        {
+            case GroupKind.Local or GroupKind.Blackhole or GroupKind.Unreachable or GroupKind.PuntToLinux or GroupKind.NoRoute:
+                return (int)t.Kind;
+        }
+        if (t.Nexthop is NexthopKey nk)
+        {
+            if (_nexthops.TryGetValue(nk, out NexthopState? st) && st.Group >= 0)
+            {
+                _groups.AddRef(st.Group);
+                return st.Group;
+            }
+        }
+        else if (_groups.TryAcquire(t, out int gid))
+        {
+            return gid;
+        }
+        else
+        {
+            Refusals++;
+            Warn?.Invoke($"FIB: no group or path id left for {t} (groups {_groups.Count}/{_groups.Capacity}, paths {_adj.Count}/{_adj.Capacity}): its prefixes punt to Linux");
+        }
+        _degraded.Add(id);
+        return (int)GroupKind.PuntToLinux;
+    }
+
+    /// <summary>A neighbour of a port: resolved (MAC) or not (null). Changes the rewrite of the
+    /// adjacency (every route through it); host routes to neighbours are the caller's.</summary>
+    public void SetNeighbor(ushort port, bool v6, UInt128 ip, DpdkSharp.MacAddress? mac) =>
+        _adj.SetNeighbor(new AdjacencyKey(port, v6, ip), mac?.Bits);
 
     /// <summary>State of a physical port as Linux configured its mirror;
     /// <paramref name="pointToPoint"/> for a TUN mirror (no ARP/ND: see <see cref="RefreshPeers"/>).</summary>
-    public void SetPort(ushort port, bool up, ushort mtu, MacAddress mac, bool pointToPoint = false)
+    public void SetPort(ushort port, bool up, ushort mtu, DpdkSharp.MacAddress mac, bool pointToPoint = false)
     {
-        PortState old = _ports[port];
-        _ports[port] = new PortState(up, mtu, mac.Bits, pointToPoint, pointToPoint ? old.PeerMac : 0);
-        DirtyPort(port);
-    }
-
-    private void DirtyPort(ushort port)
-    {
-        foreach (PathKey k in _paths.Keys)
-            if (k.Port == port)
-                _dirtyPaths.Add(k);
+        PortState old = _adj.Port(port);
+        _adj.SetPort(port, new PortState(up, mtu, mac.Bits, pointToPoint, pointToPoint ? old.PeerMac : 0));
     }
 
     /// <summary>Takes over the peer MACs the workers learned on point-to-point ports. Returns
@@ -241,330 +394,622 @@ public sealed unsafe class FibWriter : IDisposable
     public bool RefreshPeers()
     {
         bool changed = false;
-        for (ushort port = 0; port < _ports.Length; port++)
-        {
-            PortState s = _ports[port];
-            if (!s.PointToPoint)
-                continue;
-            ulong mac = _dp.PeerMac(port);
-            if (mac == s.PeerMac)
-                continue;
-            _ports[port] = s with { PeerMac = mac };
-            DirtyPort(port);
-            changed = true;
-        }
+        for (ushort port = 0; port < DpdkSharp.EthPort.MaxPorts; port++)
+            if (_adj.Port(port).PointToPoint)
+                changed |= _adj.SetPeer(port, _pub.PeerMac(port));
         return changed;
     }
 
-    /// <summary>Drops every source for prefixes and neighbours of a port (the pair went away).</summary>
-    public void ForgetPort(ushort port)
+    /// <summary>Forgets the neighbours and link state of a port (its pair went away).</summary>
+    public void ForgetPort(ushort port) => _adj.ForgetPort(port);
+
+    /// <summary>A kernel nexthop object's content (null: deleted). The object has a group of its
+    /// own; replacing the content rewrites that group in the next commit, which moves every
+    /// route using the object at once without touching the routes.</summary>
+    public void SetNexthop(NexthopKey key, RouteTarget? content)
     {
-        foreach (PathKey k in _neighbors.Keys.Where(k => k.Port == port).ToList())
-            SetNeighbor(port, k.V6, k.Ip, null);
-        _ports[port] = default;
-        DirtyPort(port);
+        if (content?.Nexthop is not null)
+            throw new ArgumentException("a nexthop object's content cannot be another object (groups are flattened by the caller)");
+        _nexthops.TryGetValue(key, out NexthopState? st);
+        if (content is null)
+        {
+            if (st is null)
+                return;
+            _nexthops.Remove(key);
+            if (st.Group >= 0)
+            {
+                // Routes still naming it (the kernel deletes them right after) punt meanwhile.
+                _groups.TryRewrite(st.Group, RouteTarget.PuntTarget);
+                _groups.Release(st.Group);
+            }
+            return;
+        }
+        if (st is null)
+        {
+            st = new NexthopState { Content = content };
+            _nexthops[key] = st;
+            if (_groups.TryCreateObject(key, content, out int gid))
+            {
+                st.Group = gid;
+                _objectsAppeared = true;
+            }
+            else
+            {
+                Refusals++;
+                Warn?.Invoke($"FIB: no group or path id left for {key}: routes using it punt to Linux");
+            }
+            return;
+        }
+        if (content.Equals(st.Content))
+            return;
+        st.Content = content;
+        if (st.Group < 0)
+        {
+            if (_groups.TryCreateObject(key, content, out int gid))
+            {
+                st.Group = gid;
+                _objectsAppeared = true;
+            }
+            return;
+        }
+        if (!_groups.TryRewrite(st.Group, content))
+        {
+            Refusals++;
+            _groups.TryRewrite(st.Group, RouteTarget.PuntTarget); // needs no paths: always fits
+            Warn?.Invoke($"FIB: no path id left for the new content of {key}: routes using it punt to Linux");
+        }
     }
 
     // ---- commit --------------------------------------------------------------------------------
 
-    /// <summary>Applies every change since the last commit. Returns the number of FIB writes.</summary>
-    public int Commit()
-    {
-        if (_dirtyPrefixes.Count == 0 && _dirtyPaths.Count == 0)
-            return 0;
+    /// <summary>Changes accepted and not yet in the dataplane (prefixes, adjacencies, group rewrites).</summary>
+    public int Pending => _dirty.Count + _adj.DirtyCount + (_graceOwed ? _opCount + _groups.PendingRewrites : _groups.PendingRewrites);
 
-        _ops.Clear();
-        foreach (Prefix p in _dirtyPrefixes)
+    /// <summary>Applies every change since the last commit as one transaction; see the class summary.</summary>
+    public CommitResult Commit()
+    {
+        if (_graceOwed && !SettleBehind())
         {
-            ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(p);
+            GraceTimeouts++;
+            return new CommitResult(0, 0, 0, 0, true, true, Pending);
+        }
+        FreeDeferredInstances();
+        RepairDegraded();
+        if (_dirty.Count == 0 && _adj.DirtyCount == 0 && _groups.PendingRewrites == 0 && _groups.PendingFree == 0 && _adj.PendingFree == 0)
+            return new CommitResult(0, 0, 0, 0, false, false, 0);
+
+        int refused = BuildOps();
+        int groupRewrites = _groups.PendingRewrites;
+        int pathRewrites = _adj.Rewrite();
+        bool publish = _opCount != 0 || groupRewrites != 0;
+        int standby = _active ^ 1;
+        if (publish)
+        {
+            refused += ApplyFirst(standby);
+            _groups.WriteRewrites(standby);
+            _active = standby;
+            _pub.Publish(Snapshot(standby));
+        }
+        int writes = _opCount;
+        Commits++;
+        FibOps += writes;
+        if (!_pub.WaitGracePeriod(GraceTimeout))
+        {
+            // The other copy, the old path slots and every freed id may still be read: they
+            // wait for the next commit's grace period (SettleBehind).
+            _graceOwed = true;
+            GraceTimeouts++;
+            Warn?.Invoke($"FIB: a worker missed the grace period ({GraceTimeout.TotalMilliseconds} ms): the commit's second copy and freed ids are deferred");
+            return new CommitResult(writes, groupRewrites, pathRewrites, refused, true, false, Pending);
+        }
+        if (publish)
+            ReplayOps(standby ^ 1);
+        _groups.WriteRewrites(standby ^ 1);
+        _groups.ClearRewrites();
+        _opCount = 0;
+        Reclaim();
+        GrowFullTables();
+        RetryRefused();
+        return new CommitResult(writes, groupRewrites, pathRewrites, refused, false, false, Pending);
+    }
+
+    /// <summary>Completes a commit whose grace period timed out: once a grace period passes,
+    /// the other copy gets the same writes and freed ids become reusable.</summary>
+    private bool SettleBehind()
+    {
+        if (!_pub.WaitGracePeriod(GraceTimeout))
+            return false;
+        ReplayOps(_active ^ 1);
+        _groups.WriteRewrites(_active ^ 1);
+        _groups.ClearRewrites();
+        _opCount = 0;
+        Reclaim();
+        _graceOwed = false;
+        return true;
+    }
+
+    private void Reclaim()
+    {
+        int freed = _groups.Reclaim() + _adj.Reclaim();
+        if (freed != 0 && _degraded.Count != 0)
+            _objectsAppeared = true; // ids came back: degraded targets may resolve now
+    }
+
+    /// <summary>Degraded targets (punting for lack of ids or of their nexthop object) that can
+    /// resolve now get their group, and their prefixes are rewritten.</summary>
+    private void RepairDegraded()
+    {
+        if (_degraded.Count == 0 || !_objectsAppeared)
+            return;
+        _objectsAppeared = false;
+        var repaired = new HashSet<int>();
+        foreach (int tid in _degraded.ToList())
+        {
+            _degraded.Remove(tid);
+            int gid = Resolve(_targets[tid], tid);
+            _targetGroup[tid] = gid;
+            if (!_degraded.Contains(tid))
+                repaired.Add(tid);
+        }
+        if (repaired.Count == 0)
+            return;
+        foreach (var (k, s) in _prefixes)
+            if (repaired.Contains(s.Effective().Target))
+                _dirty.Add(k);
+    }
+
+    private int BuildOps()
+    {
+        int refused = 0;
+        foreach (FibKey k in _dirty)
+        {
+            ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(k);
             if (Unsafe.IsNullRef(ref s))
                 continue;
             var (tid, source) = s.Effective();
-            int gid = tid == 0 ? -1 : AcquireGroup(_targets.Get(tid), p.V6);
-            if (gid == s.InstalledGroup)
+            int gid = tid == 0 ? -1 : _targetGroup[tid];
+            s.Source = source;
+            if (gid == s.Installed && (s.Flags & FlagRefused) == 0)
             {
-                if (gid >= 0)
-                    ReleaseGroup(gid);
-                s.InstalledSource = source;
+                if (tid == 0)
+                    _prefixes.Remove(k);
+                continue;
             }
-            else
+            if (gid < 0 && s.Installed < 0)
             {
-                if (s.InstalledGroup >= 0)
-                    ReleaseGroup(s.InstalledGroup);
-                else if (gid >= 0)
-                    Count(p, +1);
-                if (gid < 0)
-                    Count(p, -1);
-                s.InstalledGroup = gid;
-                s.InstalledSource = source;
-                _ops.Add((p, gid));
+                _prefixes.Remove(k); // never got in (refused), and nothing wants it now
+                continue;
             }
-            if (tid == 0)
-                _prefixes.Remove(p);
+            AddOp(k, gid);
         }
-        _dirtyPrefixes.Clear();
-
-        // Paths: write the inactive slot completely, then flip. Each path at most once per commit;
-        // the grace period at the end makes the other slot free again.
-        bool flipped = false;
-        foreach (PathKey k in _dirtyPaths)
-        {
-            if (!_paths.TryGetValue(k, out PathState? ps))
-                continue;
-            PathSlot slot = Compute(k);
-            if (slot.Equals(ps.Written))
-                continue;
-            PathEntry* e = _nh.Paths + ps.Id;
-            int inactive = e->Active ^ 1;
-            if (inactive == 0)
-                e->Slot0 = slot;
-            else
-                e->Slot1 = slot;
-            Volatile.Write(ref e->Active, inactive);
-            ps.Written = slot;
-            flipped = true;
-        }
-        _dirtyPaths.Clear();
-
-        if (_ops.Count != 0)
-        {
-            int standby = _active ^ 1;
-            Apply(standby);
-            _active = standby;
-            _dp.PublishFib(new FibSnapshot(_v4[standby], _v6[standby], _nh));
-            Apply(standby ^ 1);
-        }
-        else if (flipped)
-        {
-            _dp.WaitGracePeriod(TimeSpan.FromSeconds(2));
-        }
-
-        // Ids released by this commit are unreferenced now (both FIB copies updated, grace passed).
-        foreach (int g in _pendingFreeGroups)
-            _freeGroups.Push(g);
-        foreach (int id in _pendingFreePaths)
-            _freePaths.Push(id);
-        _pendingFreeGroups.Clear();
-        _pendingFreePaths.Clear();
-        Commits++;
-        FibOps += _ops.Count;
-        return _ops.Count;
+        _dirty.Clear();
+        return refused;
     }
 
-    private void Count(Prefix p, int delta)
+    private void AddOp(in FibKey k, int gid)
     {
-        if (p.V6)
-            _count6 += delta;
-        else
-            _count4 += delta;
+        if (_opCount == _ops.Length)
+            Array.Resize(ref _ops, _ops.Length * 2);
+        _ops[_opCount++] = new Op { Key = k, Group = gid, Action = gid < 0 ? OpAction.Delete : OpAction.Add };
     }
 
-    private void Apply(int copy)
+    /// <summary>Applies the ops to the standby copy, settling each one's final action (a refused
+    /// add becomes a delete of what was there, so no stale group id stays in a table), and
+    /// updates the prefix state. Returns the refusals.</summary>
+    private int ApplyFirst(int copy)
     {
-        byte* a6 = stackalloc byte[16];
-        foreach (var (p, gid) in _ops)
+        int refused = 0;
+        for (int i = 0; i < _opCount; i++)
         {
-            int rc;
-            if (p.V6)
+            ref Op op = ref _ops[i];
+            TableSlot t = _tables[op.Key.Table]!;
+            nint fib = op.Key.V6 ? t.V6[copy] : t.V4[copy];
+            ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(op.Key);
+            bool wasIn = !Unsafe.IsNullRef(ref s) && s.Installed >= 0;
+            if (op.Action == OpAction.Add)
             {
-                Prefix.ToBytes(p.Address, true, new Span<byte>(a6, 16));
-                rc = gid < 0 ? Dpdk.rte_fib6_delete(_v6[copy], a6, p.Length)
-                             : Dpdk.rte_fib6_add(_v6[copy], a6, p.Length, (ulong)gid);
-            }
-            else
-            {
-                uint a = (uint)p.Address;
-                rc = gid < 0 ? Dpdk.rte_fib_delete(_v4[copy], a, p.Length)
-                             : Dpdk.rte_fib_add(_v4[copy], a, p.Length, (ulong)gid);
-            }
-            if (rc < 0 && !(gid < 0 && rc == -2)) // deleting an absent prefix (ENOENT) is fine
+                int rc = _backend.Add(fib, op.Key, (ushort)op.Group);
+                if (rc == 0)
+                {
+                    if (!wasIn)
+                        CountIn(t, op.Key.V6, +1);
+                    s.Installed = op.Group;
+                    if ((s.Flags & FlagRefused) != 0)
+                    {
+                        s.Flags &= unchecked((byte)~FlagRefused);
+                        _refusedKeys.Remove(op.Key);
+                    }
+                    continue;
+                }
                 FibErrors++;
+                refused++;
+                t.Refused++;
+                if (op.Key.V6)
+                    t.Grow6 = true;
+                else
+                    t.Grow4 = true;
+                s.Flags |= FlagRefused;
+                _refusedKeys.Add(op.Key);
+                op.Action = wasIn ? OpAction.Delete : OpAction.Skip;
+                if (!wasIn)
+                    continue;
+                _backend.Delete(fib, op.Key);
+            }
+            else
+            {
+                int rc = _backend.Delete(fib, op.Key);
+                if (rc < 0 && rc != -2)
+                    FibErrors++;
+            }
+            if (Unsafe.IsNullRef(ref s))
+                continue;
+            if (wasIn)
+            {
+                CountIn(t, op.Key.V6, -1);
+                _freedByTable[op.Key.Table]++;
+            }
+            s.Installed = -1;
+            if (s.Effective().Target == 0)
+            {
+                if ((s.Flags & FlagRefused) != 0)
+                    _refusedKeys.Remove(op.Key);
+                _prefixes.Remove(op.Key);
+            }
         }
+        return refused;
     }
 
-    /// <summary>FIB writes DPDK refused (table full: raise --fib-tbl8 / --fib-max-routes).</summary>
-    public long FibErrors { get; private set; }
-
-    private PathSlot Compute(PathKey k)
+    /// <summary>Room made by deletes goes to prefixes refused earlier: as many of the table's
+    /// refused prefixes as were deleted from it are tried again in the next commit.</summary>
+    private void RetryRefused()
     {
-        PortState port = _ports[k.Port];
-        ulong mac = port.PeerMac;
-        if (!port.Up || (port.PointToPoint ? mac == 0 : !_neighbors.TryGetValue(k, out mac)))
-            return new PathSlot { Kind = PathKind.Glean, TxPort = k.Port };
-        return new PathSlot { Kind = PathKind.Forward, DstMac = mac, SrcMac = port.Mac, TxPort = k.Port, Mtu = port.Mtu };
-    }
-
-    private int AcquireGroup(RouteTarget t, bool v6)
-    {
-        if (t.Kind != GroupKind.Forward && t.Kind != GroupKind.Glean)
+        if (_refusedKeys.Count == 0)
         {
-            _groupById[(int)t.Kind]!.Refs++;
-            return (int)t.Kind;
-        }
-        PathKey[] buckets = t.Kind == GroupKind.Glean ? [] : Buckets(t.NextHops, v6);
-        var key = new GroupKey(t.Kind, t.GleanPort, v6, buckets);
-        if (_groups.TryGetValue(key, out GroupState? g))
-        {
-            g.Refs++;
-            return g.Id;
-        }
-        if (_freeGroups.Count == 0)
-            return (int)GroupKind.PuntToLinux; // out of group ids: let Linux forward
-        g = new GroupState { Id = _freeGroups.Pop(), Refs = 1, Key = key, Target = t, Paths = buckets };
-        GroupEntry* e = _nh.Groups + g.Id;
-        e->Kind = t.Kind;
-        e->Port = t.GleanPort;
-        e->Buckets = (byte)buckets.Length;
-        for (int i = 0; i < buckets.Length; i++)
-            e->Paths[i] = (ushort)AcquirePath(buckets[i]);
-        _groups[key] = g;
-        _groupById[g.Id] = g;
-        return g.Id;
-    }
-
-    private void ReleaseGroup(int id)
-    {
-        GroupState g = _groupById[id]!;
-        if (--g.Refs > 0)
+            Array.Clear(_freedByTable);
             return;
-        _groups.Remove(g.Key);
-        _groupById[id] = null;
-        foreach (PathKey k in g.Paths)
-            ReleasePath(k);
-        _pendingFreeGroups.Add(id);
-    }
-
-    private int AcquirePath(PathKey k)
-    {
-        if (_paths.TryGetValue(k, out PathState? p))
-        {
-            p.Refs++;
-            return p.Id;
         }
-        p = new PathState { Id = _freePaths.Pop(), Refs = 1 };
-        PathSlot slot = Compute(k);
-        PathEntry* e = _nh.Paths + p.Id;
-        e->Slot0 = slot;
-        e->Slot1 = slot;
-        e->Active = 0;
-        p.Written = slot;
-        _paths[k] = p;
-        return p.Id;
+        foreach (FibKey k in _refusedKeys)
+        {
+            if (_freedByTable[k.Table] <= 0)
+                continue;
+            _freedByTable[k.Table]--;
+            _dirty.Add(k);
+        }
+        Array.Clear(_freedByTable);
     }
 
-    private void ReleasePath(PathKey k)
+    /// <summary>Brings the other copy level with the settled ops (after a grace period).</summary>
+    private void ReplayOps(int copy)
     {
-        PathState p = _paths[k];
-        if (--p.Refs > 0)
+        for (int i = 0; i < _opCount; i++)
+        {
+            ref Op op = ref _ops[i];
+            if (op.Action == OpAction.Skip)
+                continue;
+            TableSlot? t = _tables[op.Key.Table];
+            if (t is null)
+                continue;
+            nint fib = op.Key.V6 ? t.V6[copy] : t.V4[copy];
+            int rc = op.Action == OpAction.Add ? _backend.Add(fib, op.Key, (ushort)op.Group) : _backend.Delete(fib, op.Key);
+            if (rc < 0 && rc != -2)
+                FibErrors++; // the copies differ now: lcp verify reports it
+        }
+    }
+
+    private static void CountIn(TableSlot t, bool v6, int delta)
+    {
+        if (v6)
+            t.Count6 += delta;
+        else
+            t.Count4 += delta;
+    }
+
+    // ---- growing a full table ------------------------------------------------------------------
+
+    private void GrowFullTables()
+    {
+        for (int i = 0; i < _tables.Length; i++)
+        {
+            if (_tables[i] is not TableSlot t)
+                continue;
+            if (t.Grow4 && !t.Full4)
+                Grow(i, t, false);
+            if (t.Grow6 && !t.Full6)
+                Grow(i, t, true);
+            t.Grow4 = t.Grow6 = false;
+        }
+    }
+
+    /// <summary>Rebuilds one family of a table with twice the room (routes, or tbl8 groups when
+    /// the routes are not what ran out): both new copies are filled from the model, published in
+    /// one step, and the old ones freed after the grace period. A table that cannot grow (no
+    /// memory, tbl8 at its limit) is marked full until routes leave it.</summary>
+    private void Grow(int index, TableSlot t, bool v6)
+    {
+        FibCapacity cap = v6 ? t.Cap6 : t.Cap4;
+        int count = v6 ? t.Count6 : t.Count4;
+        FibCapacity next = count + 1 >= cap.Routes * 9L / 10
+            ? cap with { Routes = cap.Routes * 2 }
+            : cap with { Tbl8 = Math.Min(32767u, cap.Tbl8 * 2) };
+        if (next == cap)
+        {
+            MarkFull(t, v6, $"FIB table {t.Id.Table}: {(v6 ? "IPv6" : "IPv4")} tbl8 groups at the maximum ({cap.Tbl8}): further routes punt to Linux");
             return;
-        _paths.Remove(k);
-        _pendingFreePaths.Add(p.Id);
+        }
+        long need = 2 * _backend.EstimateBytes(v6, next);
+        if (AvailableMemory?.Invoke() is long free && free < need)
+        {
+            MarkFull(t, v6, $"FIB table {t.Id.Table}: {(v6 ? "IPv6" : "IPv4")} full at {cap}; growing to {next} needs {need >> 20} MiB, EAL has {free >> 20} MiB free (give EAL more memory or set the FIB sizes at start): further routes punt to Linux");
+            return;
+        }
+        var fresh = new nint[2];
+        if (!CreateInstances(t, index, fresh, v6, next, out string? error))
+        {
+            FreeInstances(fresh, v6);
+            MarkFull(t, v6, error + ": further routes punt to Linux");
+            return;
+        }
+        int installed = 0;
+        foreach (var (k, s) in _prefixes)
+        {
+            if (k.Table != index || k.V6 != v6)
+                continue;
+            var (tid, _) = s.Effective();
+            if (tid == 0)
+                continue;
+            int gid = s.Installed >= 0 ? s.Installed : _targetGroup[tid];
+            bool ok = _backend.Add(fresh[0], k, (ushort)gid) == 0 && _backend.Add(fresh[1], k, (ushort)gid) == 0;
+            if (!ok)
+                continue; // still refused: stays flagged, retried on the next growth
+            ref PrefixState live = ref _prefixes.GetValueRefOrNullRef(k);
+            live.Installed = gid;
+            live.Flags &= unchecked((byte)~FlagRefused);
+            _refusedKeys.Remove(k);
+            installed++;
+        }
+        nint[] old = v6 ? t.V6 : t.V4;
+        var retired = new[] { old[0], old[1] };
+        old[0] = fresh[0];
+        old[1] = fresh[1];
+        if (v6)
+        {
+            t.Cap6 = next;
+            t.Count6 = installed;
+        }
+        else
+        {
+            t.Cap4 = next;
+            t.Count4 = installed;
+        }
+        InvalidateSnapshots();
+        _pub.Publish(Snapshot(_active));
+        TablesGrown++;
+        Warn?.Invoke($"FIB table {t.Id.Table}: {(v6 ? "IPv6" : "IPv4")} grew from {cap} to {next}");
+        if (_pub.WaitGracePeriod(GraceTimeout))
+            FreeInstances(retired, v6);
+        else
+        {
+            _freeLater.Add((retired[0], v6));
+            _freeLater.Add((retired[1], v6));
+        }
     }
 
-    /// <summary>ECMP: one bucket per next hop when the weights are equal, otherwise the
-    /// buckets shared out by weight (each next hop at least one).</summary>
-    private static PathKey[] Buckets(IReadOnlyList<NextHop> nhs, bool v6)
+    private void MarkFull(TableSlot t, bool v6, string message)
     {
-        if (nhs.Count == 1)
-            return [new PathKey(nhs[0].Port, v6, nhs[0].Gateway)]; // the common case, without LINQ
-        var list = nhs.Take(GroupEntry.MaxBuckets).ToList();
-        if (list.Count == 0)
-            return [];
-        if (list.All(n => n.Weight == list[0].Weight))
-            return [.. list.Select(n => new PathKey(n.Port, v6, n.Gateway))];
-        int total = list.Sum(n => Math.Max(1, n.Weight));
-        var result = new List<PathKey>();
-        foreach (NextHop n in list)
-        {
-            int count = Math.Max(1, (int)Math.Round((double)GroupEntry.MaxBuckets * Math.Max(1, n.Weight) / total));
-            for (int i = 0; i < count && result.Count < GroupEntry.MaxBuckets; i++)
-                result.Add(new PathKey(n.Port, v6, n.Gateway));
-        }
-        return [.. result];
+        if (v6)
+            t.Full6 = true;
+        else
+            t.Full4 = true;
+        Warn?.Invoke(message);
+    }
+
+    private void FreeDeferredInstances()
+    {
+        if (_freeLater.Count == 0 || !_pub.WaitGracePeriod(GraceTimeout))
+            return;
+        foreach (var (fib, v6) in _freeLater)
+            _backend.Free(fib, v6);
+        _freeLater.Clear();
     }
 
     // ---- reading (control plane) -------------------------------------------------------------
 
-    public List<FibEntry> Dump(bool v6, Prefix? filter = null)
+    public int Count4 => _tables.Sum(t => t?.Count4 ?? 0);
+    public int Count6 => _tables.Sum(t => t?.Count6 ?? 0);
+
+    /// <summary>Distinct route targets in use (shared by every prefix that wants the same thing).</summary>
+    public int Targets => _targets.Count;
+    public int Groups => _groups.Count;
+    public int Paths => _adj.Count;
+    public int Nexthops => _nexthops.Count;
+    /// <summary>Prefixes that want a route the dataplane could not take (table full).</summary>
+    public int RefusedPrefixes => _refusedKeys.Count;
+
+    /// <summary>Native bytes of the writer's own tables (prefix map, group and path arrays).</summary>
+    public long NativeBytes => _prefixes.Bytes + NextHopTables.Bytes;
+
+    public List<FibEntry> Dump(int table, bool v6, Prefix? filter = null)
     {
         var list = new List<FibEntry>();
-        foreach (var (p, s) in _prefixes.ToList())
+        foreach (var (k, s) in _prefixes)
         {
-            if (p.V6 != v6 || s.InstalledGroup < 0)
+            if (k.Table != table || k.V6 != v6 || s.Installed < 0)
                 continue;
+            Prefix p = k.Prefix;
             if (filter is Prefix f && !(f.Length == p.Length ? f.Address == p.Address : p.Contains(f)))
                 continue;
-            GroupState g = _groupById[s.InstalledGroup]!;
-            var paths = g.Paths.Distinct().Select(k => (k.Port, k.Ip, _paths.TryGetValue(k, out PathState? ps) && ps.Written.Kind == PathKind.Forward)).ToList();
-            if (g.Key.Kind == GroupKind.Glean)
-                paths.Add((g.Key.Port, UInt128.Zero, false));
-            list.Add(new FibEntry(p, s.InstalledSource, g.Key.Kind, paths));
+            list.Add(Describe(p, table, s.Source, s.Installed));
         }
         list.Sort((a, b) => a.Prefix.Address != b.Prefix.Address ? a.Prefix.Address.CompareTo(b.Prefix.Address) : a.Prefix.Length.CompareTo(b.Prefix.Length));
         return list;
     }
 
-    /// <summary>Distinct route targets in use (shared by every prefix that wants the same thing).</summary>
-    public int Targets => _targets.Count;
+    private FibEntry Describe(Prefix p, int table, RouteSource source, int gid)
+    {
+        GroupKind kind = _groups.Kind(gid);
+        var paths = new List<(ushort, UInt128, bool)>();
+        foreach (int pid in _groups.Paths(gid).Distinct())
+        {
+            AdjacencyKey a = _adj.Key(pid);
+            paths.Add((a.Port, a.Ip, _adj.Resolved(pid)));
+        }
+        if (kind == GroupKind.Glean)
+            paths.Add((_groups.GleanPort(gid), UInt128.Zero, false));
+        return new FibEntry(p, table, source, kind, gid, _groups.Owner(gid), paths);
+    }
 
-    public IEnumerable<(ushort Port, bool V6, UInt128 Ip, MacAddress Mac)> Neighbors() =>
-        _neighbors.Select(kv => (kv.Key.Port, kv.Key.V6, kv.Key.Ip, new MacAddress(kv.Value)));
+    /// <summary>Visits every installed prefix of a table without allocating (for <c>lcp verify</c>
+    /// on a full table).</summary>
+    public void ForEachInstalled<TVisitor>(int table, ref TVisitor visitor) where TVisitor : IFibVisitor
+    {
+        foreach (var (k, s) in _prefixes)
+            if (k.Table == table && s.Installed >= 0)
+                visitor.Visit(k, s.Source, s.Installed);
+    }
+
+    /// <summary>What a group does: its kind, its distinct paths (port, neighbour) and the nexthop
+    /// object it belongs to.</summary>
+    public (GroupKind Kind, List<(ushort Port, UInt128 Via)> Paths, NexthopKey? Nexthop) DescribeGroup(int gid)
+    {
+        GroupKind kind = _groups.Kind(gid);
+        var paths = new List<(ushort, UInt128)>();
+        foreach (int pid in _groups.Paths(gid).Distinct())
+        {
+            AdjacencyKey a = _adj.Key(pid);
+            paths.Add((a.Port, a.Ip));
+        }
+        if (kind == GroupKind.Glean)
+            paths.Add((_groups.GleanPort(gid), UInt128.Zero));
+        return (kind, paths, _groups.Owner(gid));
+    }
+
+    /// <summary>Test hook for <c>lcp verify</c> (debug commands only): removes a prefix from the
+    /// dataplane as if an update had been lost, leaving every source's wish in place. Both
+    /// copies at once: a lookup racing it may see either answer.</summary>
+    public bool DropInstalled(int table, in Prefix p)
+    {
+        var k = new FibKey(table, p);
+        ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(k);
+        if (Unsafe.IsNullRef(ref s) || s.Installed < 0)
+            return false;
+        TableSlot t = _tables[table]!;
+        for (int c = 0; c < 2; c++)
+            _backend.Delete(k.V6 ? t.V6[c] : t.V4[c], k);
+        CountIn(t, k.V6, -1);
+        s.Installed = -1;
+        return true;
+    }
+
+    /// <summary>The installed entry of exactly this prefix, or null.</summary>
+    public FibEntry? Installed(int table, in Prefix p)
+    {
+        var k = new FibKey(table, p);
+        if (!_prefixes.TryGetValue(k, out PrefixState s) || s.Installed < 0)
+            return null;
+        return Describe(p, table, s.Source, s.Installed);
+    }
+
+    /// <summary>Checks the lookup structures themselves against the model for one table and
+    /// family: every installed prefix must be in both copies with its group (unless a commit's
+    /// second copy is still deferred). Returns the differences as one line each.</summary>
+    public List<string> CheckDataplane(int table, bool v6, int max = 100)
+    {
+        var diffs = new List<string>();
+        TableSlot? t = _tables[table];
+        if (t is null)
+            return diffs;
+        nint[] fibs = v6 ? t.V6 : t.V4;
+        foreach (var (k, s) in _prefixes)
+        {
+            if (k.Table != table || k.V6 != v6 || s.Installed < 0)
+                continue;
+            for (int c = 0; c < 2 && diffs.Count < max; c++)
+            {
+                if (_graceOwed && c != _active)
+                    continue;
+                if (!_backend.TryGetExact(fibs[c], k, out ushort nh))
+                    diffs.Add($"{k.Prefix}: missing from copy {c} of the dataplane table");
+                else if (nh != s.Installed)
+                    diffs.Add($"{k.Prefix}: copy {c} of the dataplane table has group {nh}, the model {s.Installed}");
+            }
+        }
+        return diffs;
+    }
+
+    /// <summary>Resolved neighbours known to the adjacency table.</summary>
+    public IEnumerable<(ushort Port, bool V6, UInt128 Ip, DpdkSharp.MacAddress Mac)> Neighbors() =>
+        _adj.Neighbors.Select(kv => (kv.Key.Port, kv.Key.V6, kv.Key.Ip, new DpdkSharp.MacAddress(kv.Value)));
+
+    /// <summary>What a FIB result (group id) currently means: kind and bucket count.</summary>
+    public static (GroupKind Kind, int Buckets) DescribeGroup(FibSnapshot fib, ulong nh)
+    {
+        if (!fib.Enabled || nh >= NextHopTables.MaxGroups)
+            return (GroupKind.NoRoute, 0);
+        GroupEntry* g = fib.Groups + nh;
+        return (g->Kind, g->Buckets);
+    }
+
+    /// <summary>Lookup as a worker would do it, in the published copy (for tests and tools).</summary>
+    public int Lookup(int table, bool v6, UInt128 address)
+    {
+        TableSlot? t = _tables[table];
+        return t is null ? -1 : _backend.Lookup(v6 ? t.V6[_active] : t.V4[_active], v6, address);
+    }
+
+    /// <summary>The kind the published group array says a group id has (tests: what a worker sees).</summary>
+    public GroupKind PublishedKind(int gid) => _nh.GroupCopy(_active)[gid].Kind;
+
+    /// <summary>The published group entry's bucket path ids (tests).</summary>
+    public int[] PublishedBuckets(int gid)
+    {
+        GroupEntry* g = _nh.GroupCopy(_active) + gid;
+        var b = new int[g->Buckets];
+        for (int i = 0; i < b.Length; i++)
+            b[i] = g->Paths[i];
+        return b;
+    }
+
+    /// <summary>Both group copies agree on a group (tests: a settled commit).</summary>
+    public bool GroupCopiesEqual(int gid)
+    {
+        GroupEntry* a = _nh.GroupCopy(0) + gid, b = _nh.GroupCopy(1) + gid;
+        return new ReadOnlySpan<byte>(a, sizeof(GroupEntry)).SequenceEqual(new ReadOnlySpan<byte>(b, sizeof(GroupEntry)));
+    }
+
+    /// <summary>The path id an adjacency has, or -1 (tests).</summary>
+    public PathSlot PublishedPath(int pid) => *NextHopTables.ActiveSlot(_nh.Paths + pid);
 
     public void Dispose()
     {
-        _dp.PublishFib(FibSnapshot.None);
-        for (int i = 0; i < 2; i++)
+        _pub.Publish(FibSnapshot.None);
+        _pub.WaitGracePeriod(GraceTimeout);
+        foreach (TableSlot? t in _tables)
         {
-            if (_v4[i] != null)
-                Dpdk.rte_fib_free(_v4[i]);
-            if (_v6[i] != null)
-                Dpdk.rte_fib6_free(_v6[i]);
+            if (t is null)
+                continue;
+            FreeInstances(t.V4, false);
+            FreeInstances(t.V6, true);
         }
+        foreach (var (fib, v6) in _freeLater)
+            _backend.Free(fib, v6);
+        _freeLater.Clear();
         _nh.Dispose();
         _prefixes.Dispose();
     }
 }
 
-/// <summary>Interned, reference-counted route targets: prefixes hold small ids instead of
-/// references. Id 0 means "nothing".</summary>
-internal sealed class TargetTable
+/// <summary>Visits installed prefixes (<see cref="FibWriter.ForEachInstalled"/>).</summary>
+public interface IFibVisitor
 {
-    private readonly List<RouteTarget?> _byId = [null];
-    private readonly List<int> _refs = [0];
-    private readonly Stack<int> _free = new();
-    private readonly Dictionary<RouteTarget, int> _ids = [];
+    void Visit(in FibKey key, RouteSource source, int group);
+}
 
-    public int Count => _ids.Count;
+/// <summary>A FIB of the requested size cannot be created; the message says what to change.</summary>
+public sealed class FibCapacityException : Exception
+{
+    public FibCapacityException(string message) : base(message) { }
 
-    public RouteTarget Get(int id) => _byId[id]!;
+    public FibCapacityException() { }
 
-    public int Acquire(RouteTarget t)
-    {
-        if (!_ids.TryGetValue(t, out int id))
-        {
-            if (_free.TryPop(out id))
-            {
-                _byId[id] = t;
-                _refs[id] = 0;
-            }
-            else
-            {
-                id = _byId.Count;
-                _byId.Add(t);
-                _refs.Add(0);
-            }
-            _ids[t] = id;
-        }
-        _refs[id]++;
-        return id;
-    }
-
-    public void Release(int id)
-    {
-        if (id == 0 || --_refs[id] > 0)
-            return;
-        _ids.Remove(_byId[id]!);
-        _byId[id] = null;
-        _free.Push(id);
-    }
+    public FibCapacityException(string message, Exception inner) : base(message, inner) { }
 }

@@ -34,13 +34,24 @@ public enum PathKind : byte
 /// the two words the rewrite stores (destination + first two bytes of the source, then the
 /// last four of the source; memory byte order), so forwarding copies them without shifting.</summary>
 [StructLayout(LayoutKind.Sequential, Size = 24)]
-public struct PathSlot
+public struct PathSlot : IEquatable<PathSlot>
 {
     public ulong L2Head;
     public uint L2Tail;
     public ushort TxPort;
     public ushort Mtu;
     public PathKind Kind;
+
+    public readonly bool Equals(PathSlot o) =>
+        L2Head == o.L2Head && L2Tail == o.L2Tail && TxPort == o.TxPort && Mtu == o.Mtu && Kind == o.Kind;
+
+    public override readonly bool Equals(object? obj) => obj is PathSlot s && Equals(s);
+
+    public override readonly int GetHashCode() => HashCode.Combine(L2Head, L2Tail, TxPort, Mtu, Kind);
+
+    public static bool operator ==(PathSlot a, PathSlot b) => a.Equals(b);
+
+    public static bool operator !=(PathSlot a, PathSlot b) => !a.Equals(b);
 
     /// <summary>Next-hop MAC (48 bits, memory byte order in the low bytes).</summary>
     public ulong DstMac
@@ -85,34 +96,52 @@ public unsafe struct GroupEntry
     public fixed ushort Paths[MaxBuckets];
 }
 
-/// <summary>The native arrays of groups and paths the workers read after a FIB lookup.</summary>
+/// <summary>The native arrays of groups and paths the workers read after a FIB lookup. Groups
+/// come in two copies, flipped with the FIB copies: a live group is rewritten (a kernel nexthop
+/// object replaced) in the copy workers are not reading, published, and brought level in the
+/// other after a grace period, so a lookup never sees half a bucket list. Paths have their two
+/// versions inside each entry instead (<see cref="PathEntry"/>).</summary>
 public sealed unsafe class NextHopTables : IDisposable
 {
     /// <summary>FIB next hops are 15 bits (DIR-24-8 / trie with 2-byte entries).</summary>
     public const int MaxGroups = 1 << 15;
     public const int MaxPaths = 1 << 16;
 
-    public GroupEntry* Groups { get; private set; }
+    private GroupEntry* _groups0;
+    private GroupEntry* _groups1;
+
+    /// <summary>Copy 0 of the groups (what a table with one copy, as in unit tests, uses).</summary>
+    public GroupEntry* Groups => _groups0;
     public PathEntry* Paths { get; private set; }
 
     public NextHopTables()
     {
-        Groups = (GroupEntry*)NativeMemory.AlignedAlloc((nuint)(MaxGroups * sizeof(GroupEntry)), 64);
+        nuint gBytes = (nuint)(MaxGroups * sizeof(GroupEntry));
+        _groups0 = (GroupEntry*)NativeMemory.AlignedAlloc(gBytes, 64);
+        _groups1 = (GroupEntry*)NativeMemory.AlignedAlloc(gBytes, 64);
         Paths = (PathEntry*)NativeMemory.AlignedAlloc((nuint)(MaxPaths * sizeof(PathEntry)), 64);
-        NativeMemory.Clear(Groups, (nuint)(MaxGroups * sizeof(GroupEntry)));
+        NativeMemory.Clear(_groups0, gBytes);
+        NativeMemory.Clear(_groups1, gBytes);
         NativeMemory.Clear(Paths, (nuint)(MaxPaths * sizeof(PathEntry)));
     }
+
+    /// <summary>One of the two group copies.</summary>
+    public GroupEntry* GroupCopy(int copy) => copy == 0 ? _groups0 : _groups1;
+
+    /// <summary>Native bytes held (both group copies and the paths).</summary>
+    public static long Bytes => 2L * MaxGroups * sizeof(GroupEntry) + (long)MaxPaths * sizeof(PathEntry);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static PathSlot* ActiveSlot(PathEntry* p) => Volatile.Read(ref p->Active) == 0 ? &p->Slot0 : &p->Slot1;
 
     public void Dispose()
     {
-        if (Groups != null)
+        if (_groups0 != null)
         {
-            NativeMemory.AlignedFree(Groups);
+            NativeMemory.AlignedFree(_groups0);
+            NativeMemory.AlignedFree(_groups1);
             NativeMemory.AlignedFree(Paths);
-            Groups = null;
+            _groups0 = _groups1 = null;
             Paths = null;
         }
     }

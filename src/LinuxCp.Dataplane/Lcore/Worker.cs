@@ -79,10 +79,10 @@ public sealed unsafe class Worker
         _ = Eal.Rdtsc();
         DpdkSharp.Native.Dpdk.rte_pktmbuf_free_bulk(null, 0);
         FibSnapshot fib = _dp.CurrentFib;
-        if (fib.Enabled)
+        if (fib.Enabled && fib.V4[0] != 0)
         {
-            Dpdk.rte_fib_lookup_bulk(fib.V4, _ctx.Dst4, _ctx.NextHops, 0);
-            Dpdk.rte_fib6_lookup_bulk(fib.V6, _ctx.Dst6, _ctx.NextHops, 0);
+            Dpdk.rte_fib_lookup_bulk((void*)fib.V4[0], _ctx.Dst4, _ctx.NextHops, 0);
+            Dpdk.rte_fib6_lookup_bulk((void*)fib.V6[0], _ctx.Dst6, _ctx.NextHops, 0);
         }
         FlushTx();
         DpdkSharp.Native.LcpShim.lcp_sleep_us(0);
@@ -275,8 +275,10 @@ public sealed unsafe class Worker
         void** rx = ctx.RxBuf;
         void** drop = ctx.DropBuf;
         bool puntOther = _opt.PuntOther;
+        // The port's table: one load per burst (0 when the table has no lookup structures, as
+        // while it is being set up: then everything IP is punted and Linux forwards it).
         FibSnapshot fib = _dp.CurrentFib;
-        bool forwarding = fib.Enabled;
+        bool forwarding = fib.Enabled && fib.V4[e.Table] != 0;
         uint nPunt = 0, nDrop = 0, n4 = 0, n6 = 0;
         long bytes = 0;
 
@@ -482,15 +484,15 @@ public sealed unsafe class Worker
 
     private interface IFamily
     {
-        static abstract void Lookup(FibSnapshot fib, WorkerContext ctx, ulong* nhs, uint n);
+        static abstract void Lookup(FibSnapshot fib, int table, WorkerContext ctx, ulong* nhs, uint n);
         static abstract Reason Rewrite(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort);
         static abstract bool Apply(byte* frame, PathSlot* s);
     }
 
     private struct V4 : IFamily
     {
-        public static void Lookup(FibSnapshot fib, WorkerContext ctx, ulong* nhs, uint n) =>
-            Dpdk.rte_fib_lookup_bulk(fib.V4, ctx.Dst4, nhs, (int)n);
+        public static void Lookup(FibSnapshot fib, int table, WorkerContext ctx, ulong* nhs, uint n) =>
+            Dpdk.rte_fib_lookup_bulk((void*)fib.V4[table], ctx.Dst4, nhs, (int)n);
 
         public static Reason Rewrite(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort) =>
             Forwarding.Rewrite4(groups, paths, nh, frame, out txPort);
@@ -500,8 +502,8 @@ public sealed unsafe class Worker
 
     private struct V6 : IFamily
     {
-        public static void Lookup(FibSnapshot fib, WorkerContext ctx, ulong* nhs, uint n) =>
-            Dpdk.rte_fib6_lookup_bulk(fib.V6, ctx.Dst6, nhs, (int)n);
+        public static void Lookup(FibSnapshot fib, int table, WorkerContext ctx, ulong* nhs, uint n) =>
+            Dpdk.rte_fib6_lookup_bulk((void*)fib.V6[table], ctx.Dst6, nhs, (int)n);
 
         public static Reason Rewrite(GroupEntry* groups, PathEntry* paths, ulong nh, byte* frame, out ushort txPort) =>
             Forwarding.Rewrite6(groups, paths, nh, frame, out txPort);
@@ -520,7 +522,7 @@ public sealed unsafe class Worker
         where TTrace : struct, ITrace
     {
         ulong* nhs = _ctx.NextHops;
-        TFamily.Lookup(fib, _ctx, nhs, n);
+        TFamily.Lookup(fib, e.Table, _ctx, nhs, n);
         Mark(RuntimePath.Lookup, n);
         if (TTrace.On)
         {
@@ -534,8 +536,8 @@ public sealed unsafe class Worker
                 }
             }
         }
-        GroupEntry* groups = fib.Tables!.Groups;
-        PathEntry* paths = fib.Tables.Paths;
+        GroupEntry* groups = fib.Groups;
+        PathEntry* paths = fib.Paths;
         uint forwarded = 0;
         uint nLeft = n;
         void*** left = _ctx.Left;

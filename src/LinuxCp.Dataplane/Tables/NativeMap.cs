@@ -146,7 +146,38 @@ public sealed unsafe class NativeMap<TKey, TValue> : IDisposable
         NativeMemory.Free(old);
     }
 
-    /// <summary>Every entry (a copy; for show commands and resync sweeps, not hot paths).</summary>
+    /// <summary>Walks every entry without allocating (no adds or removes meanwhile; the value
+    /// may be changed through <see cref="Enumerator.Value"/>).</summary>
+    public Enumerator GetEnumerator() => new(this);
+
+    public ref struct Enumerator
+    {
+        private readonly NativeMap<TKey, TValue> _map;
+        private int _i;
+
+        internal Enumerator(NativeMap<TKey, TValue> map)
+        {
+            _map = map;
+            _i = -1;
+        }
+
+        public bool MoveNext()
+        {
+            ObjectDisposedException.ThrowIf(_map._slots == null, _map);
+            while (++_i <= _map._mask)
+                if (_map._slots[_i].Used)
+                    return true;
+            return false;
+        }
+
+        public readonly KeyValuePair<TKey, TValue> Current => new(_map._slots[_i].Key, _map._slots[_i].Value);
+
+        public readonly TKey Key => _map._slots[_i].Key;
+
+        public readonly ref TValue Value => ref _map._slots[_i].Value;
+    }
+
+    /// <summary>Every entry (a copy; for show commands, not for a full table).</summary>
     public List<KeyValuePair<TKey, TValue>> ToList()
     {
         var list = new List<KeyValuePair<TKey, TValue>>(_count);

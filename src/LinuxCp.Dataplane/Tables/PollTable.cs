@@ -15,8 +15,10 @@ public enum PollKind : byte
     TunToPhy,
 }
 
-/// <summary>One port a worker polls, and where its traffic goes.</summary>
-public readonly record struct PollEntry(ushort Port, ushort Peer, PollKind Kind, ulong PortMac, ulong PeerPortMac, bool Down = false);
+/// <summary>One port a worker polls, and where its traffic goes. <paramref name="Table"/>: the
+/// dense index of the dataplane table its packets are forwarded in (0, the default table,
+/// unless the port is bound to another).</summary>
+public readonly record struct PollEntry(ushort Port, ushort Peer, PollKind Kind, ulong PortMac, ulong PeerPortMac, bool Down = false, byte Table = 0);
 
 /// <summary>An immutable snapshot of what the workers poll. The control plane builds a new one
 /// and publishes it; workers pick it up at the top of their next loop iteration.</summary>

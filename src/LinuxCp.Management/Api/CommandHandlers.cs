@@ -24,6 +24,7 @@ public sealed partial class CommandHandlers : IDisposable
     public CommandHandlers(RouterState state)
     {
         _s = state;
+        Routing = new RoutingCommands(state);
         Capture = new CaptureService(state.Engine);
         Gc = new GcMonitor();
         int w = state.Engine.WorkerCount;
@@ -33,6 +34,9 @@ public sealed partial class CommandHandlers : IDisposable
     }
 
     public CaptureService Capture { get; }
+
+    /// <summary>The pair and FIB commands.</summary>
+    public RoutingCommands Routing { get; }
 
     /// <summary>The runtime's GC events since start (or the last clear runtime).</summary>
     public GcMonitor Gc { get; }
@@ -57,7 +61,7 @@ public sealed partial class CommandHandlers : IDisposable
         {
             "show version" => NoArgs(spec, rest, ShowVersion),
             "show interfaces" => NoArgs(spec, rest, ShowInterfaces),
-            "show lcp" => NoArgs(spec, rest, ShowLcp),
+            "show lcp" => NoArgs(spec, rest, Routing.ShowLcp),
             "show errors" => NoArgs(spec, rest, ShowErrors),
             "show buffers" => NoArgs(spec, rest, ShowBuffers),
             "clear errors" => NoArgs(spec, rest, ClearErrors),
@@ -74,13 +78,15 @@ public sealed partial class CommandHandlers : IDisposable
             "show memory" => NoArgs(spec, rest, ShowMemory),
             "show log-level" => NoArgs(spec, rest, () => new LogLevelDto(LogSwitch.Name(LogSwitch.Level))),
             "set log-level" => SetLogLevel(spec, rest),
-            "show ip fib" => ShowFib(false, rest),
-            "show ip6 fib" => ShowFib(true, rest),
-            "show ip fib summary" => NoArgs(spec, rest, ShowFibSummary),
-            "show ip neighbors" => NoArgs(spec, rest, ShowNeighbors),
-            "lcp resync" => NoArgs(spec, rest, Resync),
+            "show ip fib" => ShowFib(spec, false, rest),
+            "show ip6 fib" => ShowFib(spec, true, rest),
+            "show ip fib summary" => NoArgs(spec, rest, Routing.ShowFibSummary),
+            "show ip neighbors" => NoArgs(spec, rest, Routing.ShowNeighbors),
+            "lcp resync" => NoArgs(spec, rest, Routing.Resync),
+            "lcp verify" => LcpVerify(spec, rest),
             "lcp create" => LcpCreate(spec, rest),
             "lcp delete" => LcpDelete(spec, rest),
+            "debug fib-drop" => DebugFibDrop(spec, rest),
             _ => throw new ApiException($"command '{spec.Path}' is not implemented by this lcpd"),
         };
         return JsonSerializer.SerializeToNode(result, result?.GetType() ?? typeof(object), Protocol.Json);
@@ -114,74 +120,26 @@ public sealed partial class CommandHandlers : IDisposable
         return list;
     }
 
-    private LinuxCp.ControlPlane.Routing.RoutingService Routing =>
-        _s.Routing ?? throw new ApiException("the FIB is disabled (lcpd runs with --no-fib)");
-
-    private string InterfaceName(ushort port) =>
-        _s.Pairs.Pairs().FirstOrDefault(p => p.Phy.Id == port)?.HostIf ?? _s.Pairs.AllPorts().FirstOrDefault(p => p.Id == port)?.Name ?? $"port{port}";
-
-    private static string TypeName(LinuxCp.Dataplane.Fib.GroupKind k) => k switch
+    private List<FibRouteDto> ShowFib(CommandSpec spec, bool v6, string[] rest)
     {
-        LinuxCp.Dataplane.Fib.GroupKind.Forward => "forward",
-        LinuxCp.Dataplane.Fib.GroupKind.Local => "local",
-        LinuxCp.Dataplane.Fib.GroupKind.Glean => "attached",
-        LinuxCp.Dataplane.Fib.GroupKind.Blackhole => "blackhole",
-        LinuxCp.Dataplane.Fib.GroupKind.Unreachable => "unreachable",
-        LinuxCp.Dataplane.Fib.GroupKind.PuntToLinux => "punt",
-        _ => "no-route",
-    };
-
-    public List<FibRouteDto> ShowFib(bool v6, string[] rest)
-    {
-        LinuxCp.Dataplane.Fib.Prefix? filter = null;
-        if (rest.Length > 1)
-            throw new ApiException($"usage: show {(v6 ? "ip6" : "ip")} fib [<prefix>]");
-        if (rest.Length == 1)
-        {
-            try
-            {
-                filter = LinuxCp.Dataplane.Fib.Prefix.Parse(rest[0]);
-            }
-            catch (Exception e) when (e is FormatException or ArgumentException or OverflowException)
-            {
-                throw new ApiException($"bad prefix '{rest[0]}'");
-            }
-            if (filter.Value.V6 != v6)
-                throw new ApiException($"'{rest[0]}' is not an {(v6 ? "IPv6" : "IPv4")} prefix");
-        }
-        List<LinuxCp.Dataplane.Fib.FibEntry> entries;
-        lock (Routing.Lock)
-            entries = Routing.Fib.Dump(v6, filter);
-        if (filter is not null && filter.Value.Length == (v6 ? 128 : 32) && entries.Count > 1)
-            entries = [entries.MaxBy(e => e.Prefix.Length)!]; // an address: its longest match
-        return [.. entries.Select(e => new FibRouteDto(e.Prefix.ToString(), TypeName(e.Kind), e.Source.ToString().ToLowerInvariant(),
-            [.. e.Paths.Select(p => new FibPathDto(p.Via == 0 && e.Kind != LinuxCp.Dataplane.Fib.GroupKind.Forward ? null
-                : LinuxCp.Dataplane.Fib.Prefix.Format(v6, p.Via), InterfaceName(p.Port), p.Resolved))]))];
+        var (table, netns, netnsGiven, word) = RoutingCommands.TableArgs(rest, spec.Usage, restAllowed: true);
+        LinuxCp.Dataplane.Fib.Prefix? filter = word is null ? null : RoutingCommands.ParsePrefix(word);
+        return Routing.ShowFib(v6, netnsGiven ? netns : _s.Pairs.DefaultNetns, table, filter);
     }
 
-    public FibSummaryDto ShowFibSummary()
+    private VerifyDto LcpVerify(CommandSpec spec, string[] rest)
     {
-        lock (Routing.Lock)
-            return new FibSummaryDto(Routing.Fib.Count4, Routing.Fib.Count6, Routing.Fib.Commits, Routing.Fib.FibErrors);
+        var (table, netns, netnsGiven, _) = RoutingCommands.TableArgs(rest, spec.Usage, restAllowed: false);
+        return Routing.Verify(netnsGiven ? netns : _s.Pairs.DefaultNetns, anyNetns: !netnsGiven && table is null, table);
     }
 
-    public List<NeighborDto> ShowNeighbors()
+    private FibRouteDto DebugFibDrop(CommandSpec spec, string[] rest)
     {
-        lock (Routing.Lock)
-            return [.. Routing.Fib.Neighbors().OrderBy(n => n.V6).ThenBy(n => n.Ip)
-                .Select(n => new NeighborDto(LinuxCp.Dataplane.Fib.Prefix.Format(n.V6, n.Ip), n.Mac.ToString(), InterfaceName(n.Port)))];
+        var (table, netns, netnsGiven, word) = RoutingCommands.TableArgs(rest, spec.Usage, restAllowed: true);
+        if (word is null)
+            throw new ApiException($"usage: {spec.Usage}");
+        return Routing.DebugDrop(netnsGiven ? netns : _s.Pairs.DefaultNetns, table, RoutingCommands.ParsePrefix(word));
     }
-
-    public ResyncDto Resync()
-    {
-        int objects = Routing.ResyncAll();
-        var ls = Routing.Listeners.ToList();
-        return new ResyncDto(objects, ls.Sum(l => Interlocked.Read(ref l.Resyncs)), ls.Sum(l => Interlocked.Read(ref l.Overruns)),
-            ls.Sum(l => Interlocked.Read(ref l.Malformed)));
-    }
-
-    public List<LcpDto> ShowLcp() =>
-        [.. _s.Pairs.Pairs().Select(p => new LcpDto(p.Phy.Name, p.HostIf, p.Netns, p.Tun ? "tun" : "tap", p.HostIfIndex))];
 
     public List<ErrorCounterDto> ShowErrors()
     {
@@ -342,7 +300,8 @@ public sealed partial class CommandHandlers : IDisposable
 
     private TraceStatusDto ClearTrace()
     {
-        _s.Engine.TraceClear();
+        if (!_s.Engine.TraceClear())
+            throw new ApiException("a worker did not pass a quiescent point within 2 s: the trace was disarmed but not cleared (see show runtime); try again");
         return new TraceStatusDto(0, 0, 0, null);
     }
 
@@ -387,7 +346,7 @@ public sealed partial class CommandHandlers : IDisposable
         if (rec.LookedUp != 0)
         {
             var (gk, buckets) = _s.Engine.DescribeGroup(rec.NextHop);
-            steps.Add(new("fib-lookup", $"next-hop group {rec.NextHop}: {TypeName(gk)}" + (buckets > 0 ? $", {buckets} bucket(s)" : "")));
+            steps.Add(new("fib-lookup", $"next-hop group {rec.NextHop}: {RoutingCommands.TypeName(gk)}" + (buckets > 0 ? $", {buckets} bucket(s)" : "")));
         }
         string? reason = null, tx = null;
         string outcome;
@@ -510,12 +469,16 @@ public sealed partial class CommandHandlers : IDisposable
         string port = a[0], hostIf = a[2];
         string? netns = null;
         bool tun = false, persist = false;
+        uint? table = null;
         for (int i = 3; i < a.Length; i++)
         {
             switch (a[i])
             {
                 case "netns" when i + 1 < a.Length:
                     netns = a[++i];
+                    break;
+                case "table" when i + 1 < a.Length:
+                    table = RoutingCommands.TableArgs(["table", a[++i]], spec.Usage, false).Table;
                     break;
                 case "tun":
                     tun = true;
@@ -527,29 +490,13 @@ public sealed partial class CommandHandlers : IDisposable
                     throw new ApiException($"unexpected argument '{a[i]}'; usage: {spec.Usage}");
             }
         }
-        try
-        {
-            Pair p = _s.Pairs.Create(port, hostIf, netns, tun, persist);
-            return new LcpDto(p.Phy.Name, p.HostIf, p.Netns, p.Tun ? "tun" : "tap", p.HostIfIndex);
-        }
-        catch (PairException e)
-        {
-            throw new ApiException(e.Message);
-        }
+        return Routing.Create(port, hostIf, netns, tun, persist, table);
     }
 
     private LcpDto LcpDelete(CommandSpec spec, string[] a)
     {
         if (a.Length != 1)
             throw new ApiException($"usage: {spec.Usage}");
-        try
-        {
-            Pair p = _s.Pairs.Delete(a[0]);
-            return new LcpDto(p.Phy.Name, p.HostIf, p.Netns, p.Tun ? "tun" : "tap", p.HostIfIndex);
-        }
-        catch (PairException e)
-        {
-            throw new ApiException(e.Message);
-        }
+        return Routing.Delete(a[0]);
     }
 }

@@ -6,4 +6,4 @@ namespace LinuxCp.Management.Api;
 
 /// <summary>What the management layer reads and drives: the engine, the pairs, the pool.</summary>
 public sealed record RouterState(DataplaneEngine Engine, PairManager Pairs, Mempool Pool, string Version, string DpdkVersion,
-    LinuxCp.ControlPlane.Routing.RoutingService? Routing = null);
+    LinuxCp.ControlPlane.Routing.RoutingService? Routing = null, bool DebugCommands = false);

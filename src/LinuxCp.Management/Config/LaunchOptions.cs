@@ -4,8 +4,8 @@ using LinuxCp.ControlPlane.Pairs;
 
 namespace LinuxCp.Management.Config;
 
-/// <summary>A pair requested on the launch line: <c>--pair &lt;port&gt;=&lt;host-if&gt;[,tun][,netns=&lt;ns&gt;][,persist]</c>.</summary>
-public sealed record PairSpec(string Port, string HostIf, bool Tun, string? Netns, bool Persist);
+/// <summary>A pair requested on the launch line: <c>--pair &lt;port&gt;=&lt;host-if&gt;[,tun][,netns=&lt;ns&gt;][,persist][,table=&lt;n&gt;]</c>.</summary>
+public sealed record PairSpec(string Port, string HostIf, bool Tun, string? Netns, bool Persist, uint? Table = null);
 
 /// <summary>The launch line is malformed; the message says how.</summary>
 public sealed class UsageException : Exception
@@ -32,9 +32,13 @@ public sealed record LaunchOptions
     public string LogLevel { get; init; } = "info";
     public bool Fib { get; init; } = true;
     public IReadOnlyDictionary<string, DpdkSharp.MacAddress> PortMacs { get; init; } = new Dictionary<string, DpdkSharp.MacAddress>();
-    public uint FibRoutes { get; init; } = 1 << 20;
-    public uint Fib6Routes { get; init; } = 1 << 18;
-    public uint FibTbl8 { get; init; } = 16384;
+    /// <summary>FIB sizes; null: the default, scaled down to fit the memory EAL has.</summary>
+    public uint? FibRoutes { get; init; }
+    public uint? Fib6Routes { get; init; }
+    public uint? FibTbl8 { get; init; }
+    public const uint DefaultFibRoutes = 1 << 20, DefaultFib6Routes = 1 << 18, DefaultFibTbl8 = 16384;
+    /// <summary>--debug-commands: serve the debug command family (fault injection for tests).</summary>
+    public bool DebugCommands { get; init; }
     public uint NetlinkReceiveBuffer { get; init; } = 64 << 20;
     public uint NetlinkBatch { get; init; } = 20_000;
     public bool Help { get; init; }
@@ -56,10 +60,13 @@ public sealed record LaunchOptions
         the worker runs on the main lcore.
 
         lcpd options:
-          --pair <port>=<host-if>[,tun][,netns=<ns>][,persist]
+          --pair <port>=<host-if>[,tun][,netns=<ns>][,persist][,table=<n>]
                                  mirror <port> (DPDK device name or port id) as <host-if>; repeatable.
                                  tun: point-to-point TUN mirror instead of a TAP; netns: namespace for
                                  the mirror (default --netns); persist: keep the interface after exit
+                                 and adopt it, with Linux's addresses and routes, at the next start;
+                                 table: forward in kernel table <n> of the namespace (otherwise the
+                                 table an 'ip rule iif <host-if>' or a VRF device gives, or main)
           --netns <ns>           default namespace for mirrors (created if missing)
           --port-mac <port>=<mac>  set a port's MAC before it starts (its mirror gets it too); repeatable
           --api-socket <path>    API socket for lcpctl (default /run/lcpd.sock, mode 0600)
@@ -76,11 +83,13 @@ public sealed record LaunchOptions
           --mbufs <n>            mbufs in the packet pool (default 32767)
           --log-level <level>    trace|debug|info|warning|error|critical (default info)
           --no-fib               no fast path: punt every IP packet to Linux (mirror only)
-          --fib-routes <n>       IPv4 FIB capacity in routes (default 1048576)
-          --fib6-routes <n>      IPv6 FIB capacity in routes (default 262144)
+          --fib-routes <n>       IPv4 capacity of the default table in routes (default 1048576, scaled
+                                 down with a log line when EAL's memory is too small for it)
+          --fib6-routes <n>      IPv6 capacity of the default table in routes (default 262144)
           --netlink-rcvbuf <bytes>  netlink socket receive buffer (default 64 MiB)
           --netlink-batch <n>    most netlink events applied per FIB commit (default 20000)
           --fib-tbl8 <n>         FIB tbl8 groups per family (blocks for prefixes longer than /24; 256-32767, default 16384)
+          --debug-commands       serve the debug commands (fault injection, e.g. debug fib-drop)
           -h, --help             this text
 
         Signals: SIGTERM/SIGINT stop the workers and ports, remove the mirrors and exit 0.
@@ -188,6 +197,9 @@ public sealed record LaunchOptions
                 case "--no-fib":
                     o = o with { Fib = false };
                     break;
+                case "--debug-commands":
+                    o = o with { DebugCommands = true };
+                    break;
                 case "--fib-routes":
                     o = o with { FibRoutes = Number(a, Value(), 1024, 1u << 26) };
                     break;
@@ -232,15 +244,22 @@ public sealed record LaunchOptions
         string[] parts = s.Split(',');
         int eq = parts[0].IndexOf('=', StringComparison.Ordinal);
         if (eq <= 0 || eq == parts[0].Length - 1)
-            throw new UsageException($"--pair '{s}': expected <port>=<host-if>[,tun][,netns=<ns>][,persist]");
+            throw new UsageException($"--pair '{s}': expected <port>=<host-if>[,tun][,netns=<ns>][,persist][,table=<n>]");
         string port = parts[0][..eq], hostIf = parts[0][(eq + 1)..];
         if (PairManager.ValidateHostIf(hostIf) is string bad)
             throw new UsageException($"--pair '{s}': {bad}");
         bool tun = false, persist = false;
         string? ns = null;
+        uint? table = null;
         foreach (string opt in parts.Skip(1))
         {
-            if (opt == "tun")
+            if (opt.StartsWith("table=", StringComparison.Ordinal))
+            {
+                if (!uint.TryParse(opt.AsSpan("table=".Length), NumberStyles.None, CultureInfo.InvariantCulture, out uint t) || t is 0 or 255)
+                    throw new UsageException($"--pair '{s}': bad table '{opt["table=".Length..]}' (a kernel table id: 1-254, or above 255)");
+                table = t;
+            }
+            else if (opt == "tun")
                 tun = true;
             else if (opt == "persist")
                 persist = true;
@@ -253,6 +272,6 @@ public sealed record LaunchOptions
             else
                 throw new UsageException($"--pair '{s}': unknown pair option '{opt}'");
         }
-        return new PairSpec(port, hostIf, tun, ns, persist);
+        return new PairSpec(port, hostIf, tun, ns, persist, table);
     }
 }

@@ -32,13 +32,15 @@ public static class CommandCatalog
         new("show memory", "", "managed heap, GC counts and pauses, RSS, hugepages, DPDK heap"),
         new("show log-level", "", "the current log level"),
         new("set log-level", "<trace|debug|info|warning|error|critical>", "change the log level at run time"),
-        new("show ip fib", "[<prefix>]", "IPv4 FIB: all routes, or the entry a prefix/address matches"),
-        new("show ip fib summary", "", "route counts per family"),
-        new("show ip6 fib", "[<prefix>]", "IPv6 FIB"),
+        new("show ip fib", "[table <n>] [netns <ns>] [<prefix>]", "IPv4 FIB of a table (default: main): all routes, or the entry a prefix/address matches"),
+        new("show ip fib summary", "", "route counts per family and table, capacity, pending and refused changes, sync progress"),
+        new("show ip6 fib", "[table <n>] [netns <ns>] [<prefix>]", "IPv6 FIB"),
         new("show ip neighbors", "", "resolved neighbours (IPv4 and IPv6) in the fast path"),
-        new("lcp resync", "", "re-read Linux's links, addresses, routes and neighbours and fix the FIB"),
-        new("lcp create", "<port> host-if <name> [netns <ns>] [tun] [persist]", "create a mirror for a port"),
+        new("lcp resync", "", "re-create lost mirrors, re-read Linux's links, addresses, routes, neighbours, nexthops and rules, fix the FIB"),
+        new("lcp verify", "[table <n>] [netns <ns>]", "compare Linux's tables with the FIB route for route; exit 1 when they differ"),
+        new("lcp create", "<port> host-if <name> [netns <ns>] [tun] [persist] [table <n>]", "create a mirror for a port (persist: keep it, and adopt it at the next start)"),
         new("lcp delete", "<port|host-if>", "delete a pair and its mirror"),
+        new("debug fib-drop", "[table <n>] [netns <ns>] <prefix>", "remove a prefix from the dataplane only, as if an update was lost (needs --debug-commands)"),
     ];
 
     /// <summary>Finds the command whose words start <paramref name="argv"/> (longest match).

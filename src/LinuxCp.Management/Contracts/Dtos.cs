@@ -8,15 +8,35 @@ public sealed record InterfaceDto(
 
 public sealed record FibPathDto(string? Via, string Interface, bool Resolved);
 
-public sealed record FibRouteDto(string Prefix, string Type, string Source, List<FibPathDto> Paths);
+/// <summary>One FIB entry. <paramref name="Table"/>: the kernel table it mirrors;
+/// <paramref name="NexthopId"/>: the kernel nexthop object it follows (null: its own next hops).</summary>
+public sealed record FibRouteDto(string Prefix, string Type, string Source, List<FibPathDto> Paths, uint Table = 254, uint? NexthopId = null);
 
-public sealed record FibSummaryDto(long Ipv4, long Ipv6, long Commits, long FibErrors);
+/// <summary>One dataplane table: the kernel table (and namespace) it mirrors, its prefixes and
+/// capacity per family, prefixes refused for lack of space, and whether it could not grow.</summary>
+public sealed record FibTableDto(uint Table, string? Netns, int Index, long Ipv4, long Ipv6, long Ipv4Capacity, long Ipv6Capacity,
+    long Ipv4Tbl8, long Ipv6Tbl8, long Refused, bool Full);
+
+/// <summary>FIB totals. Pending: changes accepted and not yet in the dataplane; refused: prefixes
+/// that punt to Linux for lack of table space; syncing: a dump (start-up or resync) is being
+/// applied, sync_progress objects so far.</summary>
+public sealed record FibSummaryDto(long Ipv4, long Ipv6, long Commits, long FibErrors, long Pending, long Refused, long GraceTimeouts,
+    int Groups, int Paths, int Nexthops, int Targets, bool Syncing, long SyncProgress, List<FibTableDto> Tables);
+
+/// <summary>Result of lcp verify: in sync, prefixes compared, rounds run, and the differences.</summary>
+public sealed record VerifyDto(bool InSync, long Checked, int Rounds, List<VerifyDiffDto> Differences);
+
+public sealed record VerifyDiffDto(string? Netns, uint Table, string Prefix, string Problem, string? Kernel, string? Fib);
 
 public sealed record NeighborDto(string Ip, string Mac, string Interface);
 
-public sealed record ResyncDto(int Objects, long Resyncs, long Overruns, long Malformed);
+public sealed record ResyncDto(long Objects, long Resyncs, long Overruns, long Malformed, int Recovered = 0);
 
-public sealed record LcpDto(string Port, string HostIf, string? Netns, string Kind, int HostIfindex);
+/// <summary>A pair. State up/down (reason when down: its mirror was deleted, its namespace
+/// deleted, ...); the kernel table its port forwards in and where that binding comes from
+/// (explicit, vrf, rule, main); persist; adopted: the mirror existed and was taken over at start.</summary>
+public sealed record LcpDto(string Port, string HostIf, string? Netns, string Kind, int HostIfindex,
+    string State = "up", string? Reason = null, uint Table = 254, string TableSource = "main", bool Persist = false, bool Adopted = false);
 
 public sealed record ErrorCounterDto(string Reason, string Kind, long Count, string Description, List<long> PerWorker);
 

@@ -125,6 +125,7 @@ public sealed class CaptureService : IDisposable
     {
         var batch = new List<(long Tsc, byte[] Data, uint Orig)>();
         bool stopped = false;
+        bool detached = false; // the workers let go of the rings (their grace period passed)
         try
         {
             while (true)
@@ -132,7 +133,7 @@ public sealed class CaptureService : IDisposable
                 bool last = s.StopRequested || Interlocked.Read(ref s.Written) >= s.Max;
                 if (last && !stopped)
                 {
-                    _engine.CaptureStop(); // from here on the rings only shrink
+                    detached = _engine.CaptureStop(); // from here on the rings only shrink
                     stopped = true;
                 }
                 DrainInto(s, batch);
@@ -161,13 +162,23 @@ public sealed class CaptureService : IDisposable
         {
             s.Error = e.Message;
             if (!stopped)
-                _engine.CaptureStop();
+                detached = _engine.CaptureStop();
         }
         finally
         {
             s.Writer.Dispose();
-            foreach (CaptureRing r in s.Rings)
-                r.Dispose();
+            if (detached)
+            {
+                foreach (CaptureRing r in s.Rings)
+                    r.Dispose();
+            }
+            else
+            {
+                // A worker may still be writing into a ring: its memory is freed after a later
+                // grace period, not now.
+                s.Error ??= "a worker did not pass a quiescent point when the capture stopped; its rings are freed later";
+                _engine.DisposeWhenQuiet(s.Rings);
+            }
             s.Finished = true;
         }
     }

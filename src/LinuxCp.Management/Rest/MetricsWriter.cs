@@ -61,7 +61,7 @@ public static class MetricsWriter
 
         if (s.Routing is { } routing)
         {
-            var fib = h.ShowFibSummary();
+            var fib = h.Routing.ShowFibSummary();
             Family("lcp_fib_routes", "gauge", "Routes in the dataplane FIB.");
             Sample("lcp_fib_routes", "family=\"ipv4\"", fib.Ipv4);
             Sample("lcp_fib_routes", "family=\"ipv6\"", fib.Ipv6);
