@@ -60,6 +60,6 @@ public class ProtocolTests
         Assert.Equal(["name", "port_id", "kind", "mac", "mtu", "admin_up", "link_up", "rx_packets", "tx_packets",
             "rx_bytes", "tx_bytes", "drops", "punts", "forwarded"], node.Select(p => p.Key));
         var lcp = System.Text.Json.JsonSerializer.SerializeToNode(new LcpDto("p", "h", null, "tap", 3), Protocol.Json)!.AsObject();
-        Assert.Equal(["port", "host_if", "netns", "kind", "host_ifindex"], lcp.Select(p => p.Key));
+        Assert.Equal(["port", "host_if", "netns", "kind", "host_ifindex", "state", "reason", "table", "table_source", "persist", "adopted"], lcp.Select(p => p.Key));
     }
 }
