@@ -20,6 +20,9 @@ public readonly record struct MacAddress(ulong Bits)
             dst[i] = (byte)(Bits >> (8 * i));
     }
 
+    public static MacAddress Parse(string s) =>
+        TryParse(s, out MacAddress mac) ? mac : throw new FormatException($"not a MAC address: '{s}'");
+
     public static bool TryParse(string s, out MacAddress mac)
     {
         mac = default;

@@ -20,6 +20,9 @@ public sealed class ManagedFibBackend : IFibBackend
     /// <summary>Instances created and not freed.</summary>
     public int Live => _tables.Count(t => t is not null);
 
+    /// <summary>Adds and deletes asked of any instance (tests: a change that should not touch routes).</summary>
+    public long Writes { get; private set; }
+
     /// <summary>When set, <see cref="Create"/> fails with ENOMEM (an out-of-memory test).</summary>
     public bool FailCreate { get; set; }
 
@@ -49,6 +52,7 @@ public sealed class ManagedFibBackend : IFibBackend
 
     public int Add(nint fib, in FibKey p, ushort nextHop)
     {
+        Writes++;
         Table t = Get(fib);
         var key = (p.Address, p.Length);
         if (t.Routes.ContainsKey(key))
@@ -73,6 +77,7 @@ public sealed class ManagedFibBackend : IFibBackend
 
     public int Delete(nint fib, in FibKey p)
     {
+        Writes++;
         Table t = Get(fib);
         if (!t.Routes.Remove((p.Address, p.Length)))
             return -2; // ENOENT
