@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(1020, LogLevel.Information, "pair {Port} <-> {HostIf}: adopted the existing persistent {Kind} in {Netns} (ifindex {IfIndex}): its addresses and routes are kept")]
     public static partial void PairAdopted(ILogger log, string port, string hostIf, string kind, string netns, int ifIndex);
 
+    [LoggerMessage(1022, LogLevel.Warning, "netlink ({Netns}): the namespace is gone; its pairs are down until it is back")]
+    public static partial void NetnsGone(ILogger log, string netns);
+
     [LoggerMessage(1021, LogLevel.Information, "port {Port} now forwards in table {Table} of {Netns} ({Source})")]
     public static partial void PortTable(ILogger log, string port, uint table, string netns, string source);
 

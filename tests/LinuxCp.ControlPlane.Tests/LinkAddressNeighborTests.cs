@@ -41,11 +41,13 @@ public sealed class LinkAddressNeighborTests : IDisposable
     [Fact]
     public void MirrorDeleted_Reported_NeighboursLeaveTheFib()
     {
+        _h.Feed(w => w.Route(false, "10.0.0.0/24", hops: (10, null, 1)));
         Neighbor(10, "10.0.0.2");
         Assert.Equal(GroupKind.Forward, _h.Kind("10.0.0.2"));
         _h.Feed(w => w.Link(true, 10, "lcp0"));
         Assert.Equal(SyncHarness.Lcp0, Assert.Single(_h.Deleted));
-        Assert.Null(_h.Entry("10.0.0.2"));
+        Assert.Null(_h.Fib.Installed(0, Prefix.Parse("10.0.0.2/32"))); // the connected /24 goes with the kernel's own message
+        Assert.True(_h.Ns.ResyncWanted);
         Assert.Empty(_h.Fib.Neighbors());
     }
 
@@ -113,12 +115,21 @@ public sealed class LinkAddressNeighborTests : IDisposable
     }
 
     [Fact]
-    public void Neighbor_HostRouteFollowsItsPortToAnotherTable()
+    public void Neighbor_HostRouteInEveryTableWhoseAttachedRouteReachesIt()
     {
         Neighbor(11, "10.0.1.2");
-        Assert.NotNull(_h.Entry("10.0.1.2"));
+        Assert.Null(_h.Entry("10.0.1.2")); // no attached route reaches it yet: Linux would not either
+        _h.Feed(w => w.Route(false, "10.0.1.0/24", hops: (11, null, 1)));
+        Assert.Equal((GroupKind.Forward, RouteSource.Neighbor), (_h.Kind("10.0.1.2"), _h.Entry("10.0.1.2")!.Source));
+        // lcp1's port moves to table 100 by a rule; the connected route stays in main (so does
+        // the host route), and table 100 gets its own attached route (as a VRF would have).
         _h.Feed(w => w.Rule(false, 100, iifname: "lcp1"));
         int t = _h.Ns.TableIndex(100);
+        Assert.Equal(RouteSource.Neighbor, _h.Entry("10.0.1.2")!.Source);
+        Assert.Null(_h.Entry("10.0.1.2", t));
+        _h.Feed(w => w.Route(false, "10.0.1.0/24", table: 100, hops: (11, null, 1)));
+        Assert.Equal(GroupKind.Forward, _h.Kind("10.0.1.2", t));
+        _h.Feed(w => w.Route(true, "10.0.1.0/24", hops: (11, null, 1)));
         Assert.Null(_h.Entry("10.0.1.2"));
         Assert.Equal(GroupKind.Forward, _h.Kind("10.0.1.2", t));
     }

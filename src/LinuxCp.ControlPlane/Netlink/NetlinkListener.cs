@@ -41,6 +41,7 @@ public sealed class NetlinkListener : IDisposable
     private readonly ManualResetEventSlim _resyncDone = new(false);
     private volatile bool _stop;
     private volatile bool _resyncRequested;
+    private bool _gone;
     private int _resyncWaiters;
     private uint _seq = 1;
 
@@ -157,6 +158,16 @@ public sealed class NetlinkListener : IDisposable
                     CommitLocked();
                     Interlocked.Add(ref Messages, _sync.Messages - before);
                 }
+            }
+            catch (DpdkException e) when (e.Errno == 2 && _sync.Netns is not null)
+            {
+                // The namespace is gone (deleted under us): the pairs in it go down and this
+                // listener is replaced when it comes back.
+                if (!_gone)
+                    Log.NetnsGone(_log, _sync.Netns);
+                _gone = true;
+                _resyncRequested = true;
+                Thread.Sleep(500);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {

@@ -317,7 +317,9 @@ public sealed class PairManager
         {
             if (!_pairs.TryGetValue(port, out Pair? p) || p.State != PairState.Up || p.HostIfIndex != ifindex)
                 return null;
-            down = p with { State = PairState.Down, DownReason = reason };
+            // Once down, lcpd lets go of the namespace (listener sockets, the mirror's fds), so it
+            // may really die and its inode number be handed to the next namespace: forget it.
+            down = p with { State = PairState.Down, DownReason = reason, NetnsInode = 0 };
             _pairs[port] = down;
             RemoveMirrorLocked(p);
             Log.PairDown(_log, p.Phy.Name, p.HostIf, reason);
@@ -355,8 +357,9 @@ public sealed class PairManager
     }
 
     /// <summary>Compares each pair's namespace with what is under /run/netns now: a namespace
-    /// deleted (or deleted and created again: another inode) marks its pairs down; a namespace
-    /// that is back re-creates the mirrors that were lost with it. Returns what changed.</summary>
+    /// deleted (or deleted and created again: another inode; while a pair is up, lcpd's own
+    /// sockets keep its namespace alive, so the inode cannot be reused) marks its pairs down; a
+    /// namespace that is back re-creates the mirrors that were lost with it. Returns what changed.</summary>
     public int CheckNamespaces()
     {
         int changed = 0;
@@ -370,7 +373,7 @@ public sealed class PairManager
                 if (MarkDown(p.Phy.Id, p.HostIfIndex, now == 0 ? $"netns {p.Netns} was deleted" : $"netns {p.Netns} was deleted and created again") is not null)
                     changed++;
             }
-            else if (p.State == PairState.Down && now != 0 && now != p.NetnsInode && p.DownReason?.StartsWith("netns ", StringComparison.Ordinal) == true)
+            else if (p.State == PairState.Down && now != 0 && p.DownReason?.StartsWith("netns ", StringComparison.Ordinal) == true)
             {
                 try
                 {

@@ -162,6 +162,33 @@ public static class FibVerifier
         public readonly Dictionary<(int, bool), Expect> ByHops = [];
         public readonly Dictionary<(uint, bool), Expect> ByNexthop = [];
         public readonly Dictionary<int, Expect> ByGroup = [];
+        private readonly Dictionary<uint, List<(int IfIndex, Prefix Prefix)>> _attached = [];
+
+        /// <summary>A table's attached routes (best route of a prefix: one device-only hop on
+        /// a TAP mirror): where the neighbours behind them are reached from.</summary>
+        public bool Attached(uint table, int ifindex, Prefix host)
+        {
+            if (!_attached.TryGetValue(table, out var list))
+            {
+                list = [];
+                var keys = new Dataplane.Tables.NativeList<RouteKey>();
+                Snap.Routes.CollectPrefixes(keys, new TableOf(table));
+                for (int i = 0; i < keys.Count; i++)
+                {
+                    if (!Snap.Routes.TryGetBest(keys[i], out KernelRoute r) || r.Type != Nl.RtnUnicast || r.Nexthop != 0)
+                        continue;
+                    RouteNextHop[] hops = Snap.Routes.Hops.Get(r.Hops);
+                    if (hops.Length == 1 && !hops[0].HasGateway && Ns.Mirror(hops[0].IfIndex) is { Tun: false })
+                        list.Add((hops[0].IfIndex, keys[i].Prefix));
+                }
+                keys.Dispose();
+                _attached[table] = list;
+            }
+            foreach (var (ifx, p) in list)
+                if (ifx == ifindex && p.Contains(host))
+                    return true;
+            return false;
+        }
 
         public string Name(ushort port) => Ns.Mirrors.FirstOrDefault(m => m.Port == port)?.HostIf ?? $"port {port}";
     }
@@ -201,7 +228,7 @@ public static class FibVerifier
     }
 
     /// <summary>Every prefix Linux wants in a table: its routes, the namespace's addresses, and
-    /// host routes to the resolved neighbours of mirrors forwarding in it.</summary>
+    /// host routes to the resolved neighbours its attached routes reach.</summary>
     private static IEnumerable<Prefix> Wanted(Context ctx, uint kernelTable, int index)
     {
         var keys = new Dataplane.Tables.NativeList<RouteKey>();
@@ -218,7 +245,7 @@ public static class FibVerifier
         foreach (var (v6, a) in ctx.Snap.Addresses)
             yield return Prefix.Host(v6, a);
         foreach (var (ifindex, v6, ip) in ctx.Snap.Resolved.Keys)
-            if (ctx.Ns.Mirror(ifindex) is MirrorInfo m && !m.Tun && ctx.Ns.MirrorTableIndex(ifindex) == index)
+            if (ctx.Ns.Mirror(ifindex) is MirrorInfo m && !m.Tun && ctx.Attached(kernelTable, ifindex, Prefix.Host(v6, ip)))
                 yield return Prefix.Host(v6, ip);
     }
 
@@ -261,7 +288,7 @@ public static class FibVerifier
         if (p.Length == hostLen)
         {
             foreach (MirrorInfo m in ctx.Ns.Mirrors)
-                if (!m.Tun && ctx.Ns.MirrorTableIndex(m.IfIndex) == index && ctx.Snap.Resolved.ContainsKey((m.IfIndex, p.V6, p.Address)))
+                if (!m.Tun && ctx.Snap.Resolved.ContainsKey((m.IfIndex, p.V6, p.Address)) && ctx.Attached(kernelTable, m.IfIndex, p))
                     return new Expect(GroupKind.Forward, [(m.Port, p.Address)]);
         }
         return null;

@@ -206,7 +206,6 @@ public sealed class NamespaceSync : INetlinkSink, IDisposable
             _portTable[port] = index;
             PortTableChanged?.Invoke(port, index);
         }
-        Neighbors.Rehome();
     }
 
     private readonly List<int> _closing = [];

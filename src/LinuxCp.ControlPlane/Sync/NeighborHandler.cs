@@ -5,9 +5,11 @@ using LinuxCp.Dataplane.Fib;
 namespace LinuxCp.ControlPlane.Sync;
 
 /// <summary>Neighbours (RTM_NEWNEIGH/DELNEIGH) of the mirrors: a resolved one gives its
-/// adjacency its MAC (every route through it forwards) and a host route to it in the table the
-/// mirror's port forwards in; an unresolved or deleted one makes them glean (punt, Linux
-/// resolves). TUN mirrors have no neighbours (their one adjacency is the link's peer).</summary>
+/// adjacency its MAC (every route through it forwards) and a host route to it in every table
+/// that reaches it as Linux would: a table with an attached (connected) route through its
+/// mirror covering it (main, for ports bound by a rule; the VRF's table, for a VRF member). An
+/// unresolved or deleted one makes them glean (punt, Linux resolves). TUN mirrors have no
+/// neighbours (their one adjacency is the link's peer).</summary>
 public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
 {
     private readonly record struct NeighKey(int IfIndex, bool V6, UInt128 Ip);
@@ -18,7 +20,7 @@ public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
         public bool Resolved;
         public ushort State;
         public byte Mark;
-        public int Table = -1; // where its host route is (-1: none)
+        public ulong Tables; // dense indexes of the tables its host route is in (bit per index)
     }
 
     private readonly NamespaceSync _ns;
@@ -55,27 +57,30 @@ public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
         MirrorInfo? mirror = _ns.Mirror(key.IfIndex);
         if (mirror is null || mirror.Tun)
         {
-            RemoveHostRoute(key, s);
+            SetHostRoutes(key, s, 0, null);
             return;
         }
         _ns.Fib.SetNeighbor(mirror.Port, key.V6, key.Ip, s.Resolved ? new MacAddress(s.Mac) : null);
-        int table = s.Resolved ? _ns.MirrorTableIndex(key.IfIndex) : -1;
-        if (table != s.Table)
-            RemoveHostRoute(key, s);
-        if (table >= 0)
-        {
-            _ns.Fib.Set(table, Prefix.Host(key.V6, key.Ip), RouteSource.Neighbor,
-                RouteTarget.Via(key.V6, new NextHop(mirror.Port, key.Ip, 1)));
-            s.Table = table;
-        }
+        ulong want = 0;
+        if (s.Resolved)
+            foreach (var (table, index) in _ns.ActiveTables)
+                if (_ns.Routes.AttachedCovers(mirror.Port, table, key.V6, key.Ip))
+                    want |= 1UL << index;
+        SetHostRoutes(key, s, want, want == 0 ? null : RouteTarget.Via(key.V6, new NextHop(mirror.Port, key.Ip, 1)));
     }
 
-    private void RemoveHostRoute(NeighKey key, NeighState s)
+    private void SetHostRoutes(NeighKey key, NeighState s, ulong want, RouteTarget? target)
     {
-        if (s.Table < 0)
-            return;
-        _ns.Fib.Set(s.Table, Prefix.Host(key.V6, key.Ip), RouteSource.Neighbor, null);
-        s.Table = -1;
+        ulong gone = s.Tables & ~want, added = want & ~s.Tables;
+        Prefix host = Prefix.Host(key.V6, key.Ip);
+        for (int i = 0; i < 64; i++)
+        {
+            if ((gone & (1UL << i)) != 0)
+                _ns.Fib.Set(i, host, RouteSource.Neighbor, null);
+            else if ((added & (1UL << i)) != 0)
+                _ns.Fib.Set(i, host, RouteSource.Neighbor, target);
+        }
+        s.Tables = want;
     }
 
     /// <summary>A mirror went away: its neighbours leave the FIB (the model keeps them in case it comes back).</summary>
@@ -83,7 +88,15 @@ public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
     {
         foreach (var (k, s) in _neighs)
             if (k.IfIndex == mirror.IfIndex)
-                RemoveHostRoute(k, s);
+                SetHostRoutes(k, s, 0, null);
+    }
+
+    /// <summary>The attached routes through a port changed: its neighbours' host routes follow.</summary>
+    internal void AttachedChanged(ushort port)
+    {
+        foreach (var (k, s) in _neighs)
+            if (_ns.Mirror(k.IfIndex) is MirrorInfo m && m.Port == port)
+                Apply(k, s);
     }
 
     /// <summary>Mirrors changed: every neighbour is translated again.</summary>
@@ -91,14 +104,6 @@ public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
     {
         foreach (var (k, s) in _neighs)
             Apply(k, s);
-    }
-
-    /// <summary>Ports moved between tables: host routes follow them.</summary>
-    internal void Rehome()
-    {
-        foreach (var (k, s) in _neighs)
-            if (s.Table >= 0 && s.Table != _ns.MirrorTableIndex(k.IfIndex))
-                Apply(k, s);
     }
 
     public void BeginSync()

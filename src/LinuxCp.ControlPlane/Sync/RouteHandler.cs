@@ -21,8 +21,49 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
     private (RouteNextHop[]? Hops, RouteTarget? Target)[] _cache4 = new (RouteNextHop[]?, RouteTarget?)[64];
     private (RouteNextHop[]? Hops, RouteTarget? Target)[] _cache6 = new (RouteNextHop[]?, RouteTarget?)[64];
     private readonly Dictionary<uint, RouteTarget> _objectTargets = [];
+    // Attached (connected) prefixes per port and kernel table, of the tables a port forwards in:
+    // where a neighbour on that port is reachable from, so where its host route belongs.
+    private readonly Dictionary<(ushort Port, uint Table), List<Prefix>> _attached = [];
 
     internal RouteHandler(NamespaceSync ns) => _ns = ns;
+
+    /// <summary>Whether table <paramref name="table"/> has an attached route through
+    /// <paramref name="port"/> covering <paramref name="ip"/>.</summary>
+    public bool AttachedCovers(ushort port, uint table, bool v6, UInt128 ip)
+    {
+        if (!_attached.TryGetValue((port, table), out List<Prefix>? list))
+            return false;
+        Prefix host = Prefix.Host(v6, ip);
+        foreach (Prefix p in list)
+            if (p.Contains(host))
+                return true;
+        return false;
+    }
+
+    private void NoteAttached(in RouteKey key, Prefix p, RouteTarget? t)
+    {
+        ushort port = t is { Kind: GroupKind.Glean } ? t.GleanPort : ushort.MaxValue;
+        bool changed = false;
+        foreach (var (k, list) in _attached)
+        {
+            if (k.Table == key.Table && k.Port != port && list.Remove(p))
+            {
+                changed = true;
+                _ns.Neighbors.AttachedChanged(k.Port);
+            }
+        }
+        if (port == ushort.MaxValue)
+            return;
+        if (!_attached.TryGetValue((port, key.Table), out List<Prefix>? mine))
+            _attached[(port, key.Table)] = mine = [];
+        if (!mine.Contains(p))
+        {
+            mine.Add(p);
+            changed = true;
+        }
+        if (changed)
+            _ns.Neighbors.AttachedChanged(port);
+    }
 
     public int Count => _routes.Count;
     public int HopLists => _routes.Hops.Count;
@@ -97,8 +138,19 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
         if (index < 0)
             return;
         Prefix p = key.Prefix;
-        _ns.Fib.Set(index, p, RouteSource.Kernel, _routes.TryGetBest(key, out KernelRoute best) ? Target(best, p.V6) : null);
+        RouteTarget? t = _routes.TryGetBest(key, out KernelRoute best) ? Target(best, p.V6) : null;
+        _ns.Fib.Set(index, p, RouteSource.Kernel, t);
+        if (t is { Kind: GroupKind.Glean } || _attachedPrefixes.Contains((key.Table, p)))
+        {
+            if (t is { Kind: GroupKind.Glean })
+                _attachedPrefixes.Add((key.Table, p));
+            else
+                _attachedPrefixes.Remove((key.Table, p));
+            NoteAttached(key, p, t);
+        }
     }
+
+    private readonly HashSet<(uint Table, Prefix Prefix)> _attachedPrefixes = [];
 
     /// <summary>A kernel route as a FIB target.</summary>
     public RouteTarget Target(in KernelRoute r, bool v6)
@@ -195,6 +247,12 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
         _routes.CollectPrefixes(_prefixScratch, new TableSelector(table));
         for (int i = 0; i < _prefixScratch.Count; i++)
             _ns.Fib.Set(index, _prefixScratch[i].Prefix, RouteSource.Kernel, null);
+        _attachedPrefixes.RemoveWhere(a => a.Table == table);
+        foreach (var k in _attached.Keys.Where(k => k.Table == table).ToList())
+        {
+            _attached.Remove(k);
+            _ns.Neighbors.AttachedChanged(k.Port);
+        }
     }
 
     /// <summary>Mirrors changed: every route of an active table is translated again.</summary>
