@@ -15,7 +15,7 @@ cleanup() {
     set +e
     [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     ip netns del "$DP" 2>/dev/null; ip netns del "$RT" 2>/dev/null; rm -f "$SOCK"
-    rm -rf "/var/run/dpdk/lcpdump$ID" "/tmp/lcpdump-$ID.batch"
+    rm -rf "/var/run/dpdk/lcpdump$ID" "/tmp/lcpdump-$ID.batch"; [ -n "${KEEP_LOG:-}" ] && cp "/tmp/lcpdump-$ID.log" "$KEEP_LOG"
 }
 trap cleanup EXIT
 ip netns add "$DP"; ip netns add "$RT"
@@ -37,7 +37,7 @@ k0=$(date +%s.%N)
 ip netns exec "$RT" ip -batch "/tmp/lcpdump-$ID.batch"
 k1=$(date +%s.%N)
 t0=$(date +%s.%N)
-ip netns exec "$DP" "$ROOT/bin/lcpd" --no-huge -m 2048 --no-pci --file-prefix "lcpdump$ID" --lcores "${LCORES:-0@0}" \
+ip netns exec "$DP" ${LCPD_WRAP:-} "$ROOT/bin/lcpd" --no-huge -m 2048 --no-pci --file-prefix "lcpdump$ID" --lcores "${LCORES:-0@0}" \
     --vdev net_af_packet0,iface=dp0 -- --idle-sleep-us 50 --fib-routes $((N + 65536)) --fib-tbl8 4096 \
     --netns "$RT" --pair net_af_packet0=lcp0 --api-socket "$SOCK" >"/tmp/lcpdump-$ID.log" 2>&1 &
 pid=$!

@@ -49,6 +49,8 @@ public struct KernelRoute
     public byte Type;
     /// <summary>The sync epoch that last saw it (mark and sweep).</summary>
     public byte Mark;
+    /// <summary>Per prefix (kept on the prefix's first route): <see cref="KernelRoutes.FlagAttached"/>.</summary>
+    public byte PrefixFlags;
     public int Hops;
     public uint Nexthop;
 
@@ -68,6 +70,9 @@ public sealed class KernelRoutes : IDisposable
 
     public HopSets Hops { get; } = new();
 
+    /// <summary>The prefix's route in the FIB is attached (connected): neighbours hang off it.</summary>
+    public const byte FlagAttached = 1;
+
     public int Count => _first.Count + _moreCount;
 
     public long NativeBytes => _first.Bytes;
@@ -76,7 +81,7 @@ public sealed class KernelRoutes : IDisposable
     {
         if (_first.TryGetValue(k, out route) && route.SameSlot(metric, tos))
             return true;
-        if (_more.TryGetValue(k, out List<KernelRoute>? list))
+        if (_moreCount != 0 && _more.TryGetValue(k, out List<KernelRoute>? list))
             foreach (KernelRoute r in list)
                 if (r.SameSlot(metric, tos))
                 {
@@ -85,6 +90,15 @@ public sealed class KernelRoutes : IDisposable
                 }
         route = default;
         return false;
+    }
+
+    /// <summary>The prefix's flags (on its first route), or a null reference when it has no route.</summary>
+    public ref byte PrefixFlags(in RouteKey k)
+    {
+        ref KernelRoute first = ref _first.GetValueRefOrNullRef(k);
+        if (Unsafe.IsNullRef(ref first))
+            return ref Unsafe.NullRef<byte>();
+        return ref first.PrefixFlags;
     }
 
     /// <summary>Adds or replaces the route of (key, metric, tos); takes over the caller's
@@ -100,7 +114,9 @@ public sealed class KernelRoutes : IDisposable
         if (first.SameSlot(route.Metric, route.Tos))
         {
             Hops.Release(first.Hops);
+            byte flags = first.PrefixFlags;
             first = route;
+            first.PrefixFlags = flags;
             return;
         }
         if (!_more.TryGetValue(k, out List<KernelRoute>? list))
@@ -118,12 +134,20 @@ public sealed class KernelRoutes : IDisposable
         _moreCount++;
     }
 
-    public bool Remove(in RouteKey k, uint metric, byte tos)
+    public bool Remove(in RouteKey k, uint metric, byte tos) => Remove(k, metric, tos, out _);
+
+    /// <summary>Removes the route of (key, metric, tos); <paramref name="prefixFlags"/> are the
+    /// prefix's flags before (they stay with the prefix while it has routes).</summary>
+    public bool Remove(in RouteKey k, uint metric, byte tos, out byte prefixFlags)
     {
+        prefixFlags = 0;
         ref KernelRoute first = ref _first.GetValueRefOrNullRef(k);
         if (Unsafe.IsNullRef(ref first))
             return false;
-        _more.TryGetValue(k, out List<KernelRoute>? list);
+        prefixFlags = first.PrefixFlags;
+        List<KernelRoute>? list = null;
+        if (_moreCount != 0)
+            _more.TryGetValue(k, out list);
         if (first.SameSlot(metric, tos))
         {
             Hops.Release(first.Hops);
@@ -133,6 +157,7 @@ public sealed class KernelRoutes : IDisposable
                 return true;
             }
             first = list[^1]; // promote an extra route
+            first.PrefixFlags = prefixFlags;
             list.RemoveAt(list.Count - 1);
             _moreCount--;
             if (list.Count == 0)
@@ -161,7 +186,7 @@ public sealed class KernelRoutes : IDisposable
     {
         if (!_first.TryGetValue(k, out best))
             return false;
-        if (_more.TryGetValue(k, out List<KernelRoute>? list))
+        if (_moreCount != 0 && _more.TryGetValue(k, out List<KernelRoute>? list))
             foreach (KernelRoute r in list)
                 if (r.Metric < best.Metric)
                     best = r;
@@ -179,7 +204,7 @@ public sealed class KernelRoutes : IDisposable
             first.Mark = epoch;
             return;
         }
-        if (_more.TryGetValue(k, out List<KernelRoute>? list))
+        if (_moreCount != 0 && _more.TryGetValue(k, out List<KernelRoute>? list))
             for (int i = 0; i < list.Count; i++)
                 if (list[i].SameSlot(metric, tos))
                     list[i] = list[i] with { Mark = epoch };

@@ -119,20 +119,22 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
                 if (!gone)
                     left.Add(h);
             }
+            byte lastFlags = 0;
             if (left.Count > 0)
                 _routes.Put(key, cur with { Hops = _routes.Hops.Acquire(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(left)) });
             else
-                _routes.Remove(key, r.Metric, r.Tos);
+                _routes.Remove(key, r.Metric, r.Tos, out lastFlags);
+            Recompute(key, lastFlags);
+            return;
         }
-        else
-        {
-            _routes.Remove(key, r.Metric, r.Tos);
-        }
-        Recompute(key);
+        _routes.Remove(key, r.Metric, r.Tos, out byte flags);
+        Recompute(key, flags);
     }
 
-    /// <summary>Puts the route Linux uses for a prefix (or nothing) into the FIB, if a port forwards in its table.</summary>
-    private void Recompute(in RouteKey key)
+    /// <summary>Puts the route Linux uses for a prefix (or nothing) into the FIB, if a port
+    /// forwards in its table; notes when it becomes or stops being an attached route
+    /// (<paramref name="removedFlags"/>: the prefix's flags when its last route was just removed).</summary>
+    private void Recompute(in RouteKey key, byte removedFlags = 0)
     {
         int index = _ns.TableIndex(key.Table);
         if (index < 0)
@@ -140,17 +142,15 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
         Prefix p = key.Prefix;
         RouteTarget? t = _routes.TryGetBest(key, out KernelRoute best) ? Target(best, p.V6) : null;
         _ns.Fib.Set(index, p, RouteSource.Kernel, t);
-        if (t is { Kind: GroupKind.Glean } || _attachedPrefixes.Contains((key.Table, p)))
-        {
-            if (t is { Kind: GroupKind.Glean })
-                _attachedPrefixes.Add((key.Table, p));
-            else
-                _attachedPrefixes.Remove((key.Table, p));
-            NoteAttached(key, p, t);
-        }
+        bool now = t is { Kind: GroupKind.Glean };
+        ref byte flags = ref _routes.PrefixFlags(key);
+        bool was = ((System.Runtime.CompilerServices.Unsafe.IsNullRef(ref flags) ? removedFlags : flags) & KernelRoutes.FlagAttached) != 0;
+        if (now == was && !now)
+            return;
+        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref flags))
+            flags = now ? (byte)(flags | KernelRoutes.FlagAttached) : (byte)(flags & ~KernelRoutes.FlagAttached);
+        NoteAttached(key, p, t);
     }
-
-    private readonly HashSet<(uint Table, Prefix Prefix)> _attachedPrefixes = [];
 
     /// <summary>A kernel route as a FIB target.</summary>
     public RouteTarget Target(in KernelRoute r, bool v6)
@@ -247,7 +247,6 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
         _routes.CollectPrefixes(_prefixScratch, new TableSelector(table));
         for (int i = 0; i < _prefixScratch.Count; i++)
             _ns.Fib.Set(index, _prefixScratch[i].Prefix, RouteSource.Kernel, null);
-        _attachedPrefixes.RemoveWhere(a => a.Table == table);
         foreach (var k in _attached.Keys.Where(k => k.Table == table).ToList())
         {
             _attached.Remove(k);
@@ -275,8 +274,8 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
         for (int i = 0; i < _scratch.Count; i++)
         {
             var (k, metric, tos) = _scratch[i];
-            _routes.Remove(k, metric, tos);
-            Recompute(k);
+            _routes.Remove(k, metric, tos, out byte flags);
+            Recompute(k, flags);
         }
     }
 
@@ -291,8 +290,8 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
         for (int i = 0; i < _scratch.Count; i++)
         {
             var (k, metric, tos) = _scratch[i];
-            _routes.Remove(k, metric, tos);
-            Recompute(k);
+            _routes.Remove(k, metric, tos, out byte flags);
+            Recompute(k, flags);
         }
         return _scratch.Count;
     }

@@ -83,7 +83,7 @@ public sealed unsafe class FibWriter : IDisposable
     private readonly Dictionary<NexthopKey, NexthopState> _nexthops = [];
     private bool _objectsAppeared;
 
-    private const byte FlagRefused = 1;
+    private const byte FlagRefused = 1, FlagDirty = 2;
 
     /// <summary>What each source wants for a prefix (interned target ids, 0: nothing) and what
     /// is installed. Reference-free: a full table is native memory the GC never sees.</summary>
@@ -118,7 +118,7 @@ public sealed unsafe class FibWriter : IDisposable
     private readonly FibSnapshot?[] _snapshots = new FibSnapshot?[2];
     private readonly List<(nint Fib, bool V6)> _freeLater = [];
 
-    private enum OpAction : byte { Add, Delete, Skip }
+    private enum OpAction : byte { Add, Delete }
 
     private struct Op
     {
@@ -130,7 +130,9 @@ public sealed unsafe class FibWriter : IDisposable
     // Sized for a whole netlink batch up front: growing them mid-flood allocates large-object
     // arrays, and large-object allocations start gen2 collections.
     private const int BatchCapacity = 1 << 16;
-    private readonly HashSet<FibKey> _dirty = new(BatchCapacity);
+    // Changed prefixes, each once (a flag in its state says it is listed): native, so a whole
+    // table's worth never becomes a large-object allocation.
+    private readonly NativeList<FibKey> _dirty = new();
     // Prefixes a full table refused: retried as deletes make room, or all at once when it grows.
     private readonly HashSet<FibKey> _refusedKeys = [];
     private readonly int[] _freedByTable = new int[FibSnapshot.MaxTables];
@@ -299,13 +301,18 @@ public sealed unsafe class FibWriter : IDisposable
         if ((uint)table >= (uint)_tables.Length || _tables[table] is null)
             throw new ArgumentOutOfRangeException(nameof(table), $"table index {table} is not open");
         var key = new FibKey(table, p);
-        ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(key);
-        if (Unsafe.IsNullRef(ref s))
+        ref PrefixState s = ref Unsafe.NullRef<PrefixState>();
+        if (target is null)
         {
-            if (target is null)
+            s = ref _prefixes.GetValueRefOrNullRef(key);
+            if (Unsafe.IsNullRef(ref s))
                 return;
-            s = ref _prefixes.GetValueRefOrAddDefault(key, out _);
-            s.Installed = -1;
+        }
+        else
+        {
+            s = ref _prefixes.GetValueRefOrAddDefault(key, out bool exists);
+            if (!exists)
+                s.Installed = -1;
         }
         int id = target is null ? 0 : AcquireTarget(target);
         ref int slot = ref source == RouteSource.Local ? ref s.Local : ref source == RouteSource.Kernel ? ref s.Kernel : ref s.Neighbor;
@@ -316,18 +323,43 @@ public sealed unsafe class FibWriter : IDisposable
             // Unchanged but not in the dataplane (lost, or refused earlier): a resync's replay
             // puts it back.
             if (s.Installed < 0 && s.Effective().Target != 0)
-                _dirty.Add(key);
+                MarkDirty(ref s, key);
             return;
         }
         if (slot != 0)
             ReleaseTarget(slot);
         slot = id;
+        MarkDirty(ref s, key);
+    }
+
+    private void MarkDirty(ref PrefixState s, in FibKey key)
+    {
+        if ((s.Flags & FlagDirty) != 0)
+            return;
+        s.Flags |= FlagDirty;
         _dirty.Add(key);
+    }
+
+    private void MarkDirty(in FibKey key)
+    {
+        ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(key);
+        if (!Unsafe.IsNullRef(ref s))
+            MarkDirty(ref s, key);
     }
 
     private int AcquireTarget(RouteTarget t)
     {
+        // A target instance remembers its id: the route path passes the same cached instance for
+        // every route through a next hop, so this skips the dictionary (hashing a target).
+        int known = t.InternId;
+        if (known > 0 && known < _targets.HighWater && _targets.References(known) > 0 && ReferenceEquals(_targets[known], t))
+        {
+            _targets.AddRef(known);
+            return known;
+        }
         _targets.TryAcquire(t, out int id, out bool created); // the target id space is unbounded
+        if (ReferenceEquals(_targets[id], t))
+            t.InternId = id;
         if (created)
         {
             if (id >= _targetGroup.Length)
@@ -478,14 +510,13 @@ public sealed unsafe class FibWriter : IDisposable
         if (_dirty.Count == 0 && _adj.DirtyCount == 0 && _groups.PendingRewrites == 0 && _groups.PendingFree == 0 && _adj.PendingFree == 0)
             return new CommitResult(0, 0, 0, 0, false, false, 0);
 
-        int refused = BuildOps();
+        int standby = _active ^ 1;
+        int refused = ApplyDirty(standby);
         int groupRewrites = _groups.PendingRewrites;
         int pathRewrites = _adj.Rewrite();
         bool publish = _opCount != 0 || groupRewrites != 0;
-        int standby = _active ^ 1;
         if (publish)
         {
-            refused += ApplyFirst(standby);
             _groups.WriteRewrites(standby);
             _active = standby;
             _pub.Publish(Snapshot(standby));
@@ -553,23 +584,30 @@ public sealed unsafe class FibWriter : IDisposable
         }
         if (repaired.Count == 0)
             return;
-        foreach (var (k, s) in _prefixes)
-            if (repaired.Contains(s.Effective().Target))
-                _dirty.Add(k);
+        for (var e = _prefixes.GetEnumerator(); e.MoveNext();)
+            if (repaired.Contains(e.Value.Effective().Target))
+                MarkDirty(ref e.Value, e.Key);
     }
 
-    private int BuildOps()
+    /// <summary>Settles every changed prefix: its winning source's group goes into the standby
+    /// copy at once (one lookup per prefix), and the write is recorded for the other copy. A
+    /// refused add becomes a delete of what was there, so no stale group id stays in a table.
+    /// Returns the refusals.</summary>
+    private int ApplyDirty(int copy)
     {
         int refused = 0;
-        foreach (FibKey k in _dirty)
+        for (int i = 0; i < _dirty.Count; i++)
         {
+            FibKey k = _dirty[i];
             ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(k);
             if (Unsafe.IsNullRef(ref s))
                 continue;
+            s.Flags &= unchecked((byte)~FlagDirty);
             var (tid, source) = s.Effective();
             int gid = tid == 0 ? -1 : _targetGroup[tid];
             s.Source = source;
-            if (gid == s.Installed && (s.Flags & FlagRefused) == 0)
+            bool wasRefused = (s.Flags & FlagRefused) != 0;
+            if (gid == s.Installed && !wasRefused)
             {
                 if (tid == 0)
                     _prefixes.Remove(k);
@@ -577,10 +615,57 @@ public sealed unsafe class FibWriter : IDisposable
             }
             if (gid < 0 && s.Installed < 0)
             {
+                if (wasRefused)
+                    _refusedKeys.Remove(k);
                 _prefixes.Remove(k); // never got in (refused), and nothing wants it now
                 continue;
             }
-            AddOp(k, gid);
+            TableSlot t = _tables[k.Table]!;
+            nint fib = k.V6 ? t.V6[copy] : t.V4[copy];
+            bool wasIn = s.Installed >= 0;
+            if (gid >= 0)
+            {
+                if (_backend.Add(fib, k, (ushort)gid) == 0)
+                {
+                    if (!wasIn)
+                        CountIn(t, k.V6, +1);
+                    s.Installed = gid;
+                    if (wasRefused)
+                    {
+                        s.Flags &= unchecked((byte)~FlagRefused);
+                        _refusedKeys.Remove(k);
+                    }
+                    AddOp(k, gid);
+                    continue;
+                }
+                FibErrors++;
+                refused++;
+                t.Refused++;
+                if (k.V6)
+                    t.Grow6 = true;
+                else
+                    t.Grow4 = true;
+                s.Flags |= FlagRefused;
+                _refusedKeys.Add(k);
+                if (!wasIn)
+                    continue;
+            }
+            int rc = _backend.Delete(fib, k);
+            if (rc < 0 && rc != -2)
+                FibErrors++;
+            AddOp(k, -1);
+            if (wasIn)
+            {
+                CountIn(t, k.V6, -1);
+                _freedByTable[k.Table]++;
+            }
+            s.Installed = -1;
+            if (s.Effective().Target == 0)
+            {
+                if ((s.Flags & FlagRefused) != 0)
+                    _refusedKeys.Remove(k);
+                _prefixes.Remove(k);
+            }
         }
         _dirty.Clear();
         return refused;
@@ -591,72 +676,6 @@ public sealed unsafe class FibWriter : IDisposable
         if (_opCount == _ops.Length)
             Array.Resize(ref _ops, _ops.Length * 2);
         _ops[_opCount++] = new Op { Key = k, Group = gid, Action = gid < 0 ? OpAction.Delete : OpAction.Add };
-    }
-
-    /// <summary>Applies the ops to the standby copy, settling each one's final action (a refused
-    /// add becomes a delete of what was there, so no stale group id stays in a table), and
-    /// updates the prefix state. Returns the refusals.</summary>
-    private int ApplyFirst(int copy)
-    {
-        int refused = 0;
-        for (int i = 0; i < _opCount; i++)
-        {
-            ref Op op = ref _ops[i];
-            TableSlot t = _tables[op.Key.Table]!;
-            nint fib = op.Key.V6 ? t.V6[copy] : t.V4[copy];
-            ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(op.Key);
-            bool wasIn = !Unsafe.IsNullRef(ref s) && s.Installed >= 0;
-            if (op.Action == OpAction.Add)
-            {
-                int rc = _backend.Add(fib, op.Key, (ushort)op.Group);
-                if (rc == 0)
-                {
-                    if (!wasIn)
-                        CountIn(t, op.Key.V6, +1);
-                    s.Installed = op.Group;
-                    if ((s.Flags & FlagRefused) != 0)
-                    {
-                        s.Flags &= unchecked((byte)~FlagRefused);
-                        _refusedKeys.Remove(op.Key);
-                    }
-                    continue;
-                }
-                FibErrors++;
-                refused++;
-                t.Refused++;
-                if (op.Key.V6)
-                    t.Grow6 = true;
-                else
-                    t.Grow4 = true;
-                s.Flags |= FlagRefused;
-                _refusedKeys.Add(op.Key);
-                op.Action = wasIn ? OpAction.Delete : OpAction.Skip;
-                if (!wasIn)
-                    continue;
-                _backend.Delete(fib, op.Key);
-            }
-            else
-            {
-                int rc = _backend.Delete(fib, op.Key);
-                if (rc < 0 && rc != -2)
-                    FibErrors++;
-            }
-            if (Unsafe.IsNullRef(ref s))
-                continue;
-            if (wasIn)
-            {
-                CountIn(t, op.Key.V6, -1);
-                _freedByTable[op.Key.Table]++;
-            }
-            s.Installed = -1;
-            if (s.Effective().Target == 0)
-            {
-                if ((s.Flags & FlagRefused) != 0)
-                    _refusedKeys.Remove(op.Key);
-                _prefixes.Remove(op.Key);
-            }
-        }
-        return refused;
     }
 
     /// <summary>Room made by deletes goes to prefixes refused earlier: as many of the table's
@@ -673,7 +692,7 @@ public sealed unsafe class FibWriter : IDisposable
             if (_freedByTable[k.Table] <= 0)
                 continue;
             _freedByTable[k.Table]--;
-            _dirty.Add(k);
+            MarkDirty(k);
         }
         Array.Clear(_freedByTable);
     }
@@ -684,8 +703,6 @@ public sealed unsafe class FibWriter : IDisposable
         for (int i = 0; i < _opCount; i++)
         {
             ref Op op = ref _ops[i];
-            if (op.Action == OpAction.Skip)
-                continue;
             TableSlot? t = _tables[op.Key.Table];
             if (t is null)
                 continue;
@@ -995,6 +1012,7 @@ public sealed unsafe class FibWriter : IDisposable
         _freeLater.Clear();
         _nh.Dispose();
         _prefixes.Dispose();
+        _dirty.Dispose();
     }
 }
 

@@ -48,6 +48,9 @@ public sealed class RouteTarget : IEquatable<RouteTarget>
     /// whatever it points at now.</summary>
     public NexthopKey? Nexthop { get; }
 
+    /// <summary>The id a FIB writer interned this instance under (a hint it checks; 0: none).</summary>
+    internal int InternId;
+
     public static RouteTarget Via(bool v6, params NextHop[] hops) =>
         hops.Length == 0 ? PuntTarget : new RouteTarget(GroupKind.Forward, hops, 0, v6, null);
 
