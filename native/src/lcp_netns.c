@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "lcp_internal.h"
 
 #define NETNS_RUN_DIR "/run/netns"
+#define NSFS_MAGIC_NUMBER 0x6e736673UL /* linux/magic.h NSFS_MAGIC */
 
 static int netns_path(const char *name, char *buf, size_t len)
 {
@@ -197,9 +199,14 @@ int lcp_netns_inode(const char *netns, uint64_t *inode)
 		if (rc < 0)
 			return rc;
 	}
+	/* `ip netns add` creates the file first and bind-mounts the namespace on it after: until
+	 * then it is a plain file on /run, not a namespace, and counts as absent. */
+	struct statfs fs;
 	struct stat st;
-	if (stat(path, &st) != 0)
+	if (statfs(path, &fs) != 0 || stat(path, &st) != 0)
 		return -errno;
+	if ((unsigned long)fs.f_type != NSFS_MAGIC_NUMBER)
+		return -ENOENT;
 	*inode = (uint64_t)st.st_ino;
 	return 0;
 }

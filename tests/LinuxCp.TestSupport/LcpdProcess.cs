@@ -162,6 +162,9 @@ public sealed partial class LcpdProcess : IDisposable
                 _p.Kill();
             _p.WaitForExit();
         }
+        // LCPD_TEST_LOGS=<dir>: keep what each lcpd printed, to read after a failure.
+        if (Environment.GetEnvironmentVariable("LCPD_TEST_LOGS") is { Length: > 0 } dir)
+            File.WriteAllText(Path.Combine(dir, $"lcpd-{_p.Id}.log"), Output);
         _p.Dispose();
         Repo.CleanEalRuntime(_eal);
         try

@@ -248,6 +248,10 @@ public sealed class RoutingService : IDisposable
         if (!_listeners.Remove(Key(ns), out var entry))
             return;
         entry.Listener.Dispose();
+        // The sweep below removes the namespace's links too: that is not a mirror deleted from
+        // outside (the pairs there go down for their namespace, with that reason).
+        entry.Sync.MirrorDeleted = null;
+        entry.Sync.PortTableChanged = null;
         lock (Lock)
         {
             entry.Sync.BeginSync();
