@@ -148,6 +148,14 @@ public sealed partial class RestAndContractTests : IDisposable
         Assert.Equal(_f.Lcpd.CtlJson("show", "ip", "fib", subnet).ToJsonString(), one.ToJsonString());
         JsonNode bad = await GetJson("/api/v1/ip/fib?prefix=300.1.1.1", HttpStatusCode.BadRequest);
         Assert.Contains("bad prefix", bad["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        // The table of the query: main by number is the same as no table; an unknown one is an error.
+        JsonNode main = await GetJson($"/api/v1/ip/fib?prefix={Uri.EscapeDataString(subnet)}&table=254");
+        Assert.Equal(one.ToJsonString(), main.ToJsonString());
+        JsonNode noTable = await GetJson("/api/v1/ip/fib?table=4000", HttpStatusCode.BadRequest);
+        Assert.Contains("4000", noTable["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        JsonNode verify = await GetJson("/api/v1/lcp/verify");
+        Assert.True(verify["in_sync"]!.GetValue<bool>());
+        Assert.True(verify["checked"]!.GetValue<long>() > 0);
         JsonNode missing = await GetJson("/api/v1/no/such/thing", HttpStatusCode.NotFound);
         Assert.Contains("no such endpoint", missing["error"]!.GetValue<string>(), StringComparison.Ordinal);
     }

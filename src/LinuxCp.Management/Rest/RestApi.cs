@@ -13,7 +13,7 @@ using Microsoft.Extensions.Logging;
 namespace LinuxCp.Management.Rest;
 
 /// <summary>Body of POST /api/v1/lcp.</summary>
-public sealed record LcpCreateRequest(string Port, string HostIf, string? Netns = null, bool Tun = false, bool Persist = false);
+public sealed record LcpCreateRequest(string Port, string HostIf, string? Netns = null, bool Tun = false, bool Persist = false, uint? Table = null);
 
 /// <summary>Body of POST /api/v1/trace.</summary>
 public sealed record TraceAddRequest(int Count, string? Port = null);
@@ -115,10 +115,13 @@ public static class RestApi
                 argv.Add("tun");
             if (r.Persist)
                 argv.Add("persist");
+            if (r.Table is uint t)
+                argv.AddRange(["table", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             return RunWith(h, StatusCodes.Status201Created, [.. argv]);
         }).WithSummary("create a pair: a mirror for a port").Produces<LcpDto>(201).Produces<ErrorDto>(400);
         app.MapDelete(Prefix + "/lcp/{name}", (string name) => Run(h, "lcp", "delete", name))
             .WithSummary("delete a pair (by port or host interface name)").Produces<LcpDto>().Produces<ErrorDto>(400);
+        Get<VerifyDto>(app, "/lcp/verify", "compare Linux's tables with the FIB (optional ?table=&netns=)", c => Run(h, [.. Scope(c, "lcp", "verify")]));
         app.MapPost(Prefix + "/lcp/resync", () => Run(h, "lcp", "resync"))
             .WithSummary("re-read Linux state and fix the FIB").Produces<ResyncDto>().Produces<ErrorDto>(400);
         app.MapPost(Prefix + "/errors/clear", () => Run(h, "clear", "errors")).WithSummary("reset error counters").Produces<List<ErrorCounterDto>>();
@@ -147,7 +150,21 @@ public static class RestApi
 
     private static IResult Fib(CommandHandlers h, HttpContext c, string family)
     {
+        List<string> argv = Scope(c, "show", family, "fib");
         string? prefix = c.Request.Query["prefix"];
-        return string.IsNullOrEmpty(prefix) ? Run(h, "show", family, "fib") : Run(h, "show", family, "fib", prefix);
+        if (!string.IsNullOrEmpty(prefix))
+            argv.Add(prefix);
+        return Run(h, [.. argv]);
+    }
+
+    /// <summary>The command words plus the table/netns a query names (?table=&amp;netns=).</summary>
+    private static List<string> Scope(HttpContext c, params string[] words)
+    {
+        var argv = new List<string>(words);
+        if (c.Request.Query["table"].ToString() is { Length: > 0 } table)
+            argv.AddRange(["table", table]);
+        if (c.Request.Query["netns"].ToString() is { Length: > 0 } ns)
+            argv.AddRange(["netns", ns]);
+        return argv;
     }
 }
