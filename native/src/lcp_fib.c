@@ -25,7 +25,7 @@ struct rte_fib6 *lcp_fib6_create(const char *name, int socket_id, uint32_t max_r
 	conf.type = RTE_FIB6_TRIE;
 	conf.default_nh = 0;
 	conf.max_routes = (int)max_routes;
-	conf.trie.nh_sz = RTE_FIB6_TRIE_2B;
+	conf.trie.nh_sz = RTE_FIB6_TRIE_4B; /* 2-byte entries would cap tbl8 groups at 32767: too few for an IPv6 Internet table */
 	conf.trie.num_tbl8 = num_tbl8;
 	return rte_fib6_create(name, socket_id, &conf);
 }

@@ -168,7 +168,7 @@ namespace LinuxCp.Daemon
                         // Sized before the mirrors exist (their queues take memory too: the plan
                         // keeps a reserve), from what EAL has left after the mbuf pool.
                         var backend = new RteFibBackend(socket);
-                        FibPlan plan = FibSizing.Plan(opt.FibRoutes, opt.Fib6Routes, opt.FibTbl8, backend, FibSizing.AvailableEalMemory());
+                        FibPlan plan = FibSizing.Plan(opt.FibRoutes, opt.Fib6Routes, opt.FibTbl8, backend, FibSizing.AvailableEalMemory(), opt.Fib6Tbl8);
                         if (plan.Note is string note)
                             Log.FibSized(log, note);
                         fib = new FibWriter(backend, engine, RoutingService.DefaultTable, plan.V4, plan.V6)

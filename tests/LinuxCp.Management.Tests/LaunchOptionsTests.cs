@@ -51,6 +51,8 @@ public class LaunchOptionsTests
     [InlineData("--mbufs", "12", "takes a number")]
     [InlineData("--log-level", "loud", "bad log level")]
     [InlineData("--frobnicate", null, "unknown option '--frobnicate'")]
+    [InlineData("--fib-tbl8", "40000", "takes a number")]
+    [InlineData("--fib6-tbl8", "100", "takes a number")]
     public void Parse_Malformed_ThrowsWithReason(string opt, string? value, string expected)
     {
         string[] args = value is null ? ["--", opt] : ["--", opt, value];

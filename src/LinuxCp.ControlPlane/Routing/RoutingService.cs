@@ -207,7 +207,7 @@ public sealed class RoutingService : IDisposable
     private CommitResult CommitLocked()
     {
         CommitResult r = _fib.Commit();
-        if (r.Refused != 0)
+        if (r.Refused != 0 && _fib.RefusedPrefixes != 0)
             Warn($"FIB: {_fib.RefusedPrefixes} prefix(es) refused for lack of table space (see show ip fib summary); they punt to Linux");
         return r;
     }

@@ -747,7 +747,7 @@ public sealed unsafe class FibWriter : IDisposable
         int count = v6 ? t.Count6 : t.Count4;
         FibCapacity next = count + 1 >= cap.Routes * 9L / 10
             ? cap with { Routes = cap.Routes * 2 }
-            : cap with { Tbl8 = Math.Min(32767u, cap.Tbl8 * 2) };
+            : cap with { Tbl8 = Math.Min(_backend.MaxTbl8(v6), cap.Tbl8 * 2) };
         if (next == cap)
         {
             MarkFull(t, v6, $"FIB table {t.Id.Table}: {(v6 ? "IPv6" : "IPv4")} tbl8 groups at the maximum ({cap.Tbl8}): further routes punt to Linux");

@@ -32,4 +32,7 @@ public interface IFibBackend
 
     /// <summary>Bytes an instance of this capacity needs, to size tables to the memory EAL has.</summary>
     long EstimateBytes(bool v6, FibCapacity c);
+
+    /// <summary>The most tbl8 groups an instance of the family can have (its entry width bounds it).</summary>
+    uint MaxTbl8(bool v6);
 }

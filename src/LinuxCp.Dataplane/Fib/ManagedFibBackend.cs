@@ -28,6 +28,8 @@ public sealed class ManagedFibBackend : IFibBackend
 
     public long EstimateBytes(bool v6, FibCapacity c) => 64L * c.Routes + 512L * c.Tbl8;
 
+    public uint MaxTbl8(bool v6) => v6 ? RteFibBackend.Tbl8Limit6 : RteFibBackend.Tbl8Limit4;
+
     public nint Create(string name, bool v6, FibCapacity c, out int errno)
     {
         if (FailCreate)

@@ -4,18 +4,28 @@ using DpdkSharp.Native;
 namespace LinuxCp.Dataplane.Fib;
 
 /// <summary>The production backend: DPDK's rte_fib (DIR-24-8) for IPv4 and rte_fib6 (trie) for
-/// IPv6, with 2-byte next hops. Each instance is created on the given NUMA socket.</summary>
+/// IPv6. IPv4 uses 2-byte entries (15-bit next hops and tbl8 indexes: 32767 groups, plenty for
+/// an IPv4 table, whose longer-than-/24 prefixes are few); IPv6 uses 4-byte entries, because
+/// each IPv6 prefix longer than /24 needs a tbl8 group per byte below /24 and an Internet table
+/// needs far more than 32767 of them. Each instance is created on the given NUMA socket.</summary>
 public sealed unsafe class RteFibBackend(int socket) : IFibBackend
 {
-    // Measured with a probe on DPDK 22.11 (the same with and without hugepages): 32 MiB of
-    // tbl24 (2^24 two-byte entries), ~422 bytes of RIB node pool per route of capacity (two
-    // nodes per route, each a cache-aligned mempool object), ~512 bytes per tbl8 group.
-    private const long Tbl24Bytes = (1L << 24) * 2;
+    // Measured with a probe on DPDK 22.11 (the same with and without hugepages): a tbl24 of
+    // 2^24 entries (32 MiB at 2 bytes, 64 MiB at 4), ~422 bytes of RIB node pool per route of
+    // capacity (two nodes per route, each a cache-aligned mempool object), a tbl8 group of 256
+    // entries plus ~8 bytes of index.
     private const long BytesPerRoute = 424;
-    private const long BytesPerTbl8 = 520;
     private const long Overhead = 1 << 20;
 
-    public long EstimateBytes(bool v6, FibCapacity c) => Tbl24Bytes + BytesPerRoute * c.Routes + BytesPerTbl8 * c.Tbl8 + Overhead;
+    private static int EntryBytes(bool v6) => v6 ? 4 : 2;
+
+    public long EstimateBytes(bool v6, FibCapacity c) =>
+        (1L << 24) * EntryBytes(v6) + BytesPerRoute * c.Routes + (256L * EntryBytes(v6) + 8) * c.Tbl8 + Overhead;
+
+    public uint MaxTbl8(bool v6) => v6 ? Tbl8Limit6 : Tbl8Limit4;
+
+    /// <summary>IPv4: what 15 bits index. IPv6: 31 bits could, memory bounds it first (1 GiB a copy here).</summary>
+    public const uint Tbl8Limit4 = 32767, Tbl8Limit6 = 1 << 20;
 
     public nint Create(string name, bool v6, FibCapacity c, out int errno)
     {

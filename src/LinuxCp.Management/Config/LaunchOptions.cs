@@ -36,7 +36,8 @@ public sealed record LaunchOptions
     public uint? FibRoutes { get; init; }
     public uint? Fib6Routes { get; init; }
     public uint? FibTbl8 { get; init; }
-    public const uint DefaultFibRoutes = 1 << 20, DefaultFib6Routes = 1 << 18, DefaultFibTbl8 = 16384;
+    public uint? Fib6Tbl8 { get; init; }
+    public const uint DefaultFibRoutes = 1 << 20, DefaultFib6Routes = 1 << 18, DefaultFibTbl8 = 16384, DefaultFib6Tbl8 = 65536;
     /// <summary>--debug-commands: serve the debug command family (fault injection for tests).</summary>
     public bool DebugCommands { get; init; }
     public uint NetlinkReceiveBuffer { get; init; } = 64 << 20;
@@ -88,7 +89,9 @@ public sealed record LaunchOptions
           --fib6-routes <n>      IPv6 capacity of the default table in routes (default 262144)
           --netlink-rcvbuf <bytes>  netlink socket receive buffer (default 64 MiB)
           --netlink-batch <n>    most netlink events applied per FIB commit (default 20000)
-          --fib-tbl8 <n>         FIB tbl8 groups per family (blocks for prefixes longer than /24; 256-32767, default 16384)
+          --fib-tbl8 <n>         IPv4 tbl8 groups (one per /24 holding longer prefixes; 256-32767, default 16384)
+          --fib6-tbl8 <n>        IPv6 tbl8 groups (one per 8 bits below /24 of a prefix; 256-1048576,
+                                 default 65536, or 4x --fib-tbl8 when only that is given)
           --debug-commands       serve the debug commands (fault injection, e.g. debug fib-drop)
           -h, --help             this text
 
@@ -208,6 +211,9 @@ public sealed record LaunchOptions
                     break;
                 case "--fib-tbl8":
                     o = o with { FibTbl8 = Number(a, Value(), 256, 32767) }; // 15-bit next hops bound the tbl8 count
+                    break;
+                case "--fib6-tbl8":
+                    o = o with { Fib6Tbl8 = Number(a, Value(), 256, 1 << 20) };
                     break;
                 case "--log-level":
                     string lvl = Value();
