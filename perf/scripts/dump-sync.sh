@@ -21,6 +21,7 @@ cleanup() {
     set +e
     [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     ip netns del "$DP" 2>/dev/null; ip netns del "$RT" 2>/dev/null; rm -f "$SOCK"
+    [ -n "${HP_BEFORE:-}" ] && echo "$HP_BEFORE" > "$HP"
     rm -rf "/var/run/dpdk/lcpdump$ID" "/tmp/lcpdump-$ID.batch"; [ -n "${KEEP_LOG:-}" ] && cp "/tmp/lcpdump-$ID.log" "$KEEP_LOG"
 }
 trap cleanup EXIT
@@ -33,66 +34,21 @@ ip -n "$RT" link set fill1 up
 ip -n "$RT" link set fill0 up
 ip -n "$RT" addr add 10.0.0.1/24 dev fill0
 ip -n "$RT" addr add 2001:db8::1/64 dev fill0 nodad
-python3 - "$N" "$MIX" "$V6" >"/tmp/lcpdump-$ID.batch" <<'PY'
-import ipaddress, random, sys
-n, mix, n6 = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-out = sys.stdout.write
-def v4(a, length):
-    out(f"route add {ipaddress.IPv4Address(a)}/{length} via 10.0.0.2\n")
-if mix == "uniform":
-    for i in range(n):
-        v4(0x64000000 + (i << 8), 24)  # 100.0.0.0/24, 100.0.1.0/24, ...
-else:
-    # Shares of an Internet table; each length fills its own run of address space from 11.0.0.0,
-    # /25-/32 are carved out of the /24s (they need tbl8 groups, as in real tables).
-    shares = [(16, .005), (17, .005), (18, .01), (19, .02), (20, .04), (21, .06), (22, .10), (23, .12)]
-    longer = int(n * .015)
-    cursor = 11 << 24
-    made = 0
-    for length, share in shares:
-        cursor = (cursor + (1 << (32 - length)) - 1) & ~((1 << (32 - length)) - 1)
-        for _ in range(int(n * share)):
-            v4(cursor, length); cursor += 1 << (32 - length); made += 1
-    n24 = n - made - longer
-    base24 = cursor
-    for i in range(n24):
-        v4(base24 + (i << 8), 24)
-    rnd = random.Random(1)
-    i = 0
-    taken = set()
-    while i < longer:  # a few /24s split into several longer prefixes each
-        b = base24 + (rnd.randrange(n24) << 8)
-        for length in rnd.sample(range(25, 33), 4):
-            if i == longer:
-                break
-            a = b + (rnd.randrange(1 << (length - 24)) << (32 - length))
-            if (a, length) not in taken:
-                taken.add((a, length)); v4(a, length); i += 1
-if n6:
-    rnd = random.Random(6)
-    lengths = [(48, .50), (44, .08), (40, .07), (36, .04), (32, .20), (29, .03), (46, .04), (47, .02), (56, .02)]
-    pool = [l for l, s in lengths for _ in range(int(s * 100))]
-    i = 0
-    seen = set()
-    while i < n6:
-        # an allocation: a /32 (or /29) somewhere in 2400::/6, holding up to 60 prefixes
-        alloc = (0x2400 << 112) | (rnd.getrandbits(22) << 96)
-        for _ in range(rnd.randint(1, 60)):
-            if i == n6:
-                break
-            length = rnd.choice(pool)
-            p = alloc | ((rnd.getrandbits(length - 32) << (128 - length)) if length > 32 else 0)
-            p &= ((1 << length) - 1) << (128 - length)
-            if (p, length) in seen:
-                continue
-            seen.add((p, length))
-            out(f"route add {ipaddress.IPv6Address(p)}/{length} via 2001:db8::2\n"); i += 1
-PY
+python3 "$ROOT/perf/scripts/mkroutes.py" "$N" "$MIX" "$V6" >"/tmp/lcpdump-$ID.batch"
 k0=$(date +%s.%N)
 ip netns exec "$RT" ip -batch "/tmp/lcpdump-$ID.batch"
 k1=$(date +%s.%N)
 t0=$(date +%s.%N)
-ip netns exec "$DP" ${LCPD_WRAP:-} "$ROOT/bin/lcpd" --no-huge -m "${MEM:-4096}" --no-pci --file-prefix "lcpdump$ID" --lcores "${LCORES:-0@0}" \
+# HUGE=1: EAL on 2 MiB hugepages (reserved here for the run and given back after), as in
+# production; otherwise --no-huge (EAL's memory is then anonymous memory, counted in the RSS).
+MEMARGS=(--no-huge -m "${MEM:-4096}")
+if [ "${HUGE:-0}" = 1 ]; then
+    HP=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+    HP_BEFORE=$(cat "$HP")
+    echo $((HP_BEFORE + ${MEM:-4096} / 2 + 64)) > "$HP"
+    MEMARGS=(--huge-unlink) # no -m: EAL takes hugepages as the FIB asks for them, not all up front
+fi
+ip netns exec "$DP" ${LCPD_WRAP:-} "$ROOT/bin/lcpd" "${MEMARGS[@]}" --no-pci --file-prefix "lcpdump$ID" --lcores "${LCORES:-0@0}" \
     --vdev net_af_packet0,iface=dp0 -- --idle-sleep-us 50 --fib-routes $((N + 65536)) --fib6-routes $((V6 + 65536)) --fib-tbl8 ${TBL8:-16384} --fib6-tbl8 "${TBL8_6:-$((V6 > 0 ? 3 * V6 + 65536 : 65536))}" \
     --netns "$RT" --pair net_af_packet0=lcp0 --api-socket "$SOCK" >"/tmp/lcpdump-$ID.log" 2>&1 &
 pid=$!
@@ -113,7 +69,7 @@ import json, sys
 n, n6 = int(sys.argv[1]), int(sys.argv[2]); k0, k1, t0, t1, t2 = map(float, sys.argv[3:8])
 m = json.load(open(sys.argv[8])); s = json.load(open(sys.argv[9]))
 mb = lambda b: b / 2**20
-rss, dpdk = m["rss_bytes"], m["dpdk_heap_allocated_bytes"]
+rss, dpdk = m["rss_bytes"], (0 if m["hugepages_total"] else m["dpdk_heap_allocated_bytes"])  # hugepages are not in the RSS
 print(f"routes={n} v6={n6} kernel_s={k1 - k0:.2f} (kernel {(n + n6) / (k1 - k0):.0f} routes/s) "
       f"lcpd_start_to_fib_full_s={t2 - t0:.2f} api_up_s={t1 - t0:.2f} api_up_to_fib_full_s={t2 - t1:.2f} "
       f"lcpd_rate_per_s={(n + n6) / (t2 - t0):.0f}")

@@ -66,9 +66,13 @@ if [ -n "${BENCH_CONTROL_CPU:-}" ]; then
     DUT_EAL=$(sed -E "s/--lcores=[^ ]+/--lcores=0@$BENCH_CONTROL_CPU,1@$DUT_CPU/" <<<"$DUT_EAL")
     TASKSET=(taskset -c "$DUT_CPU,$BENCH_CONTROL_CPU")
 fi
+# BENCH_TABLE=<n>: both ports forward in kernel table n (--pair ...,table=n): the bench's routes
+# and the connected subnets go to table n, the main table keeps only the connected routes.
+PT=${BENCH_TABLE:+,table=$BENCH_TABLE}
+RT=(${BENCH_TABLE:+table $BENCH_TABLE})
 # shellcheck disable=SC2086
 "${TASKSET[@]}" "$ROOT/bin/lcpd" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
-    --netns "$NS" --pair 0=lcp0 --pair 1=lcp1 --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
+    --netns "$NS" --pair "0=lcp0$PT" --pair "1=lcp1$PT" --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
     --api-socket "$SOCK" --no-rest ${LCPD_ARGS:-} &
 pid=$!
 for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done
@@ -79,6 +83,9 @@ for p in 0 1; do
     in_ns ip addr add "172.16.$p.1/24" dev "lcp$p"
     in_ns ip link set "lcp$p" up
 done
+if [ -n "${BENCH_TABLE:-}" ]; then
+    for p in 0 1; do in_ns ip route replace "172.16.$p.0/24" dev "lcp$p" "${RT[@]}"; done
+fi
 in_ns ip neigh replace 172.16.0.2 lladdr "$GEN_MAC0" dev lcp0 nud permanent
 in_ns ip neigh replace 172.16.1.2 lladdr "$GEN_MAC1" dev lcp1 nud permanent
 if [ "${BENCH_V6:-0}" = 1 ]; then
@@ -88,12 +95,13 @@ if [ "${BENCH_V6:-0}" = 1 ]; then
     in_ns ip -6 neigh replace fd00:16:0::2 lladdr "$GEN_MAC0" dev lcp0 nud permanent
     in_ns ip -6 neigh replace fd00:16:1::2 lladdr "$GEN_MAC1" dev lcp1 nud permanent
     for p in 0 1; do
-        in_ns ip -6 route replace "2001:200:0:$p::/64" via "fd00:16:$p::2"
+        [ -n "${BENCH_TABLE:-}" ] && in_ns ip -6 route replace "fd00:16:$p::/64" dev "lcp$p" "${RT[@]}"
+        in_ns ip -6 route replace "2001:200:0:$p::/64" via "fd00:16:$p::2" "${RT[@]}"
     done
 fi
 IFS=, read -ra routes <<<"$ROUTES"
 for r in "${routes[@]}"; do
-    in_ns ip route replace "${r%%=*}" via "172.16.${r##*=}.2"
+    in_ns ip route replace "${r%%=*}" via "172.16.${r##*=}.2" "${RT[@]}"
 done
 
 # BENCH_CHURN=R: R route changes per second while traffic flows, from 2 s after start: replaces

@@ -6,7 +6,9 @@
 # every pair and their median; writes the table to perf/results/pairs-<time>.md.
 #   perf/scripts/pairs.sh [pairs, default 4]
 # env: FAMILY (v4 | v6), REPS (3 per run), SECS (10 per rep), FLOWS (1024), LCPD_ENV (extra
-# environment for lcpd-dut.sh, e.g. "BENCH_CONTROL_CPU=1").
+# environment for lcpd-dut.sh, e.g. "BENCH_CONTROL_CPU=1"). ANCHOR_ENV=<env>: the anchor side is
+# lcpd too, with this environment instead of l3fwd (e.g. LCPD_ENV=BENCH_TABLE=100 ANCHOR_ENV=
+# BENCH_TABLE=: a non-default table against the main table, in the same interleaved pairs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 BENCH=${BENCH_DIR:-$(cd "$ROOT/../shared/bench" 2>/dev/null && pwd || true)}
@@ -22,6 +24,7 @@ trap 'rm -f "$PCAP"' EXIT
 if [ "$FAMILY" = v6 ]; then
     python3 "$ROOT/perf/scripts/mkpcap.py" "$PCAP" --flows "$FLOWS" --size 62 --ipv6 >/dev/null
     LCPD_ENV="BENCH_V6=1 ${LCPD_ENV:-}"
+    LCPD_ENV_BASE="BENCH_V6=1"
 else
     python3 "$ROOT/perf/scripts/mkpcap.py" "$PCAP" --flows "$FLOWS" --size 60 >/dev/null
 fi
@@ -37,7 +40,7 @@ run() {
 }
 
 {
-    echo "# lcpd vs l3fwd ($FAMILY), $(date -u +%Y-%m-%dT%H:%MZ), pcap topology, $SECS s x $REPS reps per run, $FLOWS flows, pairs interleaved (ABBA)"
+    echo "# lcpd${LCPD_ENV:+ [$LCPD_ENV]} vs ${ANCHOR_ENV+lcpd [$ANCHOR_ENV] (in the l3fwd rows)}${ANCHOR_ENV-l3fwd} ($FAMILY), $(date -u +%Y-%m-%dT%H:%MZ), pcap topology, $SECS s x $REPS reps per run, $FLOWS flows, pairs interleaved (ABBA)"
     echo
     echo "lcpd: $(git -C "$ROOT" log -1 --format='%h %s' | cut -c1-100)$(git -C "$ROOT" diff --quiet || echo ' (+ uncommitted changes)')"
     echo
@@ -50,7 +53,9 @@ for p in $(seq "$PAIRS"); do
     [ $((p % 2)) = 0 ] && order="lcpd l3fwd"
     declare -A mpps=()
     for dut in $order; do
-        if [ "$dut" = l3fwd ]; then
+        if [ "$dut" = l3fwd ] && [ -n "${ANCHOR_ENV+set}" ]; then
+            read -r m range cont < <(run "$ANCHOR_ENV ${LCPD_ENV_BASE:-} $ROOT/perf/scripts/lcpd-dut.sh")
+        elif [ "$dut" = l3fwd ]; then
             read -r m range cont < <(run "$ROOT/perf/scripts/l3fwd-dut.sh")
         else
             read -r m range cont < <(run "${LCPD_ENV:-} $ROOT/perf/scripts/lcpd-dut.sh")
