@@ -242,7 +242,7 @@ namespace LinuxCp.Daemon
                     restSocket = opt.ApiSocket + ".http";
                     File.Delete(restSocket);
                 }
-                rest = RestApi.Build(handlers, restSocket, opt.Http, logs);
+                rest = RestApi.Build(handlers, restSocket, opt.Http, logs, opt.HttpSecurity);
                 rest.StartAsync().GetAwaiter().GetResult();
                 if (restSocket is not null)
                 {

@@ -13,4 +13,16 @@ internal static partial class Log
 
     [LoggerMessage(2002, LogLevel.Error, "API handler failed")]
     public static partial void ApiHandlerFailed(ILogger log, Exception e);
+
+    [LoggerMessage(2003, LogLevel.Information, "audit: {Who} from {Client}: {Method} {Path} -> {Status}")]
+    public static partial void ApiWrite(ILogger log, string who, string client, string method, string path, int status);
+
+    [LoggerMessage(2004, LogLevel.Warning, "API refused {Client} ({Status}) {Method} {Path}: {Reason} (logged once a minute per client)")]
+    public static partial void ApiRefused(ILogger log, string client, int status, string method, string path, string reason);
+
+    [LoggerMessage(2005, LogLevel.Warning, "API: {Reason}")]
+    public static partial void ApiAuthProblem(ILogger log, string reason);
+
+    [LoggerMessage(2006, LogLevel.Information, "REST on TCP {Endpoint}: {Mode}")]
+    public static partial void TcpListening(ILogger log, string endpoint, string mode);
 }

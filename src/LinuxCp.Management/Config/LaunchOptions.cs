@@ -45,6 +45,8 @@ public sealed record LaunchOptions
     public bool Help { get; init; }
     /// <summary>TCP address for the REST API (--http), in addition to the API socket.</summary>
     public System.Net.IPEndPoint? Http { get; init; }
+    /// <summary>Who may use the TCP listener (--api-token-file, --http-public-reads, TLS).</summary>
+    public HttpSecurity HttpSecurity { get; init; } = new();
     /// <summary>Serve REST over the API socket (HTTP connections are recognised and forwarded).</summary>
     public bool Rest { get; init; } = true;
     /// <summary>--queue-map: which queue of every port each worker lcore polls.</summary>
@@ -71,7 +73,15 @@ public sealed record LaunchOptions
           --netns <ns>           default namespace for mirrors (created if missing)
           --port-mac <port>=<mac>  set a port's MAC before it starts (its mirror gets it too); repeatable
           --api-socket <path>    API socket for lcpctl (default /run/lcpd.sock, mode 0600)
-          --http <addr:port>     also serve the REST API and /metrics on this TCP address
+          --http <addr:port>     also serve the REST API and /metrics on this TCP address (needs a
+                                 credential source below; TLS when the address is not loopback)
+          --api-token-file <f>   bearer tokens for --http, one '<token> <ro|rw> <name>' per line
+                                 (mode 0600; re-read when it changes); rw tokens may change state
+          --http-public-reads    GET requests on --http need no credential (e.g. for Prometheus)
+          --http-tls-cert <pem>, --http-tls-key <pem>
+                                 serve --http over TLS with this certificate and key
+          --http-client-ca <pem> accept TLS client certificates issued by this CA as read-write
+                                 credentials
                                  (e.g. 127.0.0.1:8080); the API socket serves them in any case
           --no-rest              do not serve REST on the API socket (JSON-lines protocol only)
           --queue-map <lcore>=<queue>[,...]
@@ -154,6 +164,21 @@ public sealed record LaunchOptions
                         throw new UsageException($"--http '{http}': expected <ip>:<port>, e.g. 127.0.0.1:8080");
                     o = o with { Http = ep };
                     break;
+                case "--api-token-file":
+                    o = o with { HttpSecurity = o.HttpSecurity with { TokenFile = Value() } };
+                    break;
+                case "--http-public-reads":
+                    o = o with { HttpSecurity = o.HttpSecurity with { PublicReads = true } };
+                    break;
+                case "--http-tls-cert":
+                    o = o with { HttpSecurity = o.HttpSecurity with { TlsCert = Value() } };
+                    break;
+                case "--http-tls-key":
+                    o = o with { HttpSecurity = o.HttpSecurity with { TlsKey = Value() } };
+                    break;
+                case "--http-client-ca":
+                    o = o with { HttpSecurity = o.HttpSecurity with { ClientCa = Value() } };
+                    break;
                 case "--queue-map":
                     string qm = Value();
                     var map = new Dictionary<uint, ushort>();
@@ -226,6 +251,7 @@ public sealed record LaunchOptions
             }
         }
 
+        o.HttpSecurity.Check(o.Http);
         var seenPorts = new HashSet<string>();
         var seenIfs = new HashSet<(string, string?)>();
         foreach (PairSpec p in pairs)
@@ -281,3 +307,31 @@ public sealed record LaunchOptions
         return new PairSpec(port, hostIf, tun, ns, persist, table);
     }
 }
+
+/// <summary>How the TCP listener (--http) admits clients. Every write needs a read-write
+/// credential; reads need one too unless <see cref="PublicReads"/>; a listener that is not on a
+/// loopback address must use TLS.</summary>
+public sealed record HttpSecurity(string? TokenFile = null, bool PublicReads = false, string? TlsCert = null, string? TlsKey = null, string? ClientCa = null)
+{
+    public bool Tls => TlsCert is not null;
+
+    public void Check(System.Net.IPEndPoint? http)
+    {
+        bool any = TokenFile is not null || PublicReads || TlsCert is not null || TlsKey is not null || ClientCa is not null;
+        if (http is null)
+        {
+            if (any)
+                throw new UsageException("--api-token-file, --http-public-reads and --http-tls-*/--http-client-ca apply to --http, which is not given");
+            return;
+        }
+        if ((TlsCert is null) != (TlsKey is null))
+            throw new UsageException("--http-tls-cert and --http-tls-key go together");
+        if (ClientCa is not null && !Tls)
+            throw new UsageException("--http-client-ca needs TLS (--http-tls-cert and --http-tls-key)");
+        if (!System.Net.IPAddress.IsLoopback(http.Address) && !Tls)
+            throw new UsageException($"--http {http}: not a loopback address, so it needs TLS (--http-tls-cert/--http-tls-key); tokens must not cross a network in clear text");
+        if (TokenFile is null && ClientCa is null && !PublicReads)
+            throw new UsageException("--http needs a way to admit clients: --api-token-file, --http-client-ca (TLS client certificates), or --http-public-reads (reads only)");
+    }
+}
+

@@ -15,6 +15,17 @@ public static class MetricsWriter
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
+    /// <summary>The REST listeners' admission counters.</summary>
+    public static string RenderApi(ApiAuth a) =>
+        "# HELP lcp_api_refused_total Requests refused on the TCP listener, by HTTP status (401 no/unknown credential, 403 read-only, 429 rate).\n" +
+        "# TYPE lcp_api_refused_total counter\n" +
+        $"lcp_api_refused_total{{status=\"401\"}} {a.Unauthenticated}\n" +
+        $"lcp_api_refused_total{{status=\"403\"}} {a.Forbidden}\n" +
+        $"lcp_api_refused_total{{status=\"429\"}} {a.RateLimited}\n" +
+        "# HELP lcp_api_writes_total State-changing REST requests accepted (each is in the audit log).\n" +
+        "# TYPE lcp_api_writes_total counter\n" +
+        $"lcp_api_writes_total {a.AcceptedWrites}\n";
+
     public static string Render(CommandHandlers h)
     {
         var s = h.State;

@@ -1,4 +1,7 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using LinuxCp.Management.Config;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LinuxCp.Management.Api;
@@ -35,8 +38,32 @@ public static class RestApi
 {
     public const string Prefix = "/api/v1";
 
-    public static WebApplication Build(CommandHandlers handlers, string? unixSocket, IPEndPoint? tcp, ILoggerFactory logs)
+    /// <summary>Per-client request rate on the TCP listener: a burst, then this many a second.</summary>
+    public const int TcpBurst = 200, TcpRatePerSecond = 100;
+
+    /// <summary>The REST server. Throws <see cref="IOException"/> with the reason when
+    /// the TCP listener's token file or certificates cannot be used.</summary>
+    public static WebApplication Build(CommandHandlers handlers, string? unixSocket, IPEndPoint? tcp, ILoggerFactory logs, HttpSecurity? security = null)
     {
+        security ??= new HttpSecurity();
+        ILogger log = logs.CreateLogger("LinuxCp.Management.Rest.RestApi");
+        TokenFile? tokens = null;
+        X509Certificate2? serverCert = null, clientCa = null;
+        try
+        {
+            if (security.TokenFile is not null)
+                tokens = new TokenFile(security.TokenFile) { Invalid = r => Log.ApiAuthProblem(log, r) };
+            if (security.TlsCert is not null)
+                serverCert = X509Certificate2.CreateFromPemFile(security.TlsCert, security.TlsKey);
+            if (security.ClientCa is not null)
+                clientCa = X509CertificateLoader.LoadCertificateFromFile(security.ClientCa);
+        }
+        catch (Exception e) when (e is FormatException or IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+        {
+            throw new IOException(e.Message, e);
+        }
+        var auth = new ApiAuth(tokens, clientCa, security.PublicReads, log);
+        var limiter = new ClientRateLimiter(TcpBurst, TcpRatePerSecond);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(logs);
@@ -62,11 +89,52 @@ public static class RestApi
             if (unixSocket is not null)
                 k.ListenUnixSocket(unixSocket);
             if (tcp is not null)
-                k.Listen(tcp);
+                k.Listen(tcp, l =>
+                {
+                    if (serverCert is not null)
+                        l.UseHttps(serverCert, h =>
+                        {
+                            if (clientCa is null)
+                                return;
+                            // Asked for, not required: a client may use a token instead. Whether the
+                            // certificate chains to the CA is decided per request (ApiAuth).
+                            h.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+                            h.AllowAnyClientCertificate();
+                        });
+                });
+            k.Limits.MinRequestBodyDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(240, TimeSpan.FromSeconds(5));
         });
         WebApplication app = builder.Build();
+        if (tcp is not null)
+            Log.TcpListening(log, tcp.ToString(), $"{(serverCert is null ? "plain HTTP" : "TLS")}; reads {(security.PublicReads ? "open" : "need a credential")}; writes need a read-write " +
+                $"{(tokens is null ? "" : $"token ({tokens.Count} in {security.TokenFile})")}{(tokens is not null && clientCa is not null ? " or " : "")}{(clientCa is null ? "" : "client certificate")}");
+        app.Use(async (c, next) =>
+        {
+            if (c.Connection.LocalIpAddress is null)
+            {
+                // The unix socket: its file mode (0600) is the credential.
+                await next(c);
+                if (ApiAuth.IsWrite(c.Request.Method))
+                    auth.Audit(c, null);
+                return;
+            }
+            if (!limiter.Admit(c.Connection.RemoteIpAddress?.ToString() ?? "?"))
+            {
+                auth.CountRateLimited(c);
+                await Results.Json(new ErrorDto($"too many requests: more than {TcpRatePerSecond}/s from this client"), statusCode: StatusCodes.Status429TooManyRequests).ExecuteAsync(c);
+                return;
+            }
+            if (auth.Check(c, out ApiCredential? who) is IResult refusal)
+            {
+                await refusal.ExecuteAsync(c);
+                return;
+            }
+            await next(c);
+            if (ApiAuth.IsWrite(c.Request.Method))
+                auth.Audit(c, who);
+        });
         app.MapOpenApi("/openapi/{documentName}.json");
-        Map(app, handlers);
+        Map(app, handlers, auth);
         return app;
     }
 
@@ -87,7 +155,7 @@ public static class RestApi
     private static RouteHandlerBuilder Get<T>(IEndpointRouteBuilder app, string path, string summary, Func<HttpContext, IResult> f) =>
         app.MapGet(Prefix + path, f).WithSummary(summary).Produces<T>().Produces<ErrorDto>(400);
 
-    private static void Map(WebApplication app, CommandHandlers h)
+    private static void Map(WebApplication app, CommandHandlers h, ApiAuth auth)
     {
         Get<VersionDto>(app, "/version", "lcpd, DPDK and runtime versions", _ => Run(h, "show", "version"));
         Get<List<InterfaceDto>>(app, "/interfaces", "ports and mirrors with counters", _ => Run(h, "show", "interfaces"));
@@ -142,7 +210,7 @@ public static class RestApi
         app.MapPut(Prefix + "/log-level", (LogLevelRequest r) => Run(h, "set", "log-level", r.Level ?? ""))
             .WithSummary("change the log level").Produces<LogLevelDto>().Produces<ErrorDto>(400);
 
-        app.MapGet("/metrics", () => Results.Text(MetricsWriter.Render(h), MetricsWriter.ContentType))
+        app.MapGet("/metrics", () => Results.Text(MetricsWriter.Render(h) + MetricsWriter.RenderApi(auth), MetricsWriter.ContentType))
             .WithSummary("Prometheus metrics").Produces<string>(200, "text/plain");
         app.MapFallback((HttpContext c) => Results.Json(new ErrorDto($"no such endpoint: {c.Request.Method} {c.Request.Path} (see /openapi/v1.json)"),
             statusCode: StatusCodes.Status404NotFound));
