@@ -64,10 +64,16 @@ done
 t2=$(date +%s.%N)
 "$ROOT/bin/lcpctl" --socket "$SOCK" show memory --json >"/tmp/lcpdump-$ID.mem"
 "$ROOT/bin/lcpctl" --socket "$SOCK" show ip fib summary --json >"/tmp/lcpdump-$ID.sum"
-python3 - "$N" "$V6" "$k0" "$k1" "$t0" "$t1" "$t2" "/tmp/lcpdump-$ID.mem" "/tmp/lcpdump-$ID.sum" <<'PY'
+# Then a resync of the whole table (lcp resync), and the collections it ran.
+r0=$(date +%s.%N)
+"$ROOT/bin/lcpctl" --socket "$SOCK" lcp resync --json >/dev/null
+r1=$(date +%s.%N)
+"$ROOT/bin/lcpctl" --socket "$SOCK" show memory --json >"/tmp/lcpdump-$ID.mem2"
+python3 - "$N" "$V6" "$k0" "$k1" "$t0" "$t1" "$t2" "/tmp/lcpdump-$ID.mem" "/tmp/lcpdump-$ID.sum" "$r0" "$r1" "/tmp/lcpdump-$ID.mem2" <<'PY'
 import json, sys
 n, n6 = int(sys.argv[1]), int(sys.argv[2]); k0, k1, t0, t1, t2 = map(float, sys.argv[3:8])
 m = json.load(open(sys.argv[8])); s = json.load(open(sys.argv[9]))
+r0, r1 = float(sys.argv[10]), float(sys.argv[11]); m2 = json.load(open(sys.argv[12]))
 mb = lambda b: b / 2**20
 rss, dpdk = m["rss_bytes"], (0 if m["hugepages_total"] else m["dpdk_heap_allocated_bytes"])  # hugepages are not in the RSS
 print(f"routes={n} v6={n6} kernel_s={k1 - k0:.2f} (kernel {(n + n6) / (k1 - k0):.0f} routes/s) "
@@ -77,4 +83,6 @@ print(f"fib_v4={s['ipv4']} fib_v6={s['ipv6']} refused={s['refused']} "
       f"gc_gen0={m['gen0_collections']} gc_gen1={m['gen1_collections']} gc_gen2={m['gen2_collections']} "
       f"managed_heap_mb={mb(m['managed_heap_bytes']):.0f} rss_mb={mb(rss):.0f} dpdk_heap_mb={mb(dpdk):.0f} "
       f"rss_minus_dpdk_heap_mb={mb(rss - dpdk):.0f}")
+print(f"resync_s={r1 - r0:.2f} (lcpctl included) gc_during_resync={m2['gen0_collections'] - m['gen0_collections']} "
+      f"allocated_during_resync_mb={mb(m2['total_allocated_bytes'] - m['total_allocated_bytes']):.0f}")
 PY
