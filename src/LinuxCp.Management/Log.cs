@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(2005, LogLevel.Warning, "API: {Reason}")]
     public static partial void ApiAuthProblem(ILogger log, string reason);
 
+    [LoggerMessage(2007, LogLevel.Information, "audit: unix socket: {Command} -> {Result}")]
+    public static partial void ApiCommandAudit(ILogger log, string command, string result);
+
     [LoggerMessage(2006, LogLevel.Information, "REST on TCP {Endpoint}: {Mode}")]
     public static partial void TcpListening(ILogger log, string endpoint, string mode);
 }

@@ -92,6 +92,10 @@ public sealed class ApiSecurityTests : IDisposable
         Assert.Contains("API refused 127.0.0.1 (401)", l.Output, StringComparison.Ordinal);
         // The unix socket keeps its own model (its file mode): no token there.
         Assert.Equal(0, l.Ctl("lcp", "resync").Code);
+        Assert.NotEqual(0, l.Ctl("lcp", "delete", "no-such-pair").Code);
+        Net.WaitUntil(() => l.Output.Contains("audit: unix socket: lcp resync -> ok", StringComparison.Ordinal)
+            && l.Output.Contains("audit: unix socket: lcp delete no-such-pair -> error:", StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the socket's audit lines");
+        Assert.DoesNotContain("audit: unix socket: show", l.Output, StringComparison.Ordinal);
         Assert.Equal("srw-------", Cmd.Ok("stat", "-c", "%A", l.Socket).Trim());
 
         // A token revoked in the file stops working without a restart.

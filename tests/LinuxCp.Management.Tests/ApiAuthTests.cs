@@ -93,3 +93,19 @@ public sealed class ApiAuthTests : IDisposable
         Assert.True(r.Admit("b"));
     }
 }
+
+public sealed class CommandAuditTests
+{
+    [Theory]
+    [InlineData("lcp resync", true)]
+    [InlineData("lcp create net_af_packet0 host-if x", true)]
+    [InlineData("clear errors", true)]
+    [InlineData("set log-level debug", true)]
+    [InlineData("capture stop", true)]
+    [InlineData("lcp verify", false)]
+    [InlineData("show lcp", false)]
+    [InlineData("show capture", false)]
+    [InlineData("lcp", false)]
+    public void ChangesState_ClassifiesCommands(string command, bool write) =>
+        Assert.Equal(write, LinuxCp.Management.Contracts.CommandCatalog.ChangesState(command.Split(' ')));
+}

@@ -243,14 +243,20 @@ public sealed class ApiServer : BackgroundService
     public string Handle(string line)
     {
         Interlocked.Increment(ref _requests);
+        string[]? argv = null;
         try
         {
-            string[] argv = ParseRequest(line);
-            return Protocol.Ok(_handlers.Execute(argv));
+            argv = ParseRequest(line);
+            string reply = Protocol.Ok(_handlers.Execute(argv));
+            if (CommandCatalog.ChangesState(argv))
+                Log.ApiCommandAudit(_log, string.Join(' ', argv), "ok");
+            return reply;
         }
         catch (ApiException e)
         {
             Interlocked.Increment(ref _errors);
+            if (argv is not null && CommandCatalog.ChangesState(argv))
+                Log.ApiCommandAudit(_log, string.Join(' ', argv), $"error: {e.Message}");
             return Protocol.Error(e.Message);
         }
         catch (Exception e)

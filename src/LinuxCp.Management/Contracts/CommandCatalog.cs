@@ -11,6 +11,13 @@ public sealed record CommandSpec(string Path, string Args, string Help)
 /// <summary>Every command lcpd answers, shared by the daemon (dispatch) and lcpctl (help, usage).</summary>
 public static class CommandCatalog
 {
+    private static readonly string[][] Writes =
+        [["clear"], ["set"], ["debug"], ["trace", "add"], ["capture", "start"], ["capture", "stop"], ["lcp", "create"], ["lcp", "delete"], ["lcp", "resync"]];
+
+    /// <summary>Does this command change the router's state (what the audit log records)?</summary>
+    public static bool ChangesState(IReadOnlyList<string> argv) =>
+        Writes.Any(w => argv.Count >= w.Length && w.Select((x, i) => argv[i] == x).All(b => b));
+
     public static readonly CommandSpec[] All =
     [
         new("show version", "", "lcpd, DPDK and runtime versions"),
