@@ -226,7 +226,7 @@ namespace LinuxCp.Daemon
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3));
             builder.Services.AddSingleton(state);
             builder.Services.AddSingleton(handlers);
-            var api = new ApiServer(handlers, opt.ApiSocket, logs.CreateLogger<ApiServer>());
+            var api = new ApiServer(handlers, opt.ApiSocket, logs.CreateLogger<ApiServer>()) { Group = opt.ApiSocketGroup };
             api.Bind();
             builder.Services.AddHostedService(_ => api);
             using IHost host = builder.Build();

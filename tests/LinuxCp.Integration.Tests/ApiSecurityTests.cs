@@ -156,6 +156,20 @@ public sealed class ApiSecurityTests : IDisposable
     }
 
     [Fact]
+    public void SocketGroup_SocketIs0660OfThatGroup_UnknownGroupRefused()
+    {
+        using var topo = new Topology(hosts: 1);
+        using (LcpdProcess l = Start(topo, "--api-socket-group", "nogroup"))
+            Assert.Equal("srw-rw---- nogroup", Cmd.Ok("stat", "-c", "%A %G", l.Socket).Trim());
+        var eal = LcpdProcess.TestEal($"lcpg{topo.Id}");
+        eal.AddRange(topo.VdevArgs());
+        using LcpdProcess bad = LcpdProcess.Launch(topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", topo.Rt,
+            "--pair", $"{topo.Hosts[0].PortName}={topo.Hosts[0].MirrorName}", "--api-socket-group", "no-such-group-lcp"]);
+        Assert.Equal(1, bad.WaitExit(TimeSpan.FromSeconds(60)));
+        Assert.Contains("--api-socket-group no-such-group-lcp: no such group", bad.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TokenFile_ReadableByOthers_RefusedAtStart()
     {
         using var topo = new Topology(hosts: 1);

@@ -30,6 +30,26 @@ public sealed class ApiServer : BackgroundService
         _log = log;
     }
 
+    /// <summary>--api-socket-group: this group may use the socket too (mode 0660).</summary>
+    public string? Group { get; init; }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int chown([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int owner, int group);
+
+    /// <summary>A group's id from its name or number (/etc/group); null when there is none.</summary>
+    public static int? GroupId(string group)
+    {
+        if (int.TryParse(group, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int gid))
+            return gid;
+        foreach (string line in File.ReadLines("/etc/group"))
+        {
+            string[] f = line.Split(':');
+            if (f.Length >= 3 && f[0] == group && int.TryParse(f[2], System.Globalization.CultureInfo.InvariantCulture, out gid))
+                return gid;
+        }
+        return null;
+    }
+
     public long Requests => Interlocked.Read(ref _requests);
     public long Errors => Interlocked.Read(ref _errors);
 
@@ -55,6 +75,13 @@ public sealed class ApiServer : BackgroundService
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         s.Bind(new UnixDomainSocketEndPoint(_path));
         File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (Group is not null)
+        {
+            int gid = GroupId(Group) ?? throw new IOException($"--api-socket-group {Group}: no such group");
+            if (chown(_path, -1, gid) != 0)
+                throw new IOException($"--api-socket-group {Group}: cannot give {_path} to it: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+            File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+        }
         s.Listen(64);
         _listener = s;
         Log.ApiListening(_log, _path);

@@ -24,6 +24,8 @@ public sealed record LaunchOptions
     public IReadOnlyList<PairSpec> Pairs { get; init; } = [];
     public string? Netns { get; init; }
     public string ApiSocket { get; init; } = Contracts.Protocol.DefaultSocket;
+    /// <summary>--api-socket-group: members of this group may use the API socket (mode 0660).</summary>
+    public string? ApiSocketGroup { get; init; }
     public bool PuntOther { get; init; } = true;
     public uint IdleSleepMicros { get; init; }
     public ushort RxDescriptors { get; init; } = 1024;
@@ -73,6 +75,7 @@ public sealed record LaunchOptions
           --netns <ns>           default namespace for mirrors (created if missing)
           --port-mac <port>=<mac>  set a port's MAC before it starts (its mirror gets it too); repeatable
           --api-socket <path>    API socket for lcpctl (default /run/lcpd.sock, mode 0600)
+          --api-socket-group <g> let group <g> (name or id) use the API socket too (mode 0660)
           --http <addr:port>     also serve the REST API and /metrics on this TCP address (needs a
                                  credential source below; TLS when the address is not loopback)
           --api-token-file <f>   bearer tokens for --http, one '<token> <ro|rw> <name>' per line
@@ -163,6 +166,12 @@ public sealed record LaunchOptions
                     if (!System.Net.IPEndPoint.TryParse(http, out System.Net.IPEndPoint? ep) || ep.Port == 0)
                         throw new UsageException($"--http '{http}': expected <ip>:<port>, e.g. 127.0.0.1:8080");
                     o = o with { Http = ep };
+                    break;
+                case "--api-socket-group":
+                    string g = Value();
+                    if (g.Length == 0 || g.Contains(':') || g.Contains('\n'))
+                        throw new UsageException($"--api-socket-group '{g}': not a group name");
+                    o = o with { ApiSocketGroup = g };
                     break;
                 case "--api-token-file":
                     o = o with { HttpSecurity = o.HttpSecurity with { TokenFile = Value() } };
