@@ -106,8 +106,15 @@ public static class RestApi
         });
         WebApplication app = builder.Build();
         if (tcp is not null)
-            Log.TcpListening(log, tcp.ToString(), $"{(serverCert is null ? "plain HTTP" : "TLS")}; reads {(security.PublicReads ? "open" : "need a credential")}; writes need a read-write " +
-                $"{(tokens is null ? "" : $"token ({tokens.Count} in {security.TokenFile})")}{(tokens is not null && clientCa is not null ? " or " : "")}{(clientCa is null ? "" : "client certificate")}");
+        {
+            var writers = new List<string>();
+            if (tokens is not null)
+                writers.Add($"a read-write token ({tokens.Count} in {security.TokenFile})");
+            if (clientCa is not null)
+                writers.Add("a client certificate of the CA");
+            Log.TcpListening(log, tcp.ToString(), $"{(serverCert is null ? "plain HTTP" : "TLS")}; reads {(security.PublicReads ? "open" : "need a credential")}; " +
+                (writers.Count == 0 ? "writes refused (no credentials configured)" : $"writes need {string.Join(" or ", writers)}"));
+        }
         app.Use(async (c, next) =>
         {
             if (c.Connection.LocalIpAddress is null)
