@@ -97,14 +97,15 @@ int lcp_port_setup_in_netns(const char *netns, uint16_t port, uint16_t nq, uint1
 int lcp_ifindex_in_netns(const char *netns, const char *ifname);
 /*
  * Identity of a named namespace: the inode of /run/netns/<name> (NULL = the caller's own,
- * /proc/self/ns/net). A namespace deleted and created again under the same name has another.
+ * /proc/self/ns/net; an absolute path: that file). -ENOENT when it is not a namespace file. A namespace deleted and created again under the same name has another.
  */
 int lcp_netns_inode(const char *netns, uint64_t *inode);
 
 /* ---- netlink ------------------------------------------------------------- */
 
 /*
- * NETLINK_ROUTE socket created inside the namespace (NULL = ours), subscribed to `groups`
+ * NETLINK_ROUTE socket created inside the namespace (NULL = ours; a name under /run/netns, or an
+ * absolute path to any namespace file), subscribed to `groups`
  * (RTMGRP_* bits), receive buffer `rcvbuf` bytes (0 = default). Returns the fd or -errno.
  */
 int lcp_netlink_open(const char *netns, uint32_t groups, int rcvbuf);

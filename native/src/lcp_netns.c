@@ -119,7 +119,14 @@ static void *ns_thread(void *p)
 	struct ns_call *c = p;
 	if (c->netns != NULL && c->netns[0] != '\0') {
 		char path[256];
-		int rc = netns_path(c->netns, path, sizeof(path));
+		int rc;
+		/* An absolute path names any namespace file (/proc/<pid>/ns/net, a bind mount
+		 * elsewhere); a bare name is one of iproute2's under /run/netns. */
+		if (c->netns[0] == '/') {
+			rc = snprintf(path, sizeof(path), "%s", c->netns) >= (int)sizeof(path) ? -ENAMETOOLONG : 0;
+		} else {
+			rc = netns_path(c->netns, path, sizeof(path));
+		}
 		if (rc != 0) {
 			c->rc = rc;
 			return NULL;
@@ -194,6 +201,9 @@ int lcp_netns_inode(const char *netns, uint64_t *inode)
 	char path[256];
 	if (netns == NULL || netns[0] == '\0') {
 		snprintf(path, sizeof(path), "/proc/self/ns/net");
+	} else if (netns[0] == '/') {
+		if (snprintf(path, sizeof(path), "%s", netns) >= (int)sizeof(path))
+			return -ENAMETOOLONG;
 	} else {
 		int rc = netns_path(netns, path, sizeof(path));
 		if (rc < 0)

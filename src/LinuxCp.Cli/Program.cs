@@ -56,12 +56,39 @@ internal static class Lcpctl
                 words[fi + 1] = Path.GetFullPath(words[fi + 1]);
         }
 
+        // config commands carry documents as documents: -f <file> (or - for stdin) is read here
+        // and sent as the request's input.
+        string? input = null;
+        if (spec.Words[0] == "config")
+        {
+            int fi = words.IndexOf("-f");
+            if (fi >= 0)
+            {
+                if (fi + 1 >= words.Count)
+                    return Usage("-f needs a file (or - for standard input)");
+                try
+                {
+                    input = words[fi + 1] == "-" ? Console.In.ReadToEnd() : File.ReadAllText(words[fi + 1]);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Console.Error.WriteLine($"lcpctl: {words[fi + 1]}: {e.Message}");
+                    return UsageError;
+                }
+                words.RemoveRange(fi, 2);
+            }
+            words.Remove("--yaml");
+            if (spec.Path == "config watch")
+                return Watch(socket, json);
+        }
+
         string reply;
         try
         {
-            // A full-table resync or verify dumps Linux's tables (seconds per million routes).
-            TimeSpan timeout = spec.Path is "lcp resync" or "lcp verify" ? TimeSpan.FromMinutes(5) : Timeout;
-            reply = Call(socket, words, timeout);
+            // A full-table resync or verify dumps Linux's tables (seconds per million routes);
+            // a large configuration takes as long to apply.
+            TimeSpan timeout = spec.Path is "lcp resync" or "lcp verify" || spec.Words[0] == "config" ? TimeSpan.FromMinutes(5) : Timeout;
+            reply = Call(socket, words, timeout, input);
         }
         catch (SocketException e)
         {
@@ -102,6 +129,9 @@ internal static class Lcpctl
         // lcp verify answers; differences are its failure (like diff).
         if (spec.Path == "lcp verify" && result?["in_sync"]?.GetValue<bool>() == false)
             return LcpdError;
+        // A best-effort transaction that left items failed.
+        if (spec.Words[0] == "config" && result is JsonObject { } ro && ro["ok"] is JsonValue okv && !okv.GetValue<bool>())
+            return LcpdError;
         return Ok;
     }
 
@@ -124,14 +154,54 @@ internal static class Lcpctl
         return sb.ToString();
     }
 
-    private static string Call(string path, IReadOnlyList<string> argv, TimeSpan timeout)
+    /// <summary>config watch: prints each state change as it comes, until interrupted.</summary>
+    private static int Watch(string path, bool json)
+    {
+        try
+        {
+            using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            s.Connect(new UnixDomainSocketEndPoint(path));
+            using var stream = new NetworkStream(s, ownsSocket: false);
+            stream.Write(Encoding.UTF8.GetBytes(Protocol.Request(["config", "watch"]) + "\n"));
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            while (reader.ReadLine() is string line)
+            {
+                JsonNode? root = JsonNode.Parse(line);
+                if (root?["ok"]?.GetValue<bool>() != true)
+                {
+                    Console.Error.WriteLine($"lcpctl: {root?["error"]?.GetValue<string>() ?? "unknown error"}");
+                    return LcpdError;
+                }
+                JsonNode? r = root["result"];
+                if (json)
+                    Console.WriteLine(r?.ToJsonString());
+                else if (r?["watching"] is not null)
+                    Console.WriteLine($"watching config state changes (revision {r["revision"]}); Ctrl-C to stop");
+                else
+                    Console.WriteLine($"{r?["time"]} {r?["state"],-10} {r?["key"]}{(r?["reason"]?.GetValue<string>() is { Length: > 0 } why ? "  (" + why + ")" : "")}");
+                Console.Out.Flush();
+            }
+            return Ok;
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"lcpctl: cannot reach lcpd at {path}: {e.Message}");
+            return LcpdError;
+        }
+        catch (IOException)
+        {
+            return Ok;
+        }
+    }
+
+    private static string Call(string path, IReadOnlyList<string> argv, TimeSpan timeout, string? input = null)
     {
         using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         s.ReceiveTimeout = (int)timeout.TotalMilliseconds;
         s.SendTimeout = (int)timeout.TotalMilliseconds;
         s.Connect(new UnixDomainSocketEndPoint(path));
         using var stream = new NetworkStream(s, ownsSocket: false);
-        byte[] req = Encoding.UTF8.GetBytes(Protocol.Request(argv) + "\n");
+        byte[] req = Encoding.UTF8.GetBytes(Protocol.Request(argv, input) + "\n");
         stream.Write(req);
         var buf = new MemoryStream();
         var chunk = new byte[16384];

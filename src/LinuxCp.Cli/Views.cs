@@ -16,8 +16,84 @@ internal static class Views
         "show dpdk" when result is JsonObject o => Dpdk(o),
         "lcp verify" when result is JsonObject o => Verify(o),
         "show ip fib summary" when result is JsonObject o => FibSummary(o),
+        "config get" => LinuxCp.Config.Model.DocumentWriter.Yaml(result),
+        "config update" or "config delete" or "config resync" or "config rollback" when result is JsonObject o => Txn(o),
+        "config diff" when result is JsonObject o => Diff(o),
+        "config graph" when result is JsonObject o => o["dot"]?.GetValue<string>() ?? "",
+        "config validate" when result is JsonObject o => $"valid: {o["items"]} item(s), {o["planned"]} operation(s) would be made\n",
+        "config confirm" when result is JsonObject o => $"revision {o["confirmed"]} confirmed\n",
+        "config retrieve" when result is JsonObject o => Retrieve(o),
+        "config history" or "config status" when result is JsonArray a => TableFormatter.Format(new JsonArray([.. a.Select(Brief)])),
         _ => TableFormatter.Format(result),
     };
+
+    /// <summary>A row without the bulky detail fields (they stay in --json).</summary>
+    private static JsonNode? Brief(JsonNode? n)
+    {
+        if (n is not JsonObject o)
+            return n?.DeepClone();
+        var c = new JsonObject();
+        foreach (var (k, v) in o)
+            if (k is not ("input" or "planned_ops" or "executed_ops" or "derived" or "kind"))
+                c[k] = v?.DeepClone();
+        return c;
+    }
+
+    private static string Txn(JsonObject o)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"{o["outcome"]}: revision {o["revision"]}, transaction {o["seq"]}");
+        if (o["ops"] is JsonArray ops)
+        {
+            int done = ops.Count(x => x?["result"]?.GetValue<string>() == "ok");
+            sb.Append(CultureInfo.InvariantCulture, $", {(o["outcome"]?.GetValue<string>() == "dry-run" ? ops.Count + " operation(s) planned" : done + " operation(s) made")}");
+        }
+        sb.Append('\n');
+        if (o["error"]?.GetValue<string>() is { Length: > 0 } err)
+            sb.Append("  error: ").Append(err).Append('\n');
+        if (o["ops"] is JsonArray list && list.Count != 0)
+            sb.Append(TableFormatter.Format(list));
+        if (o["pending"] is JsonArray p && p.Count != 0)
+        {
+            sb.Append("pending:\n");
+            foreach (JsonNode? x in p)
+                sb.Append("  ").Append(x?["key"]).Append(": ").Append(x?["reason"]).Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    private static string Diff(JsonObject o)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"--- {o["from"]}\n+++ {o["to"]}\n");
+        foreach (JsonNode? x in o["added"]?.AsArray() ?? [])
+            sb.Append("+ ").Append(x?["key"]).Append("  ").Append(x?["value"]?.ToJsonString()).Append('\n');
+        foreach (JsonNode? x in o["removed"]?.AsArray() ?? [])
+            sb.Append("- ").Append(x?["key"]).Append('\n');
+        foreach (JsonNode? x in o["changed"]?.AsArray() ?? [])
+            sb.Append("~ ").Append(x?["key"]).Append("  ").Append(x?["from"]?.ToJsonString()).Append(" -> ").Append(x?["to"]?.ToJsonString()).Append('\n');
+        return sb.ToString();
+    }
+
+    private static string Retrieve(JsonObject o)
+    {
+        var sb = new StringBuilder();
+        foreach (JsonNode? ns in o["namespaces"]?.AsArray() ?? [])
+        {
+            sb.Append("namespace ").Append(ns?["namespace"]).Append('\n');
+            var links = new JsonArray([.. (ns?["links"]?.AsArray() ?? []).Select(l => (JsonNode)new JsonObject
+            {
+                ["name"] = l?["name"]?.DeepClone(), ["kind"] = l?["kind"]?.DeepClone(), ["mtu"] = l?["mtu"]?.DeepClone(), ["mac"] = l?["mac"]?.DeepClone(),
+                ["up"] = l?["up"]?.DeepClone(), ["addresses"] = string.Join(' ', (l?["addresses"]?.AsArray() ?? []).Select(a => a?.GetValue<string>())),
+                ["state"] = l?["state"]?.DeepClone(), ["key"] = l?["key"]?.DeepClone(),
+            })]);
+            sb.Append(TableFormatter.Format(links));
+            if (ns?["routes"] is JsonArray r && r.Count != 0)
+                sb.Append(TableFormatter.Format(r));
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
 
     private static string Verify(JsonObject o)
     {

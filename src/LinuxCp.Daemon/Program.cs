@@ -1,4 +1,7 @@
 using DpdkSharp;
+using LinuxCp.Config.Engine;
+using LinuxCp.Config.Linux;
+using LinuxCp.Config.Model;
 using LinuxCp.ControlPlane.Netlink;
 using LinuxCp.ControlPlane.Pairs;
 using LinuxCp.ControlPlane.Routing;
@@ -226,6 +229,10 @@ namespace LinuxCp.Daemon
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3));
             builder.Services.AddSingleton(state);
             builder.Services.AddSingleton(handlers);
+            using ConfigEngine? config = opt.ConfigLayer ? StartConfig(opt, logs, pairs) : null;
+            if (config is not null)
+                handlers.Config = new ConfigCommands(config);
+            using var configTicker = config is null ? null : new Timer(_ => config.Tick(), null, 1000, 1000);
             var api = new ApiServer(handlers, opt.ApiSocket, logs.CreateLogger<ApiServer>()) { Group = opt.ApiSocketGroup };
             api.Bind();
             builder.Services.AddHostedService(_ => api);
@@ -291,6 +298,61 @@ namespace LinuxCp.Daemon
         }
 
         private static string DpdkVersion() => Eal.Version;
+
+        /// <summary>The declarative config layer: its persisted state is read and Linux made to
+        /// match it (only what differs is applied), then the --config file as the source 'init'.</summary>
+        private static ConfigEngine StartConfig(LaunchOptions opt, ILoggerFactory logs, PairManager pairs)
+        {
+            var resolver = new Microservices();
+            var engine = new ConfigEngine(new NetlinkLinux(resolver.Resolve), new PairControl(pairs),
+                new EngineOptions { StateDirectory = opt.ConfigStateDir, Repair = opt.ConfigRepair }, logs.CreateLogger("config"))
+            {
+                Watchers = new DriftWatchers(),
+            };
+            try
+            {
+                int n = engine.Load();
+                TxnResult r = engine.Start();
+                if (n != 0)
+                    Log.ConfigRestored(logs.CreateLogger("config"), n, opt.ConfigStateDir ?? "", r.Ops.Count(o => o.Result == "ok"));
+                if (opt.ConfigFile is string file)
+                {
+                    string text;
+                    try
+                    {
+                        text = File.ReadAllText(file);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        throw new IOException($"--config {file}: {e.Message}", e);
+                    }
+                    ConfigDocument doc;
+                    IReadOnlyDictionary<object, string> paths;
+                    try
+                    {
+                        (doc, paths) = DocumentReader.Parse(text);
+                    }
+                    catch (ConfigException e)
+                    {
+                        throw new ConfigException($"--config {file}: {e.Message}");
+                    }
+                    r = engine.Update("init", doc, new TxnOptions { Replace = true, Paths = paths });
+                    if (r.Outcome is "refused" or "reverted")
+                        throw new ConfigException($"--config {file}: {r.Error}");
+                }
+                return engine;
+            }
+            catch (ConfigException e)
+            {
+                engine.Dispose();
+                throw new IOException(e.Message, e);
+            }
+            catch
+            {
+                engine.Dispose();
+                throw;
+            }
+        }
     }
 
     internal static partial class Log
@@ -303,6 +365,9 @@ namespace LinuxCp.Daemon
 
         [LoggerMessage(3002, LogLevel.Critical, "worker {Worker} failed; stopping")]
         public static partial void WorkerFailed(ILogger log, int worker, Exception e);
+
+        [LoggerMessage(3004, LogLevel.Information, "config: {Items} item(s) restored from {Dir}; {Applied} operation(s) needed to make Linux match")]
+        public static partial void ConfigRestored(ILogger log, int items, string dir, int applied);
 
         [LoggerMessage(3003, LogLevel.Warning, "{Note}")]
         public static partial void FibSized(ILogger log, string note);

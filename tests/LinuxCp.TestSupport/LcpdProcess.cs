@@ -70,7 +70,11 @@ public sealed partial class LcpdProcess : IDisposable
         psi.ArgumentList.Add("--");
         psi.ArgumentList.Add("--api-socket");
         psi.ArgumentList.Add(socket);
-        foreach (string a in lcpdArgs)
+        var args = lcpdArgs.ToList();
+        // Tests never share (or leave) the config layer's state file.
+        if (!args.Contains("--config-state-dir"))
+            args.Add("--no-config-state");
+        foreach (string a in args)
             psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
         var l = new LcpdProcess(p, socket, id, ealList);

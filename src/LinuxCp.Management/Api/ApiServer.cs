@@ -192,6 +192,11 @@ public sealed class ApiServer : BackgroundService
                     string? line = await ReadLineAsync(stream, lb, stop);
                     if (line is null)
                         return;
+                    if (_handlers.Config is ConfigCommands cfg && IsWatch(line))
+                    {
+                        await WatchAsync(stream, cfg, stop);
+                        return;
+                    }
                     string reply = Handle(line);
                     byte[] bytes = Encoding.UTF8.GetBytes(reply + "\n");
                     await stream.WriteAsync(bytes, stop);
@@ -205,6 +210,52 @@ public sealed class ApiServer : BackgroundService
         finally
         {
             _slots.Release();
+        }
+    }
+
+    private static bool IsWatch(string line)
+    {
+        try
+        {
+            return ParseRequest(line) is ["config", "watch"];
+        }
+        catch (ApiException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>config watch: one reply line per state change of a config key, until the client
+    /// goes away. A client that does not read is dropped once 10,000 lines wait for it.</summary>
+    private static async Task WatchAsync(NetworkStream stream, ConfigCommands cfg, CancellationToken stop)
+    {
+        var queue = System.Threading.Channels.Channel.CreateBounded<string>(new System.Threading.Channels.BoundedChannelOptions(10_000)
+        {
+            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite,
+        });
+        void OnChange(LinuxCp.Config.Engine.StateChange c)
+        {
+            var o = new System.Text.Json.Nodes.JsonObject
+            {
+                ["key"] = c.Status.Key, ["state"] = c.Removed ? "REMOVED" : c.Status.StateName, ["kind"] = c.Status.Kind,
+                ["source"] = c.Status.Source, ["reason"] = c.Status.Reason,
+                ["time"] = c.Status.Since.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            };
+            if (!queue.Writer.TryWrite(Protocol.Ok(o)))
+                queue.Writer.TryComplete();
+        }
+        cfg.Engine.Changed += OnChange;
+        try
+        {
+            byte[] hello = Encoding.UTF8.GetBytes(Protocol.Ok(new System.Text.Json.Nodes.JsonObject { ["watching"] = true, ["revision"] = cfg.Engine.CurrentRevision }) + "\n");
+            await stream.WriteAsync(hello, stop);
+            while (await queue.Reader.WaitToReadAsync(stop))
+                while (queue.Reader.TryRead(out string? line))
+                    await stream.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"), stop);
+        }
+        finally
+        {
+            cfg.Engine.Changed -= OnChange;
         }
     }
 
@@ -247,13 +298,21 @@ public sealed class ApiServer : BackgroundService
                 lb.Len -= nl + 1;
                 return line;
             }
-            if (lb.Len >= Protocol.MaxRequestBytes)
+            if (lb.Len == buf.Length && lb.Len < Protocol.MaxDocumentRequestBytes && IsConfigRequest(buf))
+            {
+                // A config command carrying a document may exceed the usual bound: grow.
+                byte[] bigger = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Min(buf.Length * 2, Protocol.MaxDocumentRequestBytes + 1));
+                Buffer.BlockCopy(buf, 0, bigger, 0, lb.Len);
+                System.Buffers.ArrayPool<byte>.Shared.Return(buf);
+                lb.Buf = buf = bigger;
+            }
+            else if (lb.Len >= Protocol.MaxRequestBytes && !(IsConfigRequest(buf) && lb.Len < Protocol.MaxDocumentRequestBytes))
             {
                 byte[] err = Encoding.UTF8.GetBytes(Protocol.Error($"request larger than {Protocol.MaxRequestBytes} bytes") + "\n");
                 await stream.WriteAsync(err, stop);
                 throw new IOException("request too large");
             }
-            int n = await stream.ReadAsync(buf.AsMemory(lb.Len, Protocol.MaxRequestBytes + 1 - lb.Len), timeout.Token);
+            int n = await stream.ReadAsync(buf.AsMemory(lb.Len, Math.Min(buf.Length, Protocol.MaxDocumentRequestBytes + 1) - lb.Len), timeout.Token);
             if (n == 0)
             {
                 if (lb.Len == 0)
@@ -266,6 +325,14 @@ public sealed class ApiServer : BackgroundService
         }
     }
 
+    /// <summary>Does this request (its first bytes) name a config command? Only those may carry a
+    /// document larger than <see cref="Protocol.MaxRequestBytes"/>.</summary>
+    private static bool IsConfigRequest(byte[] buf)
+    {
+        ReadOnlySpan<byte> head = buf.AsSpan(0, Math.Min(buf.Length, 128));
+        return head.Length != 0 && head[0] == (byte)'{' && head.IndexOf("\"argv\":[\"config\""u8) >= 0;
+    }
+
     /// <summary>Parses and executes one request line; always returns a reply line.</summary>
     public string Handle(string line)
     {
@@ -273,8 +340,8 @@ public sealed class ApiServer : BackgroundService
         string[]? argv = null;
         try
         {
-            argv = ParseRequest(line);
-            string reply = Protocol.Ok(_handlers.Execute(argv));
+            argv = ParseRequest(line, out string? input);
+            string reply = Protocol.Ok(_handlers.Execute(argv, input, "cli"));
             if (CommandCatalog.ChangesState(argv))
                 Log.ApiCommandAudit(_log, string.Join(' ', argv), "ok");
             return reply;
@@ -294,8 +361,12 @@ public sealed class ApiServer : BackgroundService
         }
     }
 
-    internal static string[] ParseRequest(string line)
+    internal static string[] ParseRequest(string line) => ParseRequest(line, out _);
+
+    /// <summary>The request's argv, and its input (a config document) when it carries one.</summary>
+    internal static string[] ParseRequest(string line, out string? input)
     {
+        input = null;
         JsonDocument doc;
         try
         {
@@ -318,6 +389,12 @@ public sealed class ApiServer : BackgroundService
                 throw new ApiException("malformed request: missing \"argv\" array");
             if (argv.GetArrayLength() > 64)
                 throw new ApiException("malformed request: too many arguments");
+            if (root.TryGetProperty("input", out JsonElement inp))
+            {
+                if (inp.ValueKind != JsonValueKind.String)
+                    throw new ApiException("malformed request: \"input\" must be a string (the document)");
+                input = inp.GetString();
+            }
             var list = new string[argv.GetArrayLength()];
             int i = 0;
             foreach (JsonElement a in argv.EnumerateArray())

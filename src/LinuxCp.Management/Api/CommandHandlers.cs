@@ -49,14 +49,25 @@ public sealed partial class CommandHandlers : IDisposable
         Gc.Dispose();
     }
 
+    /// <summary>The declarative configuration commands (null: lcpd runs without the config layer).</summary>
+    public ConfigCommands? Config { get; set; }
+
     /// <summary>Runs one command line. Throws <see cref="ApiException"/> for bad requests.</summary>
-    public JsonNode? Execute(IReadOnlyList<string> argv)
+    public JsonNode? Execute(IReadOnlyList<string> argv) => Execute(argv, null, "cli");
+
+    /// <summary>Runs one command with its input document (config commands), on behalf of a source
+    /// (cli, rest, grpc: what the config history records).</summary>
+    public JsonNode? Execute(IReadOnlyList<string> argv, string? input, string source)
     {
         if (argv.Count == 0)
             throw new ApiException("empty command");
         CommandSpec? spec = CommandCatalog.Match(argv, out string[] rest);
         if (spec is null)
             throw new ApiException($"unknown command '{string.Join(' ', argv)}'");
+        if (spec.Words[0] == "config")
+            return (Config ?? throw new ApiException("this lcpd runs without the config layer (--no-config)")).Execute(spec, rest, input, source);
+        if (input is not null)
+            throw new ApiException($"{spec.Path} takes no input document");
         object? result = spec.Path switch
         {
             "show version" => NoArgs(spec, rest, ShowVersion),

@@ -45,6 +45,14 @@ public sealed record LaunchOptions
     public uint NetlinkReceiveBuffer { get; init; } = 64 << 20;
     public uint NetlinkBatch { get; init; } = 20_000;
     public bool Help { get; init; }
+    /// <summary>--no-config: no declarative configuration layer.</summary>
+    public bool ConfigLayer { get; init; } = true;
+    /// <summary>--config: a document loaded at start as the "init" source.</summary>
+    public string? ConfigFile { get; init; }
+    /// <summary>Where the config layer keeps its state (null: --no-config-state, kept in memory only).</summary>
+    public string? ConfigStateDir { get; init; } = "/var/lib/lcpd";
+    /// <summary>--no-repair: drift of managed items is reported, not repaired.</summary>
+    public bool ConfigRepair { get; init; } = true;
     /// <summary>TCP address for the REST API (--http), in addition to the API socket.</summary>
     public System.Net.IPEndPoint? Http { get; init; }
     /// <summary>Who may use the TCP listener (--api-token-file, --http-public-reads, TLS).</summary>
@@ -105,6 +113,13 @@ public sealed record LaunchOptions
           --fib-tbl8 <n>         IPv4 tbl8 groups (one per /24 holding longer prefixes; 256-32767, default 16384)
           --fib6-tbl8 <n>        IPv6 tbl8 groups (one per 8 bits below /24 of a prefix; 256-1048576,
                                  default 65536, or 4x --fib-tbl8 when only that is given)
+          --config <file>        declarative configuration (YAML or JSON, vpp-agent's Config shape
+                                 plus lcp_config) applied at start as the source 'init'
+          --config-state-dir <d> where the desired configuration and its revisions are kept across
+                                 restarts (default /var/lib/lcpd)
+          --no-config-state      keep the configuration in memory only
+          --no-repair            report managed Linux items changed behind lcpd's back, do not repair them
+          --no-config            no declarative configuration layer (config commands are refused)
           --debug-commands       serve the debug commands (fault injection, e.g. debug fib-drop)
           -h, --help             this text
 
@@ -233,6 +248,21 @@ public sealed record LaunchOptions
                     break;
                 case "--no-fib":
                     o = o with { Fib = false };
+                    break;
+                case "--no-config":
+                    o = o with { ConfigLayer = false };
+                    break;
+                case "--config":
+                    o = o with { ConfigFile = Value() };
+                    break;
+                case "--config-state-dir":
+                    o = o with { ConfigStateDir = Value() };
+                    break;
+                case "--no-config-state":
+                    o = o with { ConfigStateDir = null };
+                    break;
+                case "--no-repair":
+                    o = o with { ConfigRepair = false };
                     break;
                 case "--debug-commands":
                     o = o with { DebugCommands = true };

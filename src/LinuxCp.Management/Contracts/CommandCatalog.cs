@@ -12,7 +12,8 @@ public sealed record CommandSpec(string Path, string Args, string Help)
 public static class CommandCatalog
 {
     private static readonly string[][] Writes =
-        [["clear"], ["set"], ["debug"], ["trace", "add"], ["capture", "start"], ["capture", "stop"], ["lcp", "create"], ["lcp", "delete"], ["lcp", "resync"]];
+        [["clear"], ["set"], ["debug"], ["trace", "add"], ["capture", "start"], ["capture", "stop"], ["lcp", "create"], ["lcp", "delete"], ["lcp", "resync"],
+         ["config", "update"], ["config", "delete"], ["config", "resync"], ["config", "confirm"], ["config", "rollback"]];
 
     /// <summary>Does this command change the router's state (what the audit log records)?</summary>
     public static bool ChangesState(IReadOnlyList<string> argv) =>
@@ -47,6 +48,19 @@ public static class CommandCatalog
         new("lcp verify", "[table <n>] [netns <ns>]", "compare Linux's tables with the FIB route for route; exit 1 when they differ"),
         new("lcp create", "<port> host-if <name> [netns <ns>] [tun] [persist] [table <n>]", "create a mirror for a port (persist: keep it, and adopt it at the next start)"),
         new("lcp delete", "<port|host-if>", "delete a pair and its mirror"),
+        new("config get", "[--source <s>] [--yaml|--json]", "the desired configuration (vpp-agent's Config shape plus lcp_config), as YAML by default"),
+        new("config update", "-f <file> [--replace] [--dry-run] [--confirm <s>] [--best-effort]", "apply a document as one transaction: validate, plan, apply, verify; any failure reverts all of it"),
+        new("config delete", "-f <file> | <key>...", "remove items (a key ending in '/' removes everything under it)"),
+        new("config validate", "-f <file>", "check a document and plan it without changing anything"),
+        new("config retrieve", "", "what Linux runs in the managed namespaces, each object CONFIGURED (lcpd's) or OBTAINED (not lcpd's)"),
+        new("config status", "[<key-prefix>]", "state of each key: CONFIGURED, PENDING, FAILED, RETRYING, INVALID, with the reason"),
+        new("config diff", "[-f <file> [--replace]] | [<rev> [<rev2>]]", "what a document would change, or what changed between revisions"),
+        new("config history", "[<seq>] [--details]", "transactions: source, outcome, operations, duration"),
+        new("config resync", "[full|downstream|upstream]", "read Linux back and repair what differs (downstream), re-evaluate pending items (upstream), or both"),
+        new("config confirm", "", "keep a commit made with --confirm (otherwise it reverts when its time is up)"),
+        new("config rollback", "<rev> [--confirm <s>] [--dry-run]", "make the desired state that of an earlier revision"),
+        new("config watch", "", "stream state changes of config keys until interrupted"),
+        new("config graph", "", "the dependency graph as graphviz dot"),
         new("debug fib-drop", "[table <n>] [netns <ns>] <prefix>", "remove a prefix from the dataplane only, as if an update was lost (needs --debug-commands)"),
     ];
 

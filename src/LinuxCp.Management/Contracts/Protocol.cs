@@ -11,6 +11,8 @@ public static class Protocol
 {
     public const int Version = 1;
     public const int MaxRequestBytes = 64 * 1024;
+    /// <summary>A config command's request may carry a document up to this size (JSON-escaped).</summary>
+    public const int MaxDocumentRequestBytes = 12 << 20;
     public const string DefaultSocket = "/run/lcpd.sock";
 
     public static readonly JsonSerializerOptions Json = new()
@@ -23,6 +25,15 @@ public static class Protocol
     public static string Request(IEnumerable<string> argv)
     {
         var o = new JsonObject { ["v"] = Version, ["argv"] = new JsonArray([.. argv.Select(a => (JsonNode)a)]) };
+        return o.ToJsonString();
+    }
+
+    /// <summary>A request carrying a document (config update -f): the text goes as it is.</summary>
+    public static string Request(IEnumerable<string> argv, string? input)
+    {
+        var o = new JsonObject { ["v"] = Version, ["argv"] = new JsonArray([.. argv.Select(a => (JsonNode)a)]) };
+        if (input is not null)
+            o["input"] = input;
         return o.ToJsonString();
     }
 
