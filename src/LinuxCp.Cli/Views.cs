@@ -23,18 +23,18 @@ internal static class Views
         "config validate" when result is JsonObject o => $"valid: {o["items"]} item(s), {o["planned"]} operation(s) would be made\n",
         "config confirm" when result is JsonObject o => $"revision {o["confirmed"]} confirmed\n",
         "config retrieve" when result is JsonObject o => Retrieve(o),
-        "config history" or "config status" when result is JsonArray a => TableFormatter.Format(new JsonArray([.. a.Select(Brief)])),
+        "config history" or "config status" when result is JsonArray a => TableFormatter.Format(new JsonArray([.. a.Select(x => Brief(x, command == "config status"))])),
         _ => TableFormatter.Format(result),
     };
 
     /// <summary>A row without the bulky detail fields (they stay in --json).</summary>
-    private static JsonNode? Brief(JsonNode? n)
+    private static JsonNode? Brief(JsonNode? n, bool status)
     {
         if (n is not JsonObject o)
             return n?.DeepClone();
         var c = new JsonObject();
         foreach (var (k, v) in o)
-            if (k is not ("input" or "planned_ops" or "executed_ops" or "derived" or "kind"))
+            if (k is not ("input" or "planned_ops" or "executed_ops") && !(status && k is "derived" or "kind"))
                 c[k] = v?.DeepClone();
         return c;
     }

@@ -127,8 +127,12 @@ public sealed partial class ConfigEngine : IDisposable
             var removed = new JsonArray();
             foreach (string k in keys)
             {
-                var hit = k.EndsWith('/') ? next.Keys.Where(x => x.StartsWith(k, StringComparison.Ordinal)).ToList() : next.ContainsKey(k) ? [k] : [];
-                if (hit.Count == 0 && !_invalid.Remove(k))
+                bool prefix = k.EndsWith('/');
+                var hit = prefix ? next.Keys.Where(x => x.StartsWith(k, StringComparison.Ordinal)).ToList() : next.ContainsKey(k) ? [k] : [];
+                var invalid = _invalid.Keys.Where(x => prefix ? x.StartsWith(k, StringComparison.Ordinal) : x == k).ToList();
+                foreach (string x in invalid)
+                    _invalid.Remove(x);
+                if (hit.Count == 0 && invalid.Count == 0 && !prefix)
                     errors.Add(new ConfigError(k, "no such key in the desired state"));
                 foreach (string h in hit)
                 {
@@ -502,7 +506,8 @@ public sealed partial class ConfigEngine : IDisposable
             // each, everything applied that depends on it (a VETH's peer end goes with it).
             var gone = new HashSet<string>(StringComparer.Ordinal);
             foreach (var (k, a) in applied)
-                if (!target.Contains(k) || _handlers[a.Item.Kind].NeedsRecreate(a.Item, all[k].Item) || drifted?.Contains(k) == true)
+                if (!target.Contains(k) || drifted?.Contains(k) == true
+                    || (DocumentWriter.Canonical(a.Item.Value) != DocumentWriter.Canonical(all[k].Item.Value) && _handlers[a.Item.Kind].NeedsRecreate(a.Item, all[k].Item)))
                     gone.Add(k);
             for (bool grew = true; grew;)
             {

@@ -57,7 +57,7 @@ internal sealed class Ctx(ILinux linux, IPairControl? pairs, Dictionary<string, 
     public string? NamespaceOf(LinuxInterface i, out string reason)
     {
         reason = "";
-        if (i.Type == InterfaceType.TapToVpp && (i.Namespace is null || i.Namespace.Type == NamespaceType.Undefined))
+        if (i.Type == InterfaceType.TapToVpp)
         {
             LcpPair? p = Pairs?.ByHostIf(i.Tap?.VppTapIfName ?? "");
             if (p is null)

@@ -163,6 +163,9 @@ internal sealed class InterfaceHandler : IHandler
     public JsonObject Create(ConfigItem item, Ctx cx)
     {
         var i = (LinuxInterface)item.Value;
+        if (i.Type == InterfaceType.TapToVpp && i.Namespace is { Type: not NamespaceType.Undefined } target
+            && cx.Pairs?.ByHostIf(LinuxName(i)) is { } pair && (target.Type != NamespaceType.Nsid || target.Reference != pair.Netns))
+            throw new LinuxException($"{LinuxName(i)}: moving a pair's mirror to another namespace is not supported; declare the pair with that netns instead", 95);
         string ns = cx.NamespaceOrThrow(i);
         string name = LinuxName(i);
         var saved = new JsonObject();
@@ -201,8 +204,6 @@ internal sealed class InterfaceHandler : IHandler
             saved["mtu"] = l.Mtu;
             saved["mac"] = Mac.Format(l.Mac);
             saved["up"] = l.Up;
-            if (i.Type == InterfaceType.TapToVpp && (i.HostIfName.Length != 0 && i.HostIfName != l.Name || i.Namespace is { Type: not NamespaceType.Undefined }))
-                throw new LinuxException($"{l.Name}: renaming a pair's mirror or moving it to another namespace is not supported; declare the pair with that name and netns instead", 95);
         }
         Properties(i, null, ns, l, cx);
         if (i.Type == InterfaceType.Veth && i.Veth is { } v && (!v.RxChecksumOffloading || !v.TxChecksumOffloading))

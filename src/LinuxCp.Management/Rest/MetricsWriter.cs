@@ -135,6 +135,21 @@ public static class MetricsWriter
         Sample("lcp_gc_allocated_bytes_total", "", GC.GetTotalAllocatedBytes());
         Family("lcp_process_resident_memory_bytes", "gauge", "Resident set size of lcpd.");
         Sample("lcp_process_resident_memory_bytes", "", ProcFs.Memory().Rss);
+        if (h.Config?.Engine is LinuxCp.Config.Engine.ConfigEngine cfg)
+        {
+            Family("lcp_config_items", "gauge", "Config keys (user and derived) by state.");
+            var byState = cfg.Status().GroupBy(x => x.StateName).ToDictionary(g => g.Key, g => g.Count());
+            foreach (string st in new[] { "CONFIGURED", "PENDING", "FAILED", "RETRYING", "INVALID" })
+                Sample("lcp_config_items", $"state=\"{st}\"", byState.GetValueOrDefault(st));
+            Family("lcp_config_revision", "gauge", "The current revision of the desired configuration.");
+            Sample("lcp_config_revision", "", cfg.CurrentRevision);
+            Family("lcp_config_drift_total", "counter", "Managed items found changed in Linux behind lcpd, and repaired.");
+            Sample("lcp_config_drift_total", "result=\"found\"", cfg.DriftFound);
+            Sample("lcp_config_drift_total", "result=\"repaired\"", cfg.DriftRepaired);
+            Family("lcp_config_transactions", "gauge", "Transactions in the kept history by outcome.");
+            foreach (var g in cfg.History().GroupBy(x => x.Outcome))
+                Sample("lcp_config_transactions", $"outcome=\"{g.Key}\"", g.Count());
+        }
         return sb.ToString();
     }
 

@@ -217,6 +217,8 @@ public static class RestApi
         app.MapPut(Prefix + "/log-level", (LogLevelRequest r) => Run(h, "set", "log-level", r.Level ?? ""))
             .WithSummary("change the log level").Produces<LogLevelDto>().Produces<ErrorDto>(400);
 
+        ConfigRest.Map(app, h);
+
         app.MapGet("/metrics", () => Results.Text(MetricsWriter.Render(h) + MetricsWriter.RenderApi(auth), MetricsWriter.ContentType))
             .WithSummary("Prometheus metrics").Produces<string>(200, "text/plain");
         app.MapFallback((HttpContext c) => Results.Json(new ErrorDto($"no such endpoint: {c.Request.Method} {c.Request.Path} (see /openapi/v1.json)"),
