@@ -300,7 +300,7 @@ public sealed partial class ConfigEngine : IDisposable
         if (!_status.Values.Any(s => s.State == ItemState.Pending) && _lastTarget.Count == 0)
             return false;
         var all = Expand(_desired);
-        var cx = new Ctx(_linux, _pairs, _applied);
+        var cx = new Ctx(_linux, _pairs, _applied) { Probe = true };
         var (target, _) = Resolve(all, cx);
         return !target.SetEquals(_lastTarget);
     }
@@ -495,8 +495,11 @@ public sealed partial class ConfigEngine : IDisposable
             var all = Expand(next);
             // Drifted items are re-applied: treat them (and what depends on them) as not applied.
             var applied = new Dictionary<string, Applied>(_applied, StringComparer.Ordinal);
-            var cx = new Ctx(_linux, _pairs, applied);
+            var cx = new Ctx(_linux, _pairs, applied) { Probe = true };
+            var namespacesBefore = new HashSet<string>(_linux.NamedNamespaces(), StringComparer.Ordinal);
             var (target, pending) = Resolve(all, cx);
+            cx.Probe = false;
+            cx.TouchAll();
             var newDeps = DepsOf(all);
             var oldAll = applied.ToDictionary(kv => kv.Key, kv => ("", kv.Value.Item), StringComparer.Ordinal);
             var oldDeps = DepsOf(oldAll);
@@ -565,6 +568,23 @@ public sealed partial class ConfigEngine : IDisposable
             if (error is not null && !o.BestEffort)
             {
                 int n = Revert(undo, rec, cx);
+                // Namespaces this transaction created (for its items) go too, when nothing else is in them.
+                foreach (string ns in _linux.NamedNamespaces().Where(x => !namespacesBefore.Contains(x)))
+                {
+                    try
+                    {
+                        if (_linux.Links($"/run/netns/{ns}").All(l => l.Name == "lo"))
+                        {
+                            _linux.DeleteNamedNamespace(ns);
+                            rec.Executed.Add(new OpRecord("revert", $"namespace {ns}", "ok", "", 0));
+                            n++;
+                        }
+                    }
+                    catch (LinuxException e)
+                    {
+                        rec.Executed.Add(new OpRecord("revert", $"namespace {ns}", "failed", e.Message, 0));
+                    }
+                }
                 rec.Outcome = "reverted";
                 rec.Error = $"{error}; {n} operation(s) reverted";
                 LogReverted(_log, rec.Seq, error, n);

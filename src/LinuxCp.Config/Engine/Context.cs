@@ -43,7 +43,17 @@ internal sealed class Ctx(ILinux linux, IPairControl? pairs, Dictionary<string, 
     public IReadOnlyList<LinkState> Links(string ns)
     {
         if (!_links.TryGetValue(ns, out var l))
-            _links[ns] = l = Linux.Links(ns);
+        {
+            try
+            {
+                l = Linux.Links(ns);
+            }
+            catch (LinuxException) when (Probe)
+            {
+                l = []; // a namespace still to be created holds nothing
+            }
+            _links[ns] = l;
+        }
         return l;
     }
 
@@ -67,7 +77,23 @@ internal sealed class Ctx(ILinux linux, IPairControl? pairs, Dictionary<string, 
             }
             return p.Netns.Length == 0 ? "" : $"/run/netns/{p.Netns}";
         }
-        return Linux.Namespace(i.Namespace, create: !OldView, out reason);
+        return Namespace(i.Namespace, out reason);
+    }
+
+    /// <summary>While dependencies are evaluated: nothing is created, and a named namespace that
+    /// can be created when the item is applied counts as there.</summary>
+    public bool Probe { get; set; }
+
+    /// <summary>The path of a namespace reference (created when missing and applying).</summary>
+    public string? Namespace(NamespaceRef? ns, out string reason)
+    {
+        string? path = Linux.Namespace(ns, create: !OldView && !Probe, out reason);
+        if (path is null && Probe && ns is { Type: NamespaceType.Nsid } && Linux.CanCreateNamespaces)
+        {
+            reason = "";
+            return $"/run/netns/{ns.Reference}";
+        }
+        return path;
     }
 
     public string NamespaceOrThrow(LinuxInterface i) =>

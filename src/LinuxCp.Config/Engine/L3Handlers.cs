@@ -284,7 +284,7 @@ internal sealed class RuleChainHandler : IHandler
     public IEnumerable<Dep> Dependencies(ConfigItem item, IReadOnlyDictionary<string, ConfigItem> declared)
     {
         var c = (RuleChain)item.Value;
-        yield return new Dep($"namespace {c.Namespace}", External: cx => cx.Linux.Namespace(c.Namespace, create: true, out string r) is null ? r : null);
+        yield return new Dep($"namespace {c.Namespace}", External: cx => cx.Namespace(c.Namespace, out string r) is null ? r : null);
         foreach (string i in c.Interfaces)
             yield return new Dep($"interface {i}", Key: Keys.Interface(i));
     }
@@ -316,7 +316,7 @@ internal sealed class RuleChainHandler : IHandler
         return a;
     }
 
-    private static string Ns(RuleChain c, Ctx cx) => cx.Linux.Namespace(c.Namespace, create: !cx.OldView, out string r) ?? throw new LinuxException(r, 2);
+    private static string Ns(RuleChain c, Ctx cx) => cx.Namespace(c.Namespace, out string r) ?? throw new LinuxException(r, 2);
 
     /// <summary>The chain's lines as iptables -S prints them.</summary>
     private static List<string> Listing(Ctx cx, string ns, RuleChain c)

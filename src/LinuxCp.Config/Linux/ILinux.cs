@@ -54,6 +54,9 @@ public interface ILinux
     /// <paramref name="create"/>: create a missing named (NSID) namespace.</summary>
     string? Namespace(NamespaceRef? ns, bool create, out string reason);
 
+    /// <summary>Can a missing named namespace be created (so that everyone sees it)?</summary>
+    bool CanCreateNamespaces { get; }
+
     IReadOnlyList<LinkState> Links(string ns);
 
     void CreateVeth(string ns, string name, string peerNs, string peerName);
@@ -89,6 +92,12 @@ public interface ILinux
 
     /// <summary>Runs iptables (or ip6tables) in the namespace; returns its exit code and output.</summary>
     (int Code, string Output) Iptables(string ns, bool v6, IReadOnlyList<string> args, string? stdin = null);
+
+    /// <summary>The named namespaces (/run/netns).</summary>
+    IReadOnlyList<string> NamedNamespaces();
+
+    /// <summary>Deletes a named namespace (one a reverted transaction created).</summary>
+    void DeleteNamedNamespace(string name);
 
     /// <summary>Forget cached sockets and dumps (after a transaction).</summary>
     void Flush();

@@ -95,6 +95,8 @@ public sealed class NetlinkLinux : ILinux, IDisposable
         }
     }
 
+    public bool CanCreateNamespaces => !Netns.InPrivateMountNamespace();
+
     private static bool IsNamespaceFile(string path)
     {
         try
@@ -138,6 +140,27 @@ public sealed class NetlinkLinux : ILinux, IDisposable
     }
 
     public void Dispose() => Flush();
+
+    public IReadOnlyList<string> NamedNamespaces()
+    {
+        try
+        {
+            return Directory.Exists("/run/netns") ? [.. Directory.GetFiles("/run/netns").Select(Path.GetFileName).OfType<string>()] : [];
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+    }
+
+    public void DeleteNamedNamespace(string name)
+    {
+        if (_sockets.Remove($"/run/netns/{name}", out Channel? c))
+            c.Dispose();
+        var (code, output) = Run("", "ip", ["netns", "delete", name], null);
+        if (code != 0)
+            throw new LinuxException($"ip netns delete {name}: {output.Trim()}", 16);
+    }
 
     // ---- links ----------------------------------------------------------------------------------
 
@@ -184,7 +207,8 @@ public sealed class NetlinkLinux : ILinux, IDisposable
         Alias(ns, name);
     }
 
-    public void CreateLink(string ns, string name, string kind, uint vrfTable)
+    /// <summary>RTM_NEWLINK creating a link of a kind without a peer (dummy; vrf with its table).</summary>
+    public static NetlinkWriter CreateLinkRequest(string name, string kind, uint vrfTable)
     {
         var w = new NetlinkWriter().Begin(Nl.NewLink, Nl.FRequest | Nl.FAck | Nl.FCreate | Nl.FExcl);
         IfInfo(w, 0);
@@ -193,7 +217,12 @@ public sealed class NetlinkLinux : ILinux, IDisposable
         if (kind == "vrf")
             w.BeginNest(Nl.IflaInfoData).U32(Nl.IflaVrfTable, vrfTable).EndNest();
         w.EndNest();
-        Chan(ns).Request(w, $"create {kind} {name} in {Describe(ns)}");
+        return w;
+    }
+
+    public void CreateLink(string ns, string name, string kind, uint vrfTable)
+    {
+        Chan(ns).Request(CreateLinkRequest(name, kind, vrfTable), $"create {kind} {name} in {Describe(ns)}");
         Alias(ns, name);
     }
 
@@ -222,24 +251,30 @@ public sealed class NetlinkLinux : ILinux, IDisposable
         SafeFileHandle? target = c.TargetNamespace is null ? null : OpenNs(c.TargetNamespace);
         try
         {
-            var w = new NetlinkWriter().Begin(Nl.NewLink, Nl.FRequest | Nl.FAck);
-            IfInfo(w, index, c.Up == true ? Nl.IffUp : 0, c.Up is null ? 0 : Nl.IffUp);
-            if (c.Name is not null)
-                w.Str(Nl.IflaIfname, c.Name);
-            if (c.Mtu is uint mtu)
-                w.U32(Nl.IflaMtu, mtu);
-            if (c.Mac is ulong mac)
-                w.Mac(Nl.IflaAddress, mac);
-            if (c.Master is int m)
-                w.U32(Nl.IflaMaster, (uint)m);
-            if (target is not null)
-                w.U32(IflaNetNsFd, (uint)target.DangerousGetHandle());
-            Chan(ns).Request(w, $"set link {index} in {Describe(ns)} ({Show(c)})");
+            Chan(ns).Request(SetLinkRequest(index, c, target is null ? -1 : (int)target.DangerousGetHandle()), $"set link {index} in {Describe(ns)} ({Show(c)})");
         }
         finally
         {
             target?.Dispose();
         }
+    }
+
+    /// <summary>RTM_NEWLINK changing a link (name, MTU, MAC, admin state, master, namespace fd).</summary>
+    public static NetlinkWriter SetLinkRequest(int index, LinkChange c, int nsFd)
+    {
+        var w = new NetlinkWriter().Begin(Nl.NewLink, Nl.FRequest | Nl.FAck);
+        IfInfo(w, index, c.Up == true ? Nl.IffUp : 0, c.Up is null ? 0 : Nl.IffUp);
+        if (c.Name is not null)
+            w.Str(Nl.IflaIfname, c.Name);
+        if (c.Mtu is uint mtu)
+            w.U32(Nl.IflaMtu, mtu);
+        if (c.Mac is ulong mac)
+            w.Mac(Nl.IflaAddress, mac);
+        if (c.Master is int m)
+            w.U32(Nl.IflaMaster, (uint)m);
+        if (nsFd >= 0)
+            w.U32(IflaNetNsFd, (uint)nsFd);
+        return w;
     }
 
     private static string Show(LinkChange c)

@@ -103,8 +103,10 @@ public static class DocumentReader
         {
             try
             {
-                return JsonNode.Parse(t, new JsonNodeOptions { PropertyNameCaseInsensitive = false },
+                JsonNode? n = JsonNode.Parse(t, new JsonNodeOptions { PropertyNameCaseInsensitive = false },
                     new JsonDocumentOptions { MaxDepth = 32, CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+                Materialize(n); // objects are built lazily: a key given twice surfaces here
+                return n;
             }
             catch (JsonException e)
             {
@@ -113,7 +115,7 @@ public static class DocumentReader
             }
             catch (ArgumentException e)
             {
-                errors.Add(new("", $"malformed JSON: {e.Message}"));
+                errors.Add(new("", $"malformed JSON: a key is given twice in one object ({e.Message})"));
                 return null;
             }
         }
@@ -137,6 +139,21 @@ public static class DocumentReader
         {
             errors.Add(new("", $"malformed YAML: {e.Message}"));
             return null;
+        }
+    }
+
+    private static void Materialize(JsonNode? n)
+    {
+        switch (n)
+        {
+            case JsonObject o:
+                foreach (var (_, v) in o)
+                    Materialize(v);
+                break;
+            case JsonArray a:
+                foreach (JsonNode? v in a)
+                    Materialize(v);
+                break;
         }
     }
 
@@ -377,7 +394,7 @@ public static class DocumentReader
             if (f.Take(name) is not { } v || v.Node is null)
                 return default;
             var kind = v.Node.GetValueKind();
-            if (kind == JsonValueKind.Number && v.Node.GetValue<JsonElement>().TryGetInt32(out int n) && System.Enum.IsDefined(typeof(T), n))
+            if (kind == JsonValueKind.Number && int.TryParse(v.Node.ToJsonString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n) && System.Enum.IsDefined(typeof(T), n))
                 return (T)(object)n;
             if (kind == JsonValueKind.String)
             {
