@@ -233,6 +233,14 @@ namespace LinuxCp.Daemon
             if (config is not null)
                 handlers.Config = new ConfigCommands(config);
             using var configTicker = config is null ? null : new Timer(_ => config.Tick(), null, 1000, 1000);
+            using var etcd = config is not null && opt.Etcd is string endpoints
+                ? new LinuxCp.Config.Sources.EtcdSource(config, endpoints, opt.AgentLabel, logs.CreateLogger("etcd"))
+                : null;
+            if (etcd is not null)
+            {
+                etcd.Start();
+                handlers.Config!.Etcd = etcd;
+            }
             var api = new ApiServer(handlers, opt.ApiSocket, logs.CreateLogger<ApiServer>()) { Group = opt.ApiSocketGroup };
             api.Bind();
             builder.Services.AddHostedService(_ => api);

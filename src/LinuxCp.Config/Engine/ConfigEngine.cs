@@ -177,6 +177,47 @@ public sealed partial class ConfigEngine : IDisposable
         }
     }
 
+    /// <summary>A full resync of a KV source (etcd after a start, a lost watch or a restart of the
+    /// store): its items become exactly these values. Values that do not parse or validate are
+    /// INVALID; the rest is one best-effort transaction, so what is unchanged is not touched.</summary>
+    public TxnResult ReplaceSource(string source, IEnumerable<(string Key, string Json)> values)
+    {
+        var items = new List<ConfigItem>();
+        var invalid = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, json) in values)
+        {
+            try
+            {
+                ConfigItem item = DocumentReader.ParseValue(key, json);
+                var errors = new List<ConfigError>();
+                _handlers[item.Kind].Validate(item, key, errors);
+                if (errors.Count != 0)
+                    throw new ConfigException(errors);
+                items.Add(item);
+            }
+            catch (ConfigException e)
+            {
+                invalid[key] = e.Message;
+            }
+        }
+        lock (_gate)
+        {
+            foreach (string k in _invalid.Where(kv => kv.Value.Source == source && !invalid.ContainsKey(kv.Key)).Select(kv => kv.Key).ToList())
+                _invalid.Remove(k);
+            foreach (var (k, why) in invalid)
+            {
+                _invalid[k] = (source, why);
+                SetStatus(k, Keys.KindOf(k)?.ToString() ?? "?", ItemState.Invalid, why, source, false);
+            }
+            var next = Copy(_desired);
+            foreach (var k in next.Where(kv => kv.Value.Source == source).Select(kv => kv.Key).ToList())
+                next.Remove(k);
+            foreach (ConfigItem i in items)
+                next[i.Key] = (source, i);
+            return Run(source, "full resync", next, new TxnOptions { BestEffort = true }, new JsonObject { ["items"] = items.Count, ["invalid"] = invalid.Count }, items.Count);
+        }
+    }
+
     /// <summary>Makes the desired state that of revision <paramref name="rev"/>.</summary>
     public TxnResult Rollback(int rev, TxnOptions o)
     {
@@ -543,13 +584,16 @@ public sealed partial class ConfigEngine : IDisposable
 
             var failed = new Dictionary<string, LinuxException>(StringComparer.Ordinal);
             var undo = new Stack<(string What, Action Do)>();
-            string? error = Execute(ops, cx, applied, o.BestEffort, rec, failed, undo);
+            var skipped = new HashSet<string>(StringComparer.Ordinal);
+            string? error = Execute(ops, cx, applied, o.BestEffort, rec, failed, undo, skipped);
+            foreach (string k in skipped)
+                pending[k] = "waiting for a dependency that failed in this transaction";
             if (error is null || o.BestEffort)
             {
                 // Read Linux back: everything created or updated must now be there as declared.
                 cx.TouchAll();
                 cx.OldView = false;
-                foreach (Op op in ops.Where(x => x.Kind != OpKind.Delete && !failed.ContainsKey(x.Key)))
+                foreach (Op op in ops.Where(x => x.Kind != OpKind.Delete && !failed.ContainsKey(x.Key) && !skipped.Contains(x.Key)))
                 {
                     string? diff = _handlers[op.New!.Kind].Verify(op.New, cx);
                     if (diff is null)
@@ -657,14 +701,15 @@ public sealed partial class ConfigEngine : IDisposable
     /// <summary>Executes the plan. Strict: stops at the first failure (the caller reverts).
     /// Best effort: a failed item's dependants are skipped, the rest goes on.</summary>
     private string? Execute(List<Op> ops, Ctx cx, Dictionary<string, Applied> applied, bool bestEffort, TxnRecord rec,
-        Dictionary<string, LinuxException> failed, Stack<(string, Action)> undo)
+        Dictionary<string, LinuxException> failed, Stack<(string, Action)> undo, HashSet<string> skip)
     {
-        var skip = new HashSet<string>(StringComparer.Ordinal);
         Dictionary<string, List<Dep>>? deps = null;
         foreach (Op op in ops)
         {
             if (skip.Contains(op.Key))
             {
+                if (op.Kind != OpKind.Delete)
+                    applied.Remove(op.Key);
                 rec.Executed.Add(new OpRecord(op.Kind.ToString().ToLowerInvariant(), op.Key, "skipped", "a dependency failed", 0));
                 continue;
             }
@@ -728,9 +773,12 @@ public sealed partial class ConfigEngine : IDisposable
                 if (op.Kind == OpKind.Delete)
                     applied.Remove(op.Key); // it is gone from the desired state either way
                 deps ??= DepsOf(cx.Target.ToDictionary(kv => kv.Key, kv => ("", kv.Value), StringComparer.Ordinal));
-                foreach (var (k, list) in deps)
-                    if (list.Any(d => d.Key == op.Key))
-                        skip.Add(k);
+                // Everything that depends on it, directly or not, waits.
+                var stack = new Stack<string>([op.Key]);
+                while (stack.TryPop(out string? failedKey))
+                    foreach (var (k, list) in deps)
+                        if (list.Any(d => d.Key == failedKey) && skip.Add(k))
+                            stack.Push(k);
             }
         }
         return null;

@@ -14,6 +14,9 @@ public sealed class ConfigCommands(ConfigEngine engine)
 {
     public ConfigEngine Engine => engine;
 
+    /// <summary>The etcd source, when lcpd runs with --etcd.</summary>
+    public LinuxCp.Config.Sources.EtcdSource? Etcd { get; set; }
+
     /// <summary>Runs a <c>config ...</c> command from <paramref name="source"/>.</summary>
     public JsonNode? Execute(CommandSpec spec, string[] rest, string? input, string source)
     {

@@ -53,6 +53,10 @@ public sealed record LaunchOptions
     public string? ConfigStateDir { get; init; } = "/var/lib/lcpd";
     /// <summary>--no-repair: drift of managed items is reported, not repaired.</summary>
     public bool ConfigRepair { get; init; } = true;
+    /// <summary>--etcd: endpoints of the etcd cluster holding this router's configuration.</summary>
+    public string? Etcd { get; init; }
+    /// <summary>--agent-label: this router's name in etcd (/lcp/&lt;label&gt;/...); default the host name.</summary>
+    public string AgentLabel { get; init; } = Environment.MachineName;
     /// <summary>TCP address for the REST API (--http), in addition to the API socket.</summary>
     public System.Net.IPEndPoint? Http { get; init; }
     /// <summary>Who may use the TCP listener (--api-token-file, --http-public-reads, TLS).</summary>
@@ -120,6 +124,9 @@ public sealed record LaunchOptions
           --no-config-state      keep the configuration in memory only
           --no-repair            report managed Linux items changed behind lcpd's back, do not repair them
           --no-config            no declarative configuration layer (config commands are refused)
+          --etcd <url>[,<url>]   watch this router's configuration in etcd: items under
+                                 /lcp/<label>/config/..., states written under /lcp/<label>/status/...
+          --agent-label <label>  this router's name in etcd (default: the host name)
           --debug-commands       serve the debug commands (fault injection, e.g. debug fib-drop)
           -h, --help             this text
 
@@ -263,6 +270,18 @@ public sealed record LaunchOptions
                     break;
                 case "--no-repair":
                     o = o with { ConfigRepair = false };
+                    break;
+                case "--etcd":
+                    string etcdUrls = Value();
+                    if (etcdUrls.Split(',').Any(e => !Uri.TryCreate(e, UriKind.Absolute, out Uri? u) || u.Scheme is not ("http" or "https")))
+                        throw new UsageException($"--etcd '{etcdUrls}': expected http(s)://host:port[,...]");
+                    o = o with { Etcd = etcdUrls };
+                    break;
+                case "--agent-label":
+                    string label = Value();
+                    if (label.Length == 0 || label.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+                        throw new UsageException($"--agent-label '{label}': letters, digits, '-', '_' and '.' only");
+                    o = o with { AgentLabel = label };
                     break;
                 case "--debug-commands":
                     o = o with { DebugCommands = true };

@@ -146,6 +146,15 @@ public static class MetricsWriter
             Family("lcp_config_drift_total", "counter", "Managed items found changed in Linux behind lcpd, and repaired.");
             Sample("lcp_config_drift_total", "result=\"found\"", cfg.DriftFound);
             Sample("lcp_config_drift_total", "result=\"repaired\"", cfg.DriftRepaired);
+            if (h.Config.Etcd is { } etcd)
+            {
+                Family("lcp_config_etcd_connected", "gauge", "1 while the etcd watch is up.");
+                Sample("lcp_config_etcd_connected", "", etcd.Connected ? 1 : 0);
+                Family("lcp_config_etcd_resyncs_total", "counter", "Full reads of the etcd prefix (start, lost watch, etcd restart).");
+                Sample("lcp_config_etcd_resyncs_total", "", etcd.Resyncs);
+                Family("lcp_config_etcd_events_total", "counter", "Watch events applied.");
+                Sample("lcp_config_etcd_events_total", "", etcd.Events);
+            }
             Family("lcp_config_transactions", "gauge", "Transactions in the kept history by outcome.");
             foreach (var g in cfg.History().GroupBy(x => x.Outcome))
                 Sample("lcp_config_transactions", $"outcome=\"{g.Key}\"", g.Count());
