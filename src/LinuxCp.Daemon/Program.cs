@@ -250,20 +250,24 @@ namespace LinuxCp.Daemon
             // HTTP connections to it) and on --http if given.
             Microsoft.AspNetCore.Builder.WebApplication? rest = null;
             string? restSocket = null;
-            if (opt.Rest || opt.Http is not null)
+            if (opt.Rest || opt.Http is not null || opt.Grpc is not null || opt.ConfigLayer)
             {
                 if (opt.Rest)
                 {
                     restSocket = opt.ApiSocket + ".http";
                     File.Delete(restSocket);
                 }
-                rest = RestApi.Build(handlers, restSocket, opt.Http, logs, opt.HttpSecurity);
+                File.Delete(opt.ApiSocket + ".grpc");
+                rest = RestApi.Build(handlers, restSocket, opt.Http, logs, opt.HttpSecurity,
+                    opt.ConfigLayer ? opt.ApiSocket + ".grpc" : null, opt.ConfigLayer ? opt.Grpc : null);
                 rest.StartAsync().GetAwaiter().GetResult();
                 if (restSocket is not null)
                 {
                     File.SetUnixFileMode(restSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
                     api.HttpForward = restSocket;
                 }
+                if (opt.ConfigLayer && File.Exists(opt.ApiSocket + ".grpc"))
+                    File.SetUnixFileMode(opt.ApiSocket + ".grpc", UnixFileMode.UserRead | UnixFileMode.UserWrite);
             }
 
             int exitCode = 0;
@@ -301,6 +305,7 @@ namespace LinuxCp.Daemon
                 ((IDisposable)rest).Dispose();
                 if (restSocket is not null)
                     File.Delete(restSocket);
+                File.Delete(opt.ApiSocket + ".grpc");
             }
             return exitCode;
         }

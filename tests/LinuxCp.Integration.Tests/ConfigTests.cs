@@ -500,6 +500,44 @@ public sealed class ConfigRestartTests
     }
 
     [Fact]
+    public void GrpcOverTcp_ReadsWithReadOnlyToken_WritesNeedReadWrite()
+    {
+        using var topo = new Topology(hosts: 1);
+        string dir = Path.Combine(Path.GetTempPath(), $"lcpt-grpc-{topo.Id}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string tokens = Path.Combine(dir, "tokens");
+            File.WriteAllText(tokens, "rw-grpc-0123456789abcdef rw ops\nro-grpc-0123456789abcdef ro dash\n");
+            File.SetUnixFileMode(tokens, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            int port = 30000 + Environment.ProcessId % 20000;
+            using LcpdProcess l = Start(topo, "--grpc", $"127.0.0.1:{port}", "--api-token-file", tokens);
+            Cmd.InNsOk(topo.Dp, "ip", "link", "set", "lo", "up");
+            // An empty request message, gRPC-framed (no compression, length 0).
+            string frame = Path.Combine(dir, "empty.grpc");
+            File.WriteAllBytes(frame, [0, 0, 0, 0, 0]);
+            int Call(string method, string? token)
+            {
+                var args = new List<string> { "netns", "exec", topo.Dp, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--http2-prior-knowledge",
+                    "-H", "content-type: application/grpc", "-H", "te: trailers", "--data-binary", $"@{frame}" };
+                if (token is not null)
+                    args.AddRange(["-H", $"authorization: Bearer {token}"]);
+                args.Add($"http://127.0.0.1:{port}/ligato.configurator.ConfiguratorService/{method}");
+                return int.Parse(Cmd.Ok("ip", [.. args]).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            }
+            Assert.Equal(401, Call("Get", null));
+            Assert.Equal(200, Call("Get", "ro-grpc-0123456789abcdef"));
+            Assert.Equal(403, Call("Update", "ro-grpc-0123456789abcdef"));
+            Assert.Equal(200, Call("Update", "rw-grpc-0123456789abcdef"));
+            Assert.Equal(401, Call("Update", "wrong-token"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void NoRepair_DriftReportedNotRepaired()
     {
         using var topo = new Topology(hosts: 1);

@@ -351,6 +351,26 @@ public static class DocumentReader
             return dflt;
         }
 
+        /// <summary>vpp-agent's ChecksumOffloading enum (DEFAULT/ENABLED on, DISABLED off), or a boolean.</summary>
+        public bool Offload(Fields f, string name)
+        {
+            if (f.Take(name) is not { } v || v.Node is null)
+                return true;
+            if (v.Node.GetValueKind() is JsonValueKind.True or JsonValueKind.False)
+                return v.Node.GetValue<bool>();
+            string s = v.Node.GetValueKind() == JsonValueKind.String ? v.Node.GetValue<string>() : v.Node.ToJsonString();
+            switch (s)
+            {
+                case "CHKSM_OFFLOAD_DEFAULT" or "CHKSM_OFFLOAD_ENABLED" or "0" or "1":
+                    return true;
+                case "CHKSM_OFFLOAD_DISABLED" or "2":
+                    return false;
+                default:
+                    errors.Add(new(v.Path, $"unknown value {v.Node.ToJsonString()} (true, false, CHKSM_OFFLOAD_DEFAULT, CHKSM_OFFLOAD_ENABLED or CHKSM_OFFLOAD_DISABLED)"));
+                    return true;
+            }
+        }
+
         public uint U32(Fields f, string name)
         {
             if (f.Take(name) is not { } v || v.Node is null)
@@ -438,7 +458,7 @@ public static class DocumentReader
                 LinkOnly = Bool(f, "link_only"),
                 VrfMasterInterface = Str(f, "vrf_master_interface"),
                 Veth = f.Take("veth") is { } ve && ve.Node is not null && Object(ve.Node, ve.Path) is { } vo
-                    ? Done(vo, new VethLink(Str(vo, "peer_if_name"), Bool(vo, "rx_checksum_offloading", true), Bool(vo, "tx_checksum_offloading", true)))
+                    ? Done(vo, new VethLink(Str(vo, "peer_if_name"), Offload(vo, "rx_checksum_offloading"), Offload(vo, "tx_checksum_offloading")))
                     : null,
                 Tap = f.Take("tap") is { } te && te.Node is not null && Object(te.Node, te.Path) is { } to
                     ? Done(to, new TapLink(Str(to, "vpp_tap_if_name")))

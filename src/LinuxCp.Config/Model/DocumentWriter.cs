@@ -92,9 +92,9 @@ public static class DocumentWriter
         {
             var vo = new JsonObject { ["peer_if_name"] = v.PeerIfName };
             if (!v.RxChecksumOffloading)
-                vo["rx_checksum_offloading"] = false;
+                vo["rx_checksum_offloading"] = "CHKSM_OFFLOAD_DISABLED";
             if (!v.TxChecksumOffloading)
-                vo["tx_checksum_offloading"] = false;
+                vo["tx_checksum_offloading"] = "CHKSM_OFFLOAD_DISABLED";
             o["veth"] = vo;
         }
         if (i.Tap is { } t)

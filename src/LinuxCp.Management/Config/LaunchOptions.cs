@@ -57,6 +57,8 @@ public sealed record LaunchOptions
     public string? Etcd { get; init; }
     /// <summary>--agent-label: this router's name in etcd (/lcp/&lt;label&gt;/...); default the host name.</summary>
     public string AgentLabel { get; init; } = Environment.MachineName;
+    /// <summary>TCP address for the gRPC Configurator service (--grpc), besides its unix socket.</summary>
+    public System.Net.IPEndPoint? Grpc { get; init; }
     /// <summary>TCP address for the REST API (--http), in addition to the API socket.</summary>
     public System.Net.IPEndPoint? Http { get; init; }
     /// <summary>Who may use the TCP listener (--api-token-file, --http-public-reads, TLS).</summary>
@@ -99,6 +101,8 @@ public sealed record LaunchOptions
                                  credentials
                                  (e.g. 127.0.0.1:8080); the API socket serves them in any case
           --no-rest              do not serve REST on the API socket (JSON-lines protocol only)
+          --grpc <ip>:<port>     serve the gRPC Configurator service on TCP too (same credentials and
+                                 TLS rules as --http); it is always on <api-socket>.grpc (mode 0600)
           --queue-map <lcore>=<queue>[,...]
                                  which RX/TX queue of every port each worker lcore uses
                                  (default: the i-th worker lcore uses queue i)
@@ -188,6 +192,12 @@ public sealed record LaunchOptions
                     if (!System.Net.IPEndPoint.TryParse(http, out System.Net.IPEndPoint? ep) || ep.Port == 0)
                         throw new UsageException($"--http '{http}': expected <ip>:<port>, e.g. 127.0.0.1:8080");
                     o = o with { Http = ep };
+                    break;
+                case "--grpc":
+                    string grpc = Value();
+                    if (!System.Net.IPEndPoint.TryParse(grpc, out System.Net.IPEndPoint? gep) || gep.Port == 0)
+                        throw new UsageException($"--grpc '{grpc}': expected <ip>:<port>, e.g. 127.0.0.1:9111");
+                    o = o with { Grpc = gep };
                     break;
                 case "--api-socket-group":
                     string g = Value();
@@ -309,7 +319,7 @@ public sealed record LaunchOptions
             }
         }
 
-        o.HttpSecurity.Check(o.Http);
+        o.HttpSecurity.Check(o.Http, o.Grpc);
         var seenPorts = new HashSet<string>();
         var seenIfs = new HashSet<(string, string?)>();
         foreach (PairSpec p in pairs)
@@ -373,23 +383,32 @@ public sealed record HttpSecurity(string? TokenFile = null, bool PublicReads = f
 {
     public bool Tls => TlsCert is not null;
 
-    public void Check(System.Net.IPEndPoint? http)
+    /// <summary>Checks the TCP listeners (--http, --grpc) against the credential options.</summary>
+    public void Check(System.Net.IPEndPoint? http, System.Net.IPEndPoint? grpc = null)
     {
         bool any = TokenFile is not null || PublicReads || TlsCert is not null || TlsKey is not null || ClientCa is not null;
-        if (http is null)
+        if (http is null && grpc is null)
         {
             if (any)
-                throw new UsageException("--api-token-file, --http-public-reads and --http-tls-*/--http-client-ca apply to --http, which is not given");
+                throw new UsageException("--api-token-file, --http-public-reads and --http-tls-*/--http-client-ca apply to --http and --grpc, and neither is given");
             return;
         }
+        if (http is not null)
+            CheckOne(http, "--http");
+        if (grpc is not null)
+            CheckOne(grpc, "--grpc");
+    }
+
+    private void CheckOne(System.Net.IPEndPoint http, string option)
+    {
         if ((TlsCert is null) != (TlsKey is null))
             throw new UsageException("--http-tls-cert and --http-tls-key go together");
         if (ClientCa is not null && !Tls)
             throw new UsageException("--http-client-ca needs TLS (--http-tls-cert and --http-tls-key)");
         if (!System.Net.IPAddress.IsLoopback(http.Address) && !Tls)
-            throw new UsageException($"--http {http}: not a loopback address, so it needs TLS (--http-tls-cert/--http-tls-key); tokens must not cross a network in clear text");
+            throw new UsageException($"{option} {http}: not a loopback address, so it needs TLS (--http-tls-cert/--http-tls-key); tokens must not cross a network in clear text");
         if (TokenFile is null && ClientCa is null && !PublicReads)
-            throw new UsageException("--http needs a way to admit clients: --api-token-file, --http-client-ca (TLS client certificates), or --http-public-reads (reads only)");
+            throw new UsageException($"{option} needs a way to admit clients: --api-token-file, --http-client-ca (TLS client certificates), or --http-public-reads (reads only)");
     }
 }
 

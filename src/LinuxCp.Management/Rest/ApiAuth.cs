@@ -119,6 +119,13 @@ public sealed class ApiAuth(TokenFile? tokens, X509Certificate2? clientCa, bool 
 
     public static bool IsWrite(string method) => !HttpMethods.IsGet(method) && !HttpMethods.IsHead(method);
 
+    /// <summary>gRPC calls are all POSTs: the Configurator's Get, Dump and Notify only read.</summary>
+    public static bool IsWrite(HttpRequest r) =>
+        r.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true
+            ? !(r.Path.Value?.EndsWith("/Get", StringComparison.Ordinal) == true || r.Path.Value?.EndsWith("/Dump", StringComparison.Ordinal) == true
+                || r.Path.Value?.EndsWith("/Notify", StringComparison.Ordinal) == true)
+            : IsWrite(r.Method);
+
     /// <summary>The credential a request carries, or null; a reason when what it carries is wrong.</summary>
     public ApiCredential? Identify(HttpContext c, out string? problem)
     {
@@ -161,7 +168,7 @@ public sealed class ApiAuth(TokenFile? tokens, X509Certificate2? clientCa, bool 
     /// <paramref name="who"/>), or the refusal to send.</summary>
     public IResult? Check(HttpContext c, out ApiCredential? who)
     {
-        bool write = IsWrite(c.Request.Method);
+        bool write = IsWrite(c.Request);
         who = Identify(c, out string? problem);
         if (who is null && (write || !publicReads || problem is not null))
         {

@@ -43,7 +43,8 @@ public static class RestApi
 
     /// <summary>The REST server. Throws <see cref="IOException"/> with the reason when
     /// the TCP listener's token file or certificates cannot be used.</summary>
-    public static WebApplication Build(CommandHandlers handlers, string? unixSocket, IPEndPoint? tcp, ILoggerFactory logs, HttpSecurity? security = null)
+    public static WebApplication Build(CommandHandlers handlers, string? unixSocket, IPEndPoint? tcp, ILoggerFactory logs, HttpSecurity? security = null,
+        string? grpcSocket = null, IPEndPoint? grpcTcp = null)
     {
         security ??= new HttpSecurity();
         ILogger log = logs.CreateLogger("LinuxCp.Management.Rest.RestApi");
@@ -72,6 +73,8 @@ public static class RestApi
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             o.SerializerOptions.MaxDepth = 16;
         });
+        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = LinuxCp.Config.Model.DocumentReader.MaxDocumentBytes);
+        builder.Services.AddSingleton(handlers);
         builder.Services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "lcpd REST API";
@@ -88,6 +91,22 @@ public static class RestApi
             k.AddServerHeader = false;
             if (unixSocket is not null)
                 k.ListenUnixSocket(unixSocket);
+            // gRPC speaks HTTP/2: cleartext (h2c) on its unix socket, and on TCP with TLS as --http.
+            if (grpcSocket is not null)
+                k.ListenUnixSocket(grpcSocket, l => l.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+            if (grpcTcp is not null)
+                k.Listen(grpcTcp, l =>
+                {
+                    l.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2;
+                    if (serverCert is not null)
+                        l.UseHttps(serverCert, h =>
+                        {
+                            if (clientCa is null)
+                                return;
+                            h.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+                            h.AllowAnyClientCertificate();
+                        });
+                });
             if (tcp is not null)
                 k.Listen(tcp, l =>
                 {
@@ -121,7 +140,7 @@ public static class RestApi
             {
                 // The unix socket: its file mode (0600) is the credential.
                 await next(c);
-                if (ApiAuth.IsWrite(c.Request.Method))
+                if (ApiAuth.IsWrite(c.Request))
                     auth.Audit(c, null);
                 return;
             }
@@ -133,16 +152,35 @@ public static class RestApi
             }
             if (auth.Check(c, out ApiCredential? who) is IResult refusal)
             {
+                await DrainSmallBody(c);
                 await refusal.ExecuteAsync(c);
                 return;
             }
             await next(c);
-            if (ApiAuth.IsWrite(c.Request.Method))
+            if (ApiAuth.IsWrite(c.Request))
                 auth.Audit(c, who);
         });
         app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapGrpcService<ConfiguratorGrpc>();
         Map(app, handlers, auth);
         return app;
+    }
+
+    /// <summary>Reads a small refused request's body first: answering an HTTP/2 stream whose body
+    /// is still arriving resets it, and the client sees a framing error instead of the 401/403.</summary>
+    private static async Task DrainSmallBody(HttpContext c)
+    {
+        if (c.Request.ContentLength is not (> 0 and <= 65536))
+            return;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(c.RequestAborted);
+        cts.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            await c.Request.Body.CopyToAsync(Stream.Null, cts.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or BadHttpRequestException)
+        {
+        }
     }
 
     private static IResult Run(CommandHandlers h, params string[] argv) => RunWith(h, StatusCodes.Status200OK, argv);
