@@ -37,8 +37,9 @@ public static unsafe class Netns
     {
         try
         {
-            string self = File.ResolveLinkTarget("/proc/self/ns/mnt", false)?.ToString() ?? "";
-            string parent = File.ResolveLinkTarget($"/proc/{GetParentPid()}/ns/mnt", false)?.ToString() ?? self;
+            // The link's own text ("mnt:[inode]"); ResolveLinkTarget would prefix each with its directory.
+            string self = new FileInfo("/proc/self/ns/mnt").LinkTarget ?? "";
+            string parent = new FileInfo($"/proc/{GetParentPid()}/ns/mnt").LinkTarget ?? self;
             return self != parent;
         }
         catch (IOException)

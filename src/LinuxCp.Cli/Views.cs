@@ -52,7 +52,12 @@ internal static class Views
         if (o["error"]?.GetValue<string>() is { Length: > 0 } err)
             sb.Append("  error: ").Append(err).Append('\n');
         if (o["ops"] is JsonArray list && list.Count != 0)
-            sb.Append(TableFormatter.Format(list));
+        {
+            // The first operations; --json has them all.
+            sb.Append(TableFormatter.Format(new JsonArray([.. list.Take(40).Select(x => x?.DeepClone())])));
+            if (list.Count > 40)
+                sb.Append(CultureInfo.InvariantCulture, $"... and {list.Count - 40} more (--json lists them all)\n");
+        }
         if (o["pending"] is JsonArray p && p.Count != 0)
         {
             sb.Append("pending:\n");

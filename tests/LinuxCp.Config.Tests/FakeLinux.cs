@@ -139,6 +139,8 @@ internal sealed class FakeLinux : ILinux
 
     public IReadOnlyList<string> Addresses(string ns, int index) => [.. ByIndex(ns, index).Addrs];
 
+    public IReadOnlyList<(int IfIndex, string Prefix)> AllAddresses(string ns) => [.. In(ns).SelectMany(l => l.Addrs.Select(a => (l.Index, a)))];
+
     public void AddAddress(string ns, int index, string prefix)
     {
         Link l = ByIndex(ns, index);

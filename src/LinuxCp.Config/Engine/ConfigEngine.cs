@@ -62,6 +62,8 @@ public sealed partial class ConfigEngine : IDisposable
     private long _driftFound;
     private long _driftRepaired;
 
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> Valid = [];
+
     private sealed record PendingConfirm(int Revision, Dictionary<string, (string Source, ConfigItem Item)> Before, DateTime Deadline, Timer Timer);
 
     public ConfigEngine(ILinux linux, IPairControl? pairs, EngineOptions options, ILogger log)
@@ -338,13 +340,34 @@ public sealed partial class ConfigEngine : IDisposable
     /// pair or link appeared or went away)?</summary>
     private bool PendingChanged()
     {
-        if (!_status.Values.Any(s => s.State == ItemState.Pending) && _lastTarget.Count == 0)
+        // Only the conditions outside the desired state can change between transactions (a
+        // namespace, a pair or a link appearing or going away): only they are looked at.
+        if (_lastDeps is null)
             return false;
-        var all = Expand(_desired);
         var cx = new Ctx(_linux, _pairs, _applied) { Probe = true };
-        var (target, _) = Resolve(all, cx);
-        return !target.SetEquals(_lastTarget);
+        int failing = 0;
+        foreach (var (key, deps) in _lastDeps)
+        {
+            foreach (Dep d in deps)
+            {
+                if (d.External is null)
+                    continue;
+                bool fails = d.External(cx) is not null;
+                if (fails != _lastExternalFail.Contains(key))
+                    return true;
+                if (fails)
+                {
+                    failing++;
+                    break;
+                }
+            }
+        }
+        return failing != _lastExternalFail.Count;
     }
+
+    // What the last transaction resolved: every key's dependencies, and the keys an outside condition held back.
+    private Dictionary<string, List<Dep>>? _lastDeps;
+    private HashSet<string> _lastExternalFail = new(StringComparer.Ordinal);
 
     // ---- the transaction ------------------------------------------------------------------------
 
@@ -364,11 +387,27 @@ public sealed partial class ConfigEngine : IDisposable
         return new TxnResult(false, "refused", rec.Error, _revision, rec.Seq, [], [], errors);
     }
 
-    private TxnRecord NewRecord(string source, string kind, JsonNode? input, int n) =>
-        new() { Seq = ++_seq, Time = DateTime.UtcNow, Source = source, Kind = kind, Input = input, InputItems = n, Revision = _revision };
+    /// <summary>Inputs larger than this are summarised in the history (the revisions hold the state).</summary>
+    private const int MaxHistoryInputChars = 64 << 10;
+
+    private TxnRecord NewRecord(string source, string kind, JsonNode? input, int n)
+    {
+        if (input is not null && n > 200 && input.ToJsonString().Length > MaxHistoryInputChars)
+            input = new JsonObject { ["items"] = n, ["note"] = $"input of {n} items not kept in the history; the revision holds the resulting state" };
+        return new() { Seq = ++_seq, Time = DateTime.UtcNow, Source = source, Kind = kind, Input = input, InputItems = n, Revision = _revision };
+    }
+
+    /// <summary>Operations kept per transaction in the history (the counts are exact).</summary>
+    public const int MaxHistoryOps = 2000;
 
     private void Remember(TxnRecord r)
     {
+        r.PlannedCount = r.Planned.Count;
+        r.ExecutedCount = r.Executed.Count;
+        if (r.Planned.Count > MaxHistoryOps)
+            r.Planned.RemoveRange(MaxHistoryOps, r.Planned.Count - MaxHistoryOps);
+        if (r.Executed.Count > MaxHistoryOps)
+            r.Executed.RemoveRange(MaxHistoryOps, r.Executed.Count - MaxHistoryOps);
         _history.AddLast(r);
         while (_history.Count > _opts.MaxHistory)
             _history.RemoveFirst();
@@ -391,7 +430,14 @@ public sealed partial class ConfigEngine : IDisposable
                     errors.Add(new(PathOf(i, o), $"duplicate of {PathOf(seen[i.Key], o)} (both are {i.Key})"));
         }
         foreach (var (_, (_, item)) in next)
+        {
+            if (Valid.TryGetValue(item.Value, out _))
+                continue; // validated before (values are immutable)
+            int before = errors.Count;
             _handlers[item.Kind].Validate(item, PathOf(item, o), errors);
+            if (errors.Count == before)
+                Valid.AddOrUpdate(item.Value, true);
+        }
         var byLinuxName = new Dictionary<(string, string), LinuxInterface>();
         foreach (var (_, (_, item)) in next)
         {
@@ -431,25 +477,68 @@ public sealed partial class ConfigEngine : IDisposable
     {
         var all = new Dictionary<string, (string, ConfigItem)>(desired, StringComparer.Ordinal);
         foreach (var (_, (src, item)) in desired)
-            foreach (object d in _handlers[item.Kind].Derive(item))
-            {
-                ConfigItem di = ConfigItem.Of(d);
+            foreach (ConfigItem di in DerivedCache.GetValue(item.Value, _ => [.. _handlers[item.Kind].Derive(item).Select(ConfigItem.Of)]))
                 all[di.Key] = (src, di);
-            }
         return all;
     }
 
     private Dictionary<string, List<Dep>> DepsOf(Dictionary<string, (string Source, ConfigItem Item)> all)
     {
-        var declared = all.ToDictionary(kv => kv.Key, kv => kv.Value.Item, StringComparer.Ordinal);
-        return all.ToDictionary(kv => kv.Key, kv => _handlers[kv.Value.Item.Kind].Dependencies(kv.Value.Item, declared).ToList(), StringComparer.Ordinal);
+        var declared = new DeclaredView(all);
+        var result = new Dictionary<string, List<Dep>>(all.Count, StringComparer.Ordinal);
+        foreach (var (key, (_, item)) in all)
+        {
+            // A value's dependencies are the same as long as the values it looked at are: only a
+            // route looks at another (its interface's addresses, for the gateway).
+            object? context = item.Value is LinuxRoute r && all.TryGetValue(Keys.Interface(r.OutgoingInterface), out var i) ? i.Item.Value : null;
+            if (!DepCache.TryGetValue(item.Value, out DepsEntry? e) || !ReferenceEquals(e.Context, context))
+            {
+                e = new DepsEntry(context, _handlers[item.Kind].Dependencies(item, declared).ToList());
+                DepCache.AddOrUpdate(item.Value, e);
+            }
+            result[key] = e.Deps;
+        }
+        return result;
+    }
+
+    private sealed record DepsEntry(object? Context, List<Dep> Deps);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, DepsEntry> DepCache = [];
+
+    // The values derived from a value are made once, so their caches (text, dependencies) hold too.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, List<ConfigItem>> DerivedCache = [];
+
+    /// <summary>The declared items by key, without copying the dictionary.</summary>
+    private sealed class DeclaredView(Dictionary<string, (string Source, ConfigItem Item)> all) : IReadOnlyDictionary<string, ConfigItem>
+    {
+        public ConfigItem this[string key] => all[key].Item;
+        public IEnumerable<string> Keys => all.Keys;
+        public IEnumerable<ConfigItem> Values => all.Values.Select(v => v.Item);
+        public int Count => all.Count;
+        public bool ContainsKey(string key) => all.ContainsKey(key);
+
+        public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out ConfigItem value)
+        {
+            bool ok = all.TryGetValue(key, out var v);
+            value = v.Item;
+            return ok;
+        }
+
+        public IEnumerator<KeyValuePair<string, ConfigItem>> GetEnumerator() =>
+            all.Select(kv => new KeyValuePair<string, ConfigItem>(kv.Key, kv.Value.Item)).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>The items that can be applied now (every dependency declared, applicable and, for
     /// conditions outside, met), and why each other one waits.</summary>
-    private (HashSet<string> Target, Dictionary<string, string> Pending) Resolve(Dictionary<string, (string Source, ConfigItem Item)> all, Ctx cx)
+    private (HashSet<string> Target, Dictionary<string, string> Pending) Resolve(Dictionary<string, (string Source, ConfigItem Item)> all, Ctx cx) =>
+        Resolve(all, DepsOf(all), cx, out _);
+
+    private (HashSet<string> Target, Dictionary<string, string> Pending) Resolve(Dictionary<string, (string Source, ConfigItem Item)> all,
+        Dictionary<string, List<Dep>> deps, Ctx cx, out HashSet<string> externalFail)
     {
-        var deps = DepsOf(all);
+        externalFail = new HashSet<string>(StringComparer.Ordinal);
         var target = new HashSet<string>(all.Keys, StringComparer.Ordinal);
         var pending = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, list) in deps)
@@ -463,6 +552,8 @@ public sealed partial class ConfigEngine : IDisposable
                 {
                     target.Remove(key);
                     pending[key] = d.Key is null ? $"waiting for {d.Describe}: {why}" : why;
+                    if (d.Key is null)
+                        externalFail.Add(key);
                     break;
                 }
             }
@@ -526,6 +617,7 @@ public sealed partial class ConfigEngine : IDisposable
         TxnRecord rec = NewRecord(source, kind, input, inputItems);
         try
         {
+            rec.Phase("start", sw);
             List<ConfigError> errors = Validate(next, o, checkDuplicates);
             if (errors.Count != 0)
             {
@@ -533,15 +625,17 @@ public sealed partial class ConfigEngine : IDisposable
                 rec.Error = string.Join("; ", errors.Take(20));
                 return new TxnResult(false, "refused", rec.Error, _revision, rec.Seq, [], [], errors);
             }
+            rec.Phase("validate", sw);
             var all = Expand(next);
             // Drifted items are re-applied: treat them (and what depends on them) as not applied.
             var applied = new Dictionary<string, Applied>(_applied, StringComparer.Ordinal);
             var cx = new Ctx(_linux, _pairs, applied) { Probe = true };
             var namespacesBefore = new HashSet<string>(_linux.NamedNamespaces(), StringComparer.Ordinal);
-            var (target, pending) = Resolve(all, cx);
+            rec.Phase("expand", sw);
+            var newDeps = DepsOf(all);
+            var (target, pending) = Resolve(all, newDeps, cx, out HashSet<string> externalFail);
             cx.Probe = false;
             cx.TouchAll();
-            var newDeps = DepsOf(all);
             var oldAll = applied.ToDictionary(kv => kv.Key, kv => ("", kv.Value.Item), StringComparer.Ordinal);
             var oldDeps = DepsOf(oldAll);
             cx.Target = target.ToDictionary(k => k, k => all[k].Item, StringComparer.Ordinal);
@@ -565,14 +659,21 @@ public sealed partial class ConfigEngine : IDisposable
             delOrder.Reverse();
             foreach (string k in delOrder)
                 ops.Add(new Op(OpKind.Delete, k, applied[k].Item, null));
-            foreach (string k in Order(target, newDeps, k => all[k].Item.Kind))
+            // What to create or update; only those need ordering (the rest is in place already).
+            var touched = new HashSet<string>(StringComparer.Ordinal);
+            foreach (string k in target)
             {
                 ConfigItem n = all[k].Item;
-                if (!applied.TryGetValue(k, out Applied? a) || gone.Contains(k))
-                    ops.Add(new Op(OpKind.Create, k, null, n));
-                else if (DocumentWriter.Canonical(a.Item.Value) != DocumentWriter.Canonical(n.Value))
-                    ops.Add(new Op(OpKind.Update, k, a.Item, n));
+                if (!applied.TryGetValue(k, out Applied? a) || gone.Contains(k)
+                    || (!ReferenceEquals(a.Item.Value, n.Value) && DocumentWriter.Canonical(a.Item.Value) != DocumentWriter.Canonical(n.Value)))
+                    touched.Add(k);
             }
+            foreach (string k in Order(touched, newDeps, k => all[k].Item.Kind))
+            {
+                ConfigItem n = all[k].Item;
+                ops.Add(!applied.TryGetValue(k, out Applied? a) || gone.Contains(k) ? new Op(OpKind.Create, k, null, n) : new Op(OpKind.Update, k, a.Item, n));
+            }
+            rec.Phase("resolve+plan", sw);
             foreach (Op op in ops)
                 rec.Planned.Add(new OpRecord(op.Kind.ToString().ToLowerInvariant(), op.Key, "planned", "", 0));
 
@@ -585,11 +686,13 @@ public sealed partial class ConfigEngine : IDisposable
             var failed = new Dictionary<string, LinuxException>(StringComparer.Ordinal);
             var undo = new Stack<(string What, Action Do)>();
             var skipped = new HashSet<string>(StringComparer.Ordinal);
+            rec.Phase("prepare", sw);
             string? error = Execute(ops, cx, applied, o.BestEffort, rec, failed, undo, skipped);
             foreach (string k in skipped)
                 pending[k] = "waiting for a dependency that failed in this transaction";
             if (error is null || o.BestEffort)
             {
+                rec.Phase("execute", sw);
                 // Read Linux back: everything created or updated must now be there as declared.
                 cx.TouchAll();
                 cx.OldView = false;
@@ -635,12 +738,15 @@ public sealed partial class ConfigEngine : IDisposable
                 return Result(rec, false, pending, all, Errors(error));
             }
 
+            rec.Phase("verify", sw);
             // Commit.
             bool desiredChanged = !SameDesired(_desired, next);
             var before = _desired;
             _desired = next;
             _applied = applied;
             _lastTarget = target;
+            _lastDeps = newDeps;
+            _lastExternalFail = externalFail;
             foreach (var (k, e) in failed)
             {
                 pending.Remove(k);
@@ -652,6 +758,7 @@ public sealed partial class ConfigEngine : IDisposable
             }
             foreach (string k in _retry.Keys.Where(k => !failed.ContainsKey(k)).ToList())
                 _retry.Remove(k);
+            rec.Phase("commit", sw);
             UpdateStatuses(all, pending, failed);
             if (desiredChanged && source is not ("engine" or "repair" or "resync"))
             {
@@ -672,8 +779,11 @@ public sealed partial class ConfigEngine : IDisposable
             rec.Outcome = failed.Count == 0 ? "ok" : "partial";
             if (failed.Count != 0)
                 rec.Error = string.Join("; ", failed.Take(10).Select(f => $"{f.Key}: {f.Value.Message}"));
+            rec.Phase("statuses", sw);
             Save();
+            rec.Phase("save", sw);
             Watchers?.Track(this);
+            rec.Phase("watch", sw);
             return Result(rec, failed.Count == 0, pending, all);
         }
         catch (ConfigException e)
@@ -811,7 +921,7 @@ public sealed partial class ConfigEngine : IDisposable
     {
         var p = pending.Select(kv => new ItemStatus(kv.Key, all[kv.Key].Item.Kind.ToString(), ItemState.Pending, kv.Value, all[kv.Key].Source,
             all[kv.Key].Item.Derived, DateTime.UtcNow)).ToList();
-        return new TxnResult(ok, rec.Outcome, rec.Error, _revision, rec.Seq, rec.Executed.Count != 0 ? rec.Executed : rec.Planned, p, errors ?? []);
+        return new TxnResult(ok, rec.Outcome, rec.Error, _revision, rec.Seq, [.. rec.Executed.Count != 0 ? rec.Executed : rec.Planned], p, errors ?? []);
     }
 
     private void UpdateStatuses(Dictionary<string, (string Source, ConfigItem Item)> all, Dictionary<string, string> pending, Dictionary<string, LinuxException> failed)
@@ -867,8 +977,8 @@ public sealed partial class ConfigEngine : IDisposable
         var cx = new Ctx(_linux, _pairs, _applied) { Target = _applied.ToDictionary(kv => kv.Key, kv => kv.Value.Item, StringComparer.Ordinal) };
         var set = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (_, a) in _applied)
-            if (_handlers[a.Item.Kind].Namespace(a.Item, cx) is string ns)
-                set.Add(ns);
+            if (a.Item.Kind == ItemKind.Interface && _handlers[a.Item.Kind].Namespace(a.Item, cx) is string ns)
+                set.Add(ns); // everything else lives in an interface's namespace
         return set;
     }
 

@@ -59,9 +59,97 @@ internal sealed class Ctx(ILinux linux, IPairControl? pairs, Dictionary<string, 
 
     public LinkState? Link(string ns, string name) => Links(ns).FirstOrDefault(l => l.Name == name);
 
-    public void Touch(string ns) => _links.Remove(ns);
+    /// <summary>Links changed in <paramref name="ns"/>: read them (and what hangs on them) again.</summary>
+    public void Touch(string ns)
+    {
+        _links.Remove(ns);
+        _addrs.Remove(ns);
+        _neigh.Remove(ns);
+        _routes.Remove(ns);
+    }
 
-    public void TouchAll() => _links.Clear();
+    public void TouchAll()
+    {
+        _links.Clear();
+        _addrs.Clear();
+        _neigh.Clear();
+        _routes.Clear();
+    }
+
+    // One dump per namespace and kind, kept up to date by the writes made through this context.
+    private readonly Dictionary<string, Dictionary<int, HashSet<string>>> _addrs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<(int, string), NeighState>> _neigh = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<RouteState>> _routes = new(StringComparer.Ordinal);
+
+    /// <summary>Addresses of a link ("ip/len" as the kernel prints them).</summary>
+    public HashSet<string> Addresses(string ns, int index)
+    {
+        if (!_addrs.TryGetValue(ns, out var byIf))
+        {
+            byIf = [];
+            foreach (var (i, p) in Linux.AllAddresses(ns))
+                (byIf.TryGetValue(i, out var set) ? set : byIf[i] = new HashSet<string>(StringComparer.Ordinal)).Add(p);
+            _addrs[ns] = byIf;
+        }
+        return byIf.TryGetValue(index, out var s) ? s : byIf[index] = new HashSet<string>(StringComparer.Ordinal);
+    }
+
+    public void AddAddress(string ns, int index, string prefix)
+    {
+        Linux.AddAddress(ns, index, prefix);
+        Addresses(ns, index).Add(prefix);
+    }
+
+    public void DeleteAddress(string ns, int index, string prefix)
+    {
+        Linux.DeleteAddress(ns, index, prefix);
+        Addresses(ns, index).Remove(prefix);
+    }
+
+    public NeighState? Neighbor(string ns, int index, string ip)
+    {
+        if (!_neigh.TryGetValue(ns, out var map))
+        {
+            map = [];
+            foreach (NeighState n in Linux.Neighbors(ns))
+                map[(n.IfIndex, n.Ip)] = n;
+            _neigh[ns] = map;
+        }
+        return map.GetValueOrDefault((index, ip));
+    }
+
+    public void SetNeighbor(string ns, int index, string ip, ulong mac)
+    {
+        Linux.SetNeighbor(ns, index, ip, mac);
+        if (_neigh.TryGetValue(ns, out var map))
+            map[(index, ip)] = new NeighState(index, ip, mac, 0x80, 0);
+    }
+
+    public void DeleteNeighbor(string ns, int index, string ip)
+    {
+        Linux.DeleteNeighbor(ns, index, ip);
+        if (_neigh.TryGetValue(ns, out var map))
+            map.Remove((index, ip));
+    }
+
+    public bool HasRoute(string ns, RouteState r)
+    {
+        if (!_routes.TryGetValue(ns, out var set))
+            _routes[ns] = set = [.. Linux.Routes(ns).Select(x => x with { Scope = 0, Protocol = 0, Table = 0 })];
+        return set.Contains(r with { Scope = 0, Protocol = 0, Table = 0 });
+    }
+
+    public void RouteAdded(string ns, RouteState r)
+    {
+        if (_routes.TryGetValue(ns, out var set))
+            set.Add(r with { Scope = 0, Protocol = 0, Table = 0 });
+    }
+
+    public void RouteDeleted(string ns, RouteState r)
+    {
+        if (_routes.TryGetValue(ns, out var set))
+            set.Remove(r with { Scope = 0, Protocol = 0, Table = 0 });
+    }
 
     /// <summary>The namespace path an interface lives in, or null with the reason.</summary>
     public string? NamespaceOf(LinuxInterface i, out string reason)
@@ -85,9 +173,24 @@ internal sealed class Ctx(ILinux linux, IPairControl? pairs, Dictionary<string, 
     public bool Probe { get; set; }
 
     /// <summary>The path of a namespace reference (created when missing and applying).</summary>
+    private readonly Dictionary<(NamespaceRef, bool), (string? Path, string Reason)> _ns = [];
+
     public string? Namespace(NamespaceRef? ns, out string reason)
     {
-        string? path = Linux.Namespace(ns, create: !OldView && !Probe, out reason);
+        if (ns is null || ns.Type == NamespaceType.Undefined)
+        {
+            reason = "";
+            return "";
+        }
+        bool create = !OldView && !Probe;
+        if (_ns.TryGetValue((ns, create), out var known) && known.Path is not null)
+        {
+            reason = known.Reason;
+            return known.Path;
+        }
+        string? path = Linux.Namespace(ns, create, out reason);
+        if (path is not null)
+            _ns[(ns, create)] = (path, reason); // found once, it stays for this context
         if (path is null && Probe && ns is { Type: NamespaceType.Nsid } && Linux.CanCreateNamespaces)
         {
             reason = "";

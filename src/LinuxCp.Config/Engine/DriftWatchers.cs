@@ -92,6 +92,8 @@ public sealed class DriftWatchers : IDisposable
                     int n = _sock.Receive(buf, 1000);
                     if (_stop)
                         break;
+                    if (n > 0 && OnlyOwn(buf.AsSpan(0, n)))
+                        continue; // the kernel telling about lcpd's own changes
                     if (n > 0 || n == -105)
                     {
                         Interlocked.Exchange(ref LastEvent, Environment.TickCount64);
@@ -99,12 +101,30 @@ public sealed class DriftWatchers : IDisposable
                     }
                     else if (n is not (-11 or -4))
                     {
-                        break; // the namespace is gone
+                        owner.MarkDirty(ns); // the socket failed: read the namespace back
+                        break;
                     }
                 }
             })
             { IsBackground = true, Name = "lcpd-config-watch" };
             _thread.Start();
+        }
+
+        /// <summary>Are all the messages of a datagram notifications of lcpd's own requests?</summary>
+        private static bool OnlyOwn(ReadOnlySpan<byte> b)
+        {
+            while (b.Length >= Nl.HeaderSize)
+            {
+                uint len = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b);
+                uint seq = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b[8..]);
+                if (len < Nl.HeaderSize || !Linux.NetlinkLinux.IsOwnSeq(seq))
+                    return false;
+                int aligned = (int)((len + 3) & ~3u);
+                if (aligned >= b.Length)
+                    break;
+                b = b[aligned..];
+            }
+            return true;
         }
 
         public void Dispose()

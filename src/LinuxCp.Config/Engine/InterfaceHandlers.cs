@@ -331,15 +331,13 @@ internal sealed class AddressHandler : IHandler
         yield return new Dep($"interface {a.Interface}", Key: Keys.Interface(a.Interface));
     }
 
-    private static bool Has(IReadOnlyList<string> list, string prefix) => list.Any(x => Ip.Canonical(x) == prefix);
-
     public JsonObject Create(ConfigItem item, Ctx cx)
     {
         var a = (InterfaceAddress)item.Value;
         var (ns, l) = cx.LinkOf(a.Interface);
-        if (Has(cx.Linux.Addresses(ns, l.Index), a.Prefix))
+        if (cx.Addresses(ns, l.Index).Contains(a.Prefix))
             return new JsonObject { ["preexisting"] = true };
-        cx.Linux.AddAddress(ns, l.Index, a.Prefix);
+        cx.AddAddress(ns, l.Index, a.Prefix);
         return [];
     }
 
@@ -355,7 +353,7 @@ internal sealed class AddressHandler : IHandler
         try
         {
             var (ns, l) = cx.LinkOf(a.Interface);
-            cx.Linux.DeleteAddress(ns, l.Index, a.Prefix);
+            cx.DeleteAddress(ns, l.Index, a.Prefix);
         }
         catch (LinuxException e) when (Check.Gone(e))
         {
@@ -368,7 +366,7 @@ internal sealed class AddressHandler : IHandler
         try
         {
             var (ns, l) = cx.LinkOf(a.Interface);
-            return Has(cx.Linux.Addresses(ns, l.Index), a.Prefix) ? null : $"{l.Name} has no address {a.Prefix}";
+            return cx.Addresses(ns, l.Index).Contains(a.Prefix) ? null : $"{l.Name} has no address {a.Prefix}";
         }
         catch (LinuxException e)
         {

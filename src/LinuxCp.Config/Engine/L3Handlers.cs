@@ -31,8 +31,8 @@ internal sealed class ArpHandler : IHandler
         var a = (ArpEntry)item.Value;
         var (ns, l) = cx.LinkOf(a.Interface);
         string ip = Ip.Canonical(a.IpAddress);
-        NeighState? was = cx.Linux.Neighbors(ns).FirstOrDefault(n => n.IfIndex == l.Index && n.Ip == ip && (n.State & 0x80) != 0);
-        cx.Linux.SetNeighbor(ns, l.Index, ip, Mac.Parse(a.HwAddress));
+        NeighState? was = cx.Neighbor(ns, l.Index, ip) is { } n && (n.State & 0x80) != 0 ? n : null;
+        cx.SetNeighbor(ns, l.Index, ip, Mac.Parse(a.HwAddress));
         return was is null ? [] : new JsonObject { ["previous"] = Mac.Format(was.Mac) };
     }
 
@@ -40,7 +40,7 @@ internal sealed class ArpHandler : IHandler
     {
         var a = (ArpEntry)@new.Value;
         var (ns, l) = cx.LinkOf(a.Interface);
-        cx.Linux.SetNeighbor(ns, l.Index, Ip.Canonical(a.IpAddress), Mac.Parse(a.HwAddress));
+        cx.SetNeighbor(ns, l.Index, Ip.Canonical(a.IpAddress), Mac.Parse(a.HwAddress));
     }
 
     public void Delete(Applied applied, Ctx cx)
@@ -50,9 +50,9 @@ internal sealed class ArpHandler : IHandler
         {
             var (ns, l) = cx.LinkOf(a.Interface);
             if (applied.Saved["previous"] is JsonNode prev)
-                cx.Linux.SetNeighbor(ns, l.Index, Ip.Canonical(a.IpAddress), Mac.Parse(prev.GetValue<string>()));
+                cx.SetNeighbor(ns, l.Index, Ip.Canonical(a.IpAddress), Mac.Parse(prev.GetValue<string>()));
             else
-                cx.Linux.DeleteNeighbor(ns, l.Index, Ip.Canonical(a.IpAddress));
+                cx.DeleteNeighbor(ns, l.Index, Ip.Canonical(a.IpAddress));
         }
         catch (LinuxException e) when (Check.Gone(e))
         {
@@ -66,7 +66,7 @@ internal sealed class ArpHandler : IHandler
         {
             var (ns, l) = cx.LinkOf(a.Interface);
             string ip = Ip.Canonical(a.IpAddress);
-            NeighState? n = cx.Linux.Neighbors(ns).FirstOrDefault(x => x.IfIndex == l.Index && x.Ip == ip);
+            NeighState? n = cx.Neighbor(ns, l.Index, ip);
             if (n is null)
                 return $"no neighbour {ip} on {l.Name}";
             if (n.Mac != Mac.Parse(a.HwAddress) || (n.State & 0x80) == 0)
@@ -128,11 +128,11 @@ internal sealed class RouteHandler : IHandler
         }
     }
 
-    private static RouteState? Find(Ctx cx, string ns, LinuxRoute r, int oif)
+    /// <summary>The route as a dump shows it (the kernel gives an IPv6 route without a metric 1024).</summary>
+    private static RouteState State(LinuxRoute r, int oif)
     {
-        string dst = Prefix.Parse(r.DstNetwork).ToString();
-        string gw = r.GwAddr.Length == 0 ? "" : Ip.Canonical(r.GwAddr);
-        return cx.Linux.Routes(ns).FirstOrDefault(x => x.Dst == dst && x.Oif == oif && x.Gw == gw && x.Metric == r.Metric);
+        Prefix p = Prefix.Parse(r.DstNetwork);
+        return new(p.ToString(), oif, r.GwAddr.Length == 0 ? "" : Ip.Canonical(r.GwAddr), r.Metric == 0 && p.V6 ? 1024 : r.Metric, 0, 0, 0);
     }
 
     public JsonObject Create(ConfigItem item, Ctx cx)
@@ -142,6 +142,7 @@ internal sealed class RouteHandler : IHandler
         try
         {
             cx.Linux.AddRoute(ns, r, l.Index);
+            cx.RouteAdded(ns, State(r, l.Index));
         }
         catch (LinuxException e) when (e.Errno == 17)
         {
@@ -162,6 +163,7 @@ internal sealed class RouteHandler : IHandler
         {
             var (ns, l) = cx.LinkOf(r.OutgoingInterface);
             cx.Linux.DeleteRoute(ns, r, l.Index);
+            cx.RouteDeleted(ns, State(r, l.Index));
         }
         catch (LinuxException e) when (Check.Gone(e))
         {
@@ -174,7 +176,7 @@ internal sealed class RouteHandler : IHandler
         try
         {
             var (ns, l) = cx.LinkOf(r.OutgoingInterface);
-            return Find(cx, ns, r, l.Index) is null ? $"no route {r.DstNetwork}{(r.GwAddr.Length != 0 ? " via " + r.GwAddr : "")} dev {l.Name} metric {r.Metric}" : null;
+            return !cx.HasRoute(ns, State(r, l.Index)) ? $"no route {r.DstNetwork}{(r.GwAddr.Length != 0 ? " via " + r.GwAddr : "")} dev {l.Name} metric {r.Metric}" : null;
         }
         catch (LinuxException e)
         {

@@ -43,6 +43,21 @@ public sealed record TxnRecord
     public JsonNode? Input { get; init; }
     public List<OpRecord> Planned { get; } = [];
     public List<OpRecord> Executed { get; } = [];
+    /// <summary>Where the time went: milliseconds per phase of the transaction.</summary>
+    public Dictionary<string, double> Phases { get; } = [];
+    private double _mark;
+
+    public void Phase(string name, System.Diagnostics.Stopwatch sw)
+    {
+        double now = sw.Elapsed.TotalMilliseconds;
+        if (name != "start")
+            Phases[name] = Math.Round(now - _mark, 2);
+        _mark = now;
+    }
+
+    /// <summary>How many operations there were (the lists keep the first ones).</summary>
+    public int PlannedCount { get; set; }
+    public int ExecutedCount { get; set; }
 }
 
 /// <summary>A transaction's answer.</summary>

@@ -13,37 +13,91 @@ public sealed partial class ConfigEngine
 
     private string? StatePath => _opts.StateDirectory is null ? null : Path.Combine(_opts.StateDirectory, StateFileName);
 
-    private static JsonObject Entry(string source, ConfigItem i) =>
-        new() { ["source"] = source, ["key"] = i.Key, ["kind"] = i.Kind.ToString(), ["value"] = DocumentWriter.Item(i.Value) };
+    private static void WriteEntry(System.Text.Json.Utf8JsonWriter w, string source, ConfigItem i, JsonObject? saved = null)
+    {
+        w.WriteStartObject();
+        w.WriteString("source", source);
+        w.WriteString("key", i.Key);
+        w.WriteString("kind", i.Kind.ToString());
+        w.WritePropertyName("value");
+        w.WriteRawValue(DocumentWriter.Canonical(i.Value), skipInputValidation: true);
+        if (saved is not null)
+        {
+            w.WritePropertyName("saved");
+            saved.WriteTo(w);
+        }
+        w.WriteEndObject();
+    }
 
+    private static void WriteFile(string path, Action<System.Text.Json.Utf8JsonWriter> body)
+    {
+        string tmp = path + ".tmp";
+        using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+        using (var w = new System.Text.Json.Utf8JsonWriter(f))
+        {
+            body(w);
+            w.Flush(); // into the page cache: it survives lcpd, not the machine losing power
+            f.Flush(flushToDisk: false);
+        }
+        File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private string RevisionPath(int n) => Path.Combine(_opts.StateDirectory!, $"revision-{n}.json");
+
+    /// <summary>Writes the state file: the desired state, what is applied, the revision numbers
+    /// kept. Each revision's items are a file of their own, written once when it is made.</summary>
     private void Save()
     {
         if (StatePath is not string path || (_desired.Count == 0 && _applied.Count == 0 && _revisions.Count == 0 && !File.Exists(path)))
             return;
-        var root = new JsonObject
-        {
-            ["version"] = 1,
-            ["revision"] = _revision,
-            ["desired"] = new JsonArray([.. _desired.Values.Select(v => (JsonNode)Entry(v.Source, v.Item))]),
-            ["applied"] = new JsonArray([.. _applied.Values.Select(a =>
-            {
-                JsonObject e = Entry("", a.Item);
-                e["saved"] = a.Saved.DeepClone();
-                return (JsonNode)e;
-            })]),
-            ["revisions"] = new JsonArray([.. _revisions.Select(r => (JsonNode)new JsonObject
-            {
-                ["number"] = r.Number, ["time"] = r.Time.ToString("O", CultureInfo.InvariantCulture), ["source"] = r.Source, ["kind"] = r.Kind,
-                ["items"] = new JsonArray([.. r.Items.Select(x => (JsonNode)Entry(x.Source, x.Item))]),
-            })]),
-        };
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            string tmp = path + ".tmp";
-            File.WriteAllText(tmp, root.ToJsonString());
-            File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            File.Move(tmp, path, overwrite: true);
+            string dir = Path.GetDirectoryName(path)!;
+            Directory.CreateDirectory(dir);
+            foreach (Revision r in _revisions)
+            {
+                string rp = RevisionPath(r.Number);
+                if (File.Exists(rp))
+                    continue;
+                WriteFile(rp, w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("number", r.Number);
+                    w.WriteString("time", r.Time.ToString("O", CultureInfo.InvariantCulture));
+                    w.WriteString("source", r.Source);
+                    w.WriteString("kind", r.Kind);
+                    w.WriteStartArray("items");
+                    foreach (var (src, item) in r.Items)
+                        WriteEntry(w, src, item);
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                });
+            }
+            WriteFile(path, w =>
+            {
+                w.WriteStartObject();
+                w.WriteNumber("version", 2);
+                w.WriteNumber("revision", _revision);
+                w.WriteStartArray("desired");
+                foreach (var (src, item) in _desired.Values)
+                    WriteEntry(w, src, item);
+                w.WriteEndArray();
+                w.WriteStartArray("applied");
+                foreach (Applied a in _applied.Values)
+                    WriteEntry(w, "", a.Item, a.Saved);
+                w.WriteEndArray();
+                w.WriteStartArray("revisions");
+                foreach (Revision r in _revisions)
+                    w.WriteNumberValue(r.Number);
+                w.WriteEndArray();
+                w.WriteEndObject();
+            });
+            // Revisions no longer kept.
+            foreach (string f in Directory.GetFiles(dir, "revision-*.json"))
+                if (int.TryParse(Path.GetFileNameWithoutExtension(f)["revision-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+                    && !_revisions.Any(r => r.Number == n))
+                    File.Delete(f);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -76,8 +130,8 @@ public sealed partial class ConfigEngine
             try
             {
                 JsonNode root = JsonNode.Parse(File.ReadAllText(path)) ?? throw new ConfigException("empty state file");
-                if (root["version"]?.GetValue<int>() != 1)
-                    throw new ConfigException($"state file version {root["version"]} is not 1");
+                if (root["version"]?.GetValue<int>() != 2)
+                    throw new ConfigException($"state file version {root["version"]} is not 2");
                 var desired = new Dictionary<string, (string, ConfigItem)>(StringComparer.Ordinal);
                 foreach (JsonNode? e in root["desired"]!.AsArray())
                     desired[e!["key"]!.GetValue<string>()] = (e["source"]!.GetValue<string>(), ReadEntry(e));
@@ -85,10 +139,16 @@ public sealed partial class ConfigEngine
                 foreach (JsonNode? e in root["applied"]!.AsArray())
                     applied[e!["key"]!.GetValue<string>()] = new Applied(ReadEntry(e), e["saved"]?.DeepClone() as JsonObject);
                 var revisions = new List<Revision>();
-                foreach (JsonNode? r in root["revisions"]!.AsArray())
-                    revisions.Add(new Revision(r!["number"]!.GetValue<int>(), DateTime.Parse(r["time"]!.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),
+                foreach (JsonNode? n in root["revisions"]!.AsArray())
+                {
+                    string rp = RevisionPath(n!.GetValue<int>());
+                    if (!File.Exists(rp))
+                        continue; // a revision file lost: that revision is gone, the rest stands
+                    JsonNode r = JsonNode.Parse(File.ReadAllText(rp))!;
+                    revisions.Add(new Revision(r["number"]!.GetValue<int>(), DateTime.Parse(r["time"]!.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),
                         r["source"]!.GetValue<string>(), r["kind"]!.GetValue<string>(),
                         [.. r["items"]!.AsArray().Select(x => (x!["source"]!.GetValue<string>(), ReadEntry(x)))]));
+                }
                 _desired = desired;
                 _applied = applied;
                 _revisions.Clear();

@@ -74,6 +74,9 @@ public interface ILinux
     /// <summary>Addresses of a link as "ip/len".</summary>
     IReadOnlyList<string> Addresses(string ns, int index);
 
+    /// <summary>Every address in the namespace with its link (one dump).</summary>
+    IReadOnlyList<(int IfIndex, string Prefix)> AllAddresses(string ns);
+
     void AddAddress(string ns, int index, string prefix);
 
     void DeleteAddress(string ns, int index, string prefix);

@@ -18,6 +18,13 @@ public sealed class NetlinkLinux : ILinux, IDisposable
     /// `ip route show proto 200` lists it and nothing else is mistaken for it.</summary>
     public const byte Protocol = 200;
 
+    /// <summary>The config layer's requests carry sequence numbers 0xC0DE0000-0xC0DEFFFF; the
+    /// kernel's notifications of the changes they make carry the same, so the drift watchers can
+    /// tell lcpd's own changes from someone else's.</summary>
+    public const uint OwnSeqMark = 0xC0DE0000;
+
+    public static bool IsOwnSeq(uint seq) => (seq & 0xFFFF0000) == OwnSeqMark;
+
     private const ushort IflaIfalias = 20, IflaNetNsFd = 28, VethInfoPeer = 1, NdaProtocol = 12, IfaProto = 11;
     private const ushort NudPermanent = 0x80;
 
@@ -311,6 +318,13 @@ public sealed class NetlinkLinux : ILinux, IDisposable
         return [.. sink.Addrs.Where(a => a.IfIndex == index).Select(a => a.Prefix)];
     }
 
+    public IReadOnlyList<(int IfIndex, string Prefix)> AllAddresses(string ns)
+    {
+        var sink = new Collect();
+        Chan(ns).Dump(Nl.GetAddr, Nl.AfUnspec, ref sink, 8);
+        return sink.Addrs;
+    }
+
     private static void AddrMsg(NetlinkWriter w, string prefix, int index, out bool v6, out UInt128 addr)
     {
         Prefix p = Prefix.Parse(prefix);
@@ -478,16 +492,22 @@ public sealed class NetlinkLinux : ILinux, IDisposable
 
     // ---- the socket -----------------------------------------------------------------------------
 
+    // One receive buffer for every socket: the engine makes one request at a time, and a 1 MiB
+    // array per socket (sockets are reopened per transaction) would be large-object garbage.
+    private static readonly byte[] ReceiveBuffer = new byte[1 << 20];
+
     private sealed class Channel(NetlinkSocket s) : IDisposable
     {
-        private readonly byte[] _buf = new byte[1 << 20];
+        private readonly byte[] _buf = ReceiveBuffer;
         private uint _seq = (uint)Environment.TickCount;
+
+        private uint NextSeq() => OwnSeqMark | (++_seq & 0xFFFF);
 
         public void Dispose() => s.Dispose();
 
         public void Request(NetlinkWriter w, string what)
         {
-            uint seq = ++_seq;
+            uint seq = NextSeq();
             byte[] msg = w.End().ToArray();
             BinaryPrimitives.WriteUInt32LittleEndian(msg.AsSpan(8), seq);
             try
@@ -557,7 +577,7 @@ public sealed class NetlinkLinux : ILinux, IDisposable
 
         public void Dump(ushort type, byte family, ref Collect sink, int bodyLen)
         {
-            uint seq = ++_seq;
+            uint seq = NextSeq();
             var w = new NetlinkWriter().Begin(type, Nl.FRequest | Nl.FDump, seq);
             Span<byte> body = stackalloc byte[bodyLen];
             body[0] = family;

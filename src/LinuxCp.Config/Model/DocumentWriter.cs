@@ -59,8 +59,11 @@ public static class DocumentWriter
         _ => throw new ArgumentException($"not a config value: {v.GetType().Name}", nameof(v)),
     };
 
-    /// <summary>A value's canonical text: two values are equivalent when these are equal.</summary>
-    public static string Canonical(object v) => Item(v).ToJsonString();
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, string> Canon = [];
+
+    /// <summary>A value's canonical text: two values are equivalent when these are equal. Values
+    /// are immutable, so each one's text is made once.</summary>
+    public static string Canonical(object v) => Canon.GetValue(v, x => Item(x).ToJsonString());
 
     private static void Opt(JsonObject o, string name, string v)
     {

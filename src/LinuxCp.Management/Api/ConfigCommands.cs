@@ -180,12 +180,13 @@ public sealed class ConfigCommands(ConfigEngine engine)
             var o = new JsonObject
             {
                 ["seq"] = r.Seq, ["time"] = r.Time.ToString("O", CultureInfo.InvariantCulture), ["source"] = r.Source, ["kind"] = r.Kind,
-                ["outcome"] = r.Outcome, ["revision"] = r.Revision, ["items"] = r.InputItems, ["planned"] = r.Planned.Count,
-                ["executed"] = r.Executed.Count, ["ms"] = Math.Round(r.Ms, 2), ["error"] = r.Error,
+                ["outcome"] = r.Outcome, ["revision"] = r.Revision, ["items"] = r.InputItems, ["planned"] = Math.Max(r.PlannedCount, r.Planned.Count),
+                ["executed"] = Math.Max(r.ExecutedCount, r.Executed.Count), ["ms"] = Math.Round(r.Ms, 2), ["error"] = r.Error,
             };
             if (details)
             {
                 o["input"] = r.Input?.DeepClone();
+                o["phases_ms"] = new JsonObject([.. r.Phases.Select(kv => new KeyValuePair<string, JsonNode?>(kv.Key, kv.Value))]);
                 o["planned_ops"] = Ops(r.Planned);
                 o["executed_ops"] = Ops(r.Executed);
             }
