@@ -393,6 +393,38 @@ public sealed class ConfigTests(ConfigFixture f) : IClassFixture<ConfigFixture>
     private int RevisionNow() => L.CtlJson("config", "history").AsArray().Last()!["revision"]!.GetValue<int>();
 
     [Fact]
+    public void Watch_StreamsStateChanges_UntilInterrupted()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(Repo.Lcpctl) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string a in new[] { "--socket", L.Socket, "config", "watch", "--json" })
+            psi.ArgumentList.Add(a);
+        using var watch = System.Diagnostics.Process.Start(psi)!;
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        watch.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+                lines.Enqueue(e.Data);
+        };
+        watch.BeginOutputReadLine();
+        try
+        {
+            Net.WaitUntil(() => lines.Any(x => x.Contains("\"watching\":true", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "watch started");
+            ApplyOk(L, $"linux_config: {{interfaces: [{{name: wv1, type: VETH, namespace: {{type: NSID, reference: {f.NsA}}}, veth: {{peer_if_name: wv2}}}}]}}");
+            Net.WaitUntil(() => lines.Any(x => x.Contains("interface/wv1", StringComparison.Ordinal) && x.Contains("PENDING", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(10), "PENDING streamed");
+            Clear();
+            Net.WaitUntil(() => lines.Any(x => x.Contains("interface/wv1", StringComparison.Ordinal) && x.Contains("REMOVED", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(10), "REMOVED streamed");
+            Assert.False(watch.HasExited);
+        }
+        finally
+        {
+            watch.Kill();
+            Clear();
+        }
+    }
+
+    [Fact]
     public void Rest_PostDocument_PutAndDeleteItem_WithJsonBodies()
     {
         string doc = $$$"""
