@@ -70,7 +70,9 @@ public sealed class ApiAuthTests : IDisposable
     [InlineData(new[] { "--http", "127.0.0.1:8080" }, "needs a way to admit clients")]
     [InlineData(new[] { "--http", "127.0.0.1:8080", "--http-tls-cert", "c.pem", "--http-public-reads" }, "go together")]
     [InlineData(new[] { "--http", "127.0.0.1:8080", "--http-client-ca", "ca.pem" }, "needs TLS")]
-    [InlineData(new[] { "--api-token-file", "/x" }, "which is not given")]
+    [InlineData(new[] { "--api-token-file", "/x" }, "apply to --http and --grpc, and neither is given")]
+    [InlineData(new[] { "--grpc", "10.0.0.1:9111", "--api-token-file", "/x" }, "--grpc 10.0.0.1:9111: not a loopback address, so it needs TLS")]
+    [InlineData(new[] { "--grpc", "127.0.0.1:9111" }, "--grpc needs a way to admit clients")]
     public void HttpSecurity_LaunchLineRules(string[] opts, string reason)
     {
         var e = Assert.Throws<UsageException>(() => LaunchOptions.Parse(["--", .. opts]));
