@@ -358,3 +358,34 @@ public sealed class RequestTests
         Assert.Equal((7, 12, 1400u, true), (sink.Index, sink.Master, sink.Mtu, sink.Up));
     }
 }
+
+public sealed class StrictScopeTests
+{
+    [Fact]
+    public void Strict_AnItemThatFailedBefore_DoesNotRevertAnUnrelatedChange()
+    {
+        var linux = new FakeLinux();
+        using var e = new ConfigEngine(linux, new FakePairs(linux), new EngineOptions { StateDirectory = null }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        linux.FailOn = op => op.StartsWith("add route", StringComparison.Ordinal) ? 22 : 0;
+        var pair = DocumentReader.Parse("""
+            linux_config:
+              interfaces:
+                - {name: v1, type: VETH, namespace: {type: NSID, reference: a}, enabled: true, ip_addresses: [10.1.0.1/24], veth: {peer_if_name: v2}}
+                - {name: v2, type: VETH, namespace: {type: NSID, reference: b}, enabled: true, veth: {peer_if_name: v1}}
+              routes:
+                - {outgoing_interface: v1, dst_network: 10.9.0.0/16, gw_addr: 10.1.0.2}
+            """).Doc;
+        Assert.Equal("partial", e.Update("t", pair, new TxnOptions { BestEffort = true }).Outcome);
+        Assert.Equal(ItemState.Failed, e.Status().Single(s => s.Key == Keys.Route("10.9.0.0/16", "v1")).State);
+        // A strict change elsewhere: the old failure is retried, fails again, and stays a failure
+        // of its own; the change is applied, not reverted.
+        var arp = DocumentReader.Parse("linux_config: {arp_entries: [{interface: v1, ip_address: 10.1.0.9, hw_address: '02:00:00:00:00:09'}]}").Doc;
+        TxnResult r = e.Update("t", arp, new TxnOptions());
+        Assert.NotEqual("reverted", r.Outcome);
+        Assert.Equal(ItemState.Configured, e.Status().Single(s => s.Key == Keys.Arp("v1", "10.1.0.9")).State);
+        Assert.Equal(ItemState.Failed, e.Status().Single(s => s.Key == Keys.Route("10.9.0.0/16", "v1")).State);
+        // But a strict change whose own item fails is reverted.
+        var bad = DocumentReader.Parse("linux_config: {routes: [{outgoing_interface: v1, dst_network: 10.8.0.0/16}]}").Doc;
+        Assert.Equal("reverted", e.Update("t", bad, new TxnOptions()).Outcome);
+    }
+}

@@ -877,7 +877,11 @@ public sealed partial class ConfigEngine : IDisposable
             {
                 rec.Executed.Add(new OpRecord(op.Kind.ToString().ToLowerInvariant(), op.Key, "failed", e.Message, t.Elapsed.TotalMilliseconds));
                 cx.TouchAll();
-                if (!bestEffort)
+                // Strict mode reverts for what this transaction asks; an item that had already
+                // failed before (and is only being retried here) stays failed instead.
+                bool retried = _status.TryGetValue(op.Key, out ItemStatus? was) && was.State is ItemState.Failed or ItemState.Retrying
+                    && op.New is not null && applied.ContainsKey(op.Key) is false && SameValue(op.Key, op.New);
+                if (!bestEffort && !retried)
                     return $"{op.Kind.ToString().ToLowerInvariant()} {op.Key}: {e.Message}";
                 failed[op.Key] = e;
                 if (op.Kind == OpKind.Delete)
@@ -892,6 +896,14 @@ public sealed partial class ConfigEngine : IDisposable
             }
         }
         return null;
+    }
+
+    /// <summary>Is <paramref name="item"/> what the desired state already held for its key (not a change of this transaction)?</summary>
+    private bool SameValue(string key, ConfigItem item)
+    {
+        ConfigItem? before = _desired.TryGetValue(key, out var d) ? d.Item
+            : _lastDeps is not null && _status.ContainsKey(key) ? Expand(_desired).GetValueOrDefault(key).Item : null;
+        return before is not null && DocumentWriter.Canonical(before.Value) == DocumentWriter.Canonical(item.Value);
     }
 
     private int Revert(Stack<(string What, Action Do)> undo, TxnRecord rec, Ctx cx)
