@@ -135,8 +135,9 @@ public static class DocumentReader
             errors.Add(new("", $"malformed YAML at line {e.Start.Line}, column {e.Start.Column}: {e.InnerException?.Message ?? e.Message}"));
             return null;
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException)
         {
+            // The YAML library's own state errors on some malformed input (found by MutationTests).
             errors.Add(new("", $"malformed YAML: {e.Message}"));
             return null;
         }
