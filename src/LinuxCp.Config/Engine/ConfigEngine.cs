@@ -104,7 +104,7 @@ public sealed partial class ConfigEngine : IDisposable
     /// <summary>Adds or changes the items of a document (with Replace: the source's whole state).</summary>
     public TxnResult Update(string source, ConfigDocument doc, TxnOptions o)
     {
-        var items = Items(doc);
+        var items = doc.Items();
         lock (_gate)
         {
             RefuseWhileConfirming(o);
@@ -155,11 +155,7 @@ public sealed partial class ConfigEngine : IDisposable
         ConfigItem item;
         try
         {
-            item = DocumentReader.ParseValue(key, json);
-            var errors = new List<ConfigError>();
-            _handlers[item.Kind].Validate(item, key, errors);
-            if (errors.Count != 0)
-                throw new ConfigException(errors);
+            item = ParseKv(key, json);
         }
         catch (ConfigException e)
         {
@@ -190,12 +186,7 @@ public sealed partial class ConfigEngine : IDisposable
         {
             try
             {
-                ConfigItem item = DocumentReader.ParseValue(key, json);
-                var errors = new List<ConfigError>();
-                _handlers[item.Kind].Validate(item, key, errors);
-                if (errors.Count != 0)
-                    throw new ConfigException(errors);
-                items.Add(item);
+                items.Add(ParseKv(key, json));
             }
             catch (ConfigException e)
             {
@@ -218,6 +209,15 @@ public sealed partial class ConfigEngine : IDisposable
                 next[i.Key] = (source, i);
             return Run(source, "full resync", next, new TxnOptions { BestEffort = true }, new JsonObject { ["items"] = items.Count, ["invalid"] = invalid.Count }, items.Count);
         }
+    }
+
+    /// <summary>One KV value, parsed and validated on its own; throws with every error.</summary>
+    private ConfigItem ParseKv(string key, string json)
+    {
+        ConfigItem item = DocumentReader.ParseValue(key, json);
+        var errors = new List<ConfigError>();
+        _handlers[item.Kind].Validate(item, key, errors);
+        return errors.Count == 0 ? item : throw new ConfigException(errors);
     }
 
     /// <summary>Makes the desired state that of revision <paramref name="rev"/>.</summary>
@@ -373,10 +373,6 @@ public sealed partial class ConfigEngine : IDisposable
 
     private static Dictionary<string, (string Source, ConfigItem Item)> Copy(Dictionary<string, (string Source, ConfigItem Item)> d) =>
         new(d, StringComparer.Ordinal);
-
-    private static List<ConfigItem> Items(ConfigDocument doc) =>
-        [.. doc.Pairs.Select(ConfigItem.Of), .. doc.Interfaces.Select(ConfigItem.Of), .. doc.ArpEntries.Select(ConfigItem.Of),
-         .. doc.Routes.Select(ConfigItem.Of), .. doc.RuleChains.Select(ConfigItem.Of)];
 
     private TxnResult Refused(string source, string kind, IReadOnlyList<ConfigError> errors, JsonNode? input)
     {
@@ -1046,7 +1042,7 @@ public sealed partial class ConfigEngine : IDisposable
             if (replace)
                 foreach (var k in _desired.Where(kv => kv.Value.Source == source).Select(kv => kv.Key))
                     b.Remove(k);
-            foreach (ConfigItem i in Items(doc))
+            foreach (ConfigItem i in doc.Items())
                 b[i.Key] = i;
             return Diff(a, b, "current", "document");
         }

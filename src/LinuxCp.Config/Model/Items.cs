@@ -111,4 +111,9 @@ public sealed record ConfigDocument
     public IReadOnlyList<LcpPair> Pairs { get; init; } = [];
 
     public int Count => Interfaces.Count + ArpEntries.Count + Routes.Count + RuleChains.Count + Pairs.Count;
+
+    /// <summary>Every value as a keyed item (pairs first; within a kind, in document order).</summary>
+    public List<ConfigItem> Items() =>
+        [.. Pairs.Select(ConfigItem.Of), .. Interfaces.Select(ConfigItem.Of), .. ArpEntries.Select(ConfigItem.Of),
+         .. Routes.Select(ConfigItem.Of), .. RuleChains.Select(ConfigItem.Of)];
 }

@@ -114,16 +114,12 @@ public sealed class ConfigCommands(ConfigEngine engine)
         if (input is not null)
         {
             var (doc, _) = Parse(input);
-            keys.AddRange(Enumerate(doc).Select(i => i.Key));
+            keys.AddRange(doc.Items().Select(i => i.Key));
         }
         if (keys.Count == 0)
             throw new ApiException("config delete needs keys or a document (-f <file>)");
         return Txn(engine.Delete(source, keys, o));
     }
-
-    private static IEnumerable<ConfigItem> Enumerate(ConfigDocument d) =>
-        d.Interfaces.Select(ConfigItem.Of).Concat(d.ArpEntries.Select(ConfigItem.Of)).Concat(d.Routes.Select(ConfigItem.Of))
-            .Concat(d.RuleChains.Select(ConfigItem.Of)).Concat(d.Pairs.Select(ConfigItem.Of));
 
     private JsonNode Validate(string input)
     {

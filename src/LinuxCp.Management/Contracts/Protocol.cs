@@ -22,11 +22,7 @@ public static class Protocol
         WriteIndented = false,
     };
 
-    public static string Request(IEnumerable<string> argv)
-    {
-        var o = new JsonObject { ["v"] = Version, ["argv"] = new JsonArray([.. argv.Select(a => (JsonNode)a)]) };
-        return o.ToJsonString();
-    }
+    public static string Request(IEnumerable<string> argv) => Request(argv, null);
 
     /// <summary>A request carrying a document (config update -f): the text goes as it is.</summary>
     public static string Request(IEnumerable<string> argv, string? input)

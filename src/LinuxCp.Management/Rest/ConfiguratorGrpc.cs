@@ -68,8 +68,7 @@ internal sealed class ConfiguratorGrpc(CommandHandlers handlers) : ConfiguratorS
     public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => Task.FromResult(Guard(() =>
     {
         var (doc, _) = FromProto(request.Delete);
-        var keys = doc.Interfaces.Select(ConfigItem.Of).Concat(doc.ArpEntries.Select(ConfigItem.Of)).Concat(doc.Routes.Select(ConfigItem.Of))
-            .Concat(doc.RuleChains.Select(ConfigItem.Of)).Concat(doc.Pairs.Select(ConfigItem.Of)).Select(i => i.Key).ToList();
+        var keys = doc.Items().Select(i => i.Key).ToList();
         TxnResult r = Engine.Delete(Source, keys, new TxnOptions());
         if (r.Outcome is "refused" or "reverted")
             throw Refused(r);
@@ -84,8 +83,7 @@ internal sealed class ConfiguratorGrpc(CommandHandlers handlers) : ConfiguratorS
         var states = e.Status();
         var configured = states.Where(s => s.State == LinuxCp.Config.Engine.ItemState.Configured).Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
         ConfigDocument all = e.Get();
-        var items = all.Interfaces.Cast<object>().Concat(all.ArpEntries).Concat(all.Routes).Concat(all.RuleChains).Concat(all.Pairs)
-            .Select(ConfigItem.Of).Where(i => configured.Contains(i.Key));
+        var items = all.Items().Where(i => configured.Contains(i.Key));
         var resp = new DumpResponse { Dump = ToProto(DocumentWriter.ToDocument(items)) };
         resp.States.AddRange(states.Where(s => !s.Derived).Select(State));
         return Task.FromResult(resp);

@@ -82,6 +82,20 @@ public static class RestApi
             doc.Info.Description = "Read and manage a LinuxCp dataplane: the same commands and answers as lcpctl (docs/cli.md).";
             return Task.CompletedTask;
         }));
+        // TLS on a TCP listener when a certificate is given; a client certificate is asked for,
+        // not required (a client may use a token instead): whether it chains to the CA is decided
+        // per request (ApiAuth).
+        void Tls(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions l)
+        {
+            if (serverCert is not null)
+                l.UseHttps(serverCert, h =>
+                {
+                    if (clientCa is null)
+                        return;
+                    h.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+                    h.AllowAnyClientCertificate();
+                });
+        }
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = Protocol.MaxRequestBytes;
@@ -98,29 +112,10 @@ public static class RestApi
                 k.Listen(grpcTcp, l =>
                 {
                     l.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2;
-                    if (serverCert is not null)
-                        l.UseHttps(serverCert, h =>
-                        {
-                            if (clientCa is null)
-                                return;
-                            h.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
-                            h.AllowAnyClientCertificate();
-                        });
+                    Tls(l);
                 });
             if (tcp is not null)
-                k.Listen(tcp, l =>
-                {
-                    if (serverCert is not null)
-                        l.UseHttps(serverCert, h =>
-                        {
-                            if (clientCa is null)
-                                return;
-                            // Asked for, not required: a client may use a token instead. Whether the
-                            // certificate chains to the CA is decided per request (ApiAuth).
-                            h.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
-                            h.AllowAnyClientCertificate();
-                        });
-                });
+                k.Listen(tcp, Tls);
             k.Limits.MinRequestBodyDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(240, TimeSpan.FromSeconds(5));
         });
         WebApplication app = builder.Build();
