@@ -58,6 +58,14 @@ public static unsafe class Eal
     /// <summary>DPDK's version string, e.g. "DPDK 22.11.11".</summary>
     public static string Version => NativeUtf8.Read(Dpdk.rte_version()) ?? "unknown";
 
+    /// <summary>Sets one DPDK log type's level (RTE_LOG_*: 1 emergency .. 8 debug); returns the
+    /// previous level, or a negative errno.</summary>
+    public static int SetLogLevel(string type, uint level)
+    {
+        using var n = new NativeUtf8(type);
+        return LcpShim.lcp_log_set_level(n.Pointer, level);
+    }
+
     public static bool HasHugepages => Dpdk.rte_eal_has_hugepages() != 0;
 
     public static uint MainLcore => Dpdk.rte_get_main_lcore();

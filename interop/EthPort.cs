@@ -40,6 +40,45 @@ public static unsafe class EthPort
         return LcpShim.lcp_port_driver(port, buf, 64) == 0 ? NativeUtf8.Read(buf) ?? "" : "";
     }
 
+    /// <summary>The arguments the port's device was probed with ("iface=eth1,qpairs=1"), or "".</summary>
+    public static string Devargs(ushort port)
+    {
+        byte* buf = stackalloc byte[512];
+        return LcpShim.lcp_port_devargs(port, buf, 512) == 0 ? NativeUtf8.Read(buf) ?? "" : "";
+    }
+
+    /// <summary>The value of one key of the port's device arguments (<c>iface</c>), or null.</summary>
+    public static string? Devarg(ushort port, string key)
+    {
+        foreach (string kv in Devargs(port).Split(','))
+        {
+            int eq = kv.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0 && kv.AsSpan(0, eq).Trim().SequenceEqual(key))
+                return kv[(eq + 1)..].Trim();
+        }
+        return null;
+    }
+
+    /// <summary>Receives and frees whatever waits on the port's RX queues; only while nothing
+    /// else polls them. Returns the frames discarded.</summary>
+    public static int DrainRx(ushort port, ushort queues)
+    {
+        void** pkts = stackalloc void*[32];
+        int total = 0;
+        for (ushort q = 0; q < queues; q++)
+        {
+            for (int i = 0; i < 4096; i++)
+            {
+                ushort n = Burst.Rx(port, q, pkts, 32);
+                if (n == 0)
+                    break;
+                Burst.Free(pkts, n);
+                total += n;
+            }
+        }
+        return total;
+    }
+
     public static MacAddress Mac(ushort port)
     {
         rte_ether_addr a;

@@ -43,6 +43,10 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_lcore_cpuset")]
     public static partial ulong lcp_lcore_cpuset(uint lcore);
 
+    /// <summary>lcp_log_set_level (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_log_set_level")]
+    public static partial int lcp_log_set_level(byte* name, uint level);
+
     /// <summary>lcp_netlink_close (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_netlink_close")]
     public static partial int lcp_netlink_close(int fd);
@@ -79,6 +83,10 @@ public static unsafe partial class LcpShim
     /// <summary>lcp_pktmbuf_pool_create (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_pktmbuf_pool_create")]
     public static partial void* lcp_pktmbuf_pool_create(byte* name, uint n, uint cache_size, ushort data_room, int socket_id, int no_iova_contig);
+
+    /// <summary>lcp_port_devargs (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_port_devargs")]
+    public static partial int lcp_port_devargs(ushort port, byte* buf, nuint len);
 
     /// <summary>lcp_port_driver (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_port_driver")]

@@ -61,6 +61,12 @@ int lcp_port_setup(uint16_t port, uint16_t nq, uint16_t nb_rxd, uint16_t nb_txd,
                    struct rte_mempool *pool);
 /* Driver name of a port (e.g. "net_tap"), copied into buf. */
 int lcp_port_driver(uint16_t port, char *buf, size_t len);
+/* Device arguments the port was probed with (the part after the name, e.g. "iface=eth1" of a
+ * net_af_packet vdev), copied into buf; "" when it has none. */
+int lcp_port_devargs(uint16_t port, char *buf, size_t len);
+/* Sets the level of one DPDK log type by name (e.g. "pmd.net.tap"); returns its previous
+ * level, or a negative errno. */
+int lcp_log_set_level(const char *name, uint32_t level);
 /* Link state without waiting: *up = 0/1, *speed_mbps. */
 int lcp_port_link(uint16_t port, int *up, uint32_t *speed_mbps);
 /* Stop, close and detach a port's device (hot-unplug for vdevs). */

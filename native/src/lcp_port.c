@@ -4,6 +4,7 @@
 
 #include <rte_bus.h>
 #include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_ethdev.h>
 #include <rte_log.h>
 
@@ -80,6 +81,36 @@ int lcp_port_driver(uint16_t port, char *buf, size_t len)
 	strncpy(buf, info.driver_name ? info.driver_name : "", len - 1);
 	buf[len - 1] = '\0';
 	return 0;
+}
+
+int lcp_port_devargs(uint16_t port, char *buf, size_t len)
+{
+	struct rte_eth_dev_info info;
+	int rc = rte_eth_dev_info_get(port, &info);
+	if (rc != 0)
+		return rc;
+	if (len == 0)
+		return -EINVAL;
+	buf[0] = '\0';
+	if (info.device == NULL)
+		return 0;
+	const struct rte_devargs *da = rte_dev_devargs(info.device);
+	if (da != NULL && da->args != NULL) {
+		strncpy(buf, da->args, len - 1);
+		buf[len - 1] = '\0';
+	}
+	return 0;
+}
+
+int lcp_log_set_level(const char *name, uint32_t level)
+{
+	/* Registering an existing name returns its type. */
+	int type = rte_log_register(name);
+	if (type < 0)
+		return type;
+	int prev = rte_log_get_level((uint32_t)type);
+	int rc = rte_log_set_level((uint32_t)type, level);
+	return rc < 0 ? rc : prev;
 }
 
 int lcp_port_link(uint16_t port, int *up, uint32_t *speed_mbps)

@@ -90,6 +90,14 @@ internal static class Lcpctl
             TimeSpan timeout = spec.Path is "lcp resync" or "lcp verify" || spec.Words[0] == "config" ? TimeSpan.FromMinutes(5) : Timeout;
             reply = Call(socket, words, timeout, input);
         }
+        catch (SocketException e) when (spec.Path == "doctor")
+        {
+            // The host's half of the checklist does not need lcpd.
+            var d = LinuxCp.Management.Doctor.Checklist.Run(LinuxCp.ControlPlane.Host.HostFacts.Real, null, null, $"not reachable at {socket}: {e.Message}");
+            Console.Write(json ? System.Text.Json.JsonSerializer.Serialize(d, new System.Text.Json.JsonSerializerOptions(Protocol.Json) { WriteIndented = true }) + "\n"
+                : LinuxCp.Management.Doctor.Checklist.Format(d));
+            return d.Fail > 0 ? LcpdError : Ok;
+        }
         catch (SocketException e)
         {
             Console.Error.WriteLine($"lcpctl: cannot reach lcpd at {socket}: {e.Message}");
@@ -126,6 +134,8 @@ internal static class Lcpctl
         {
             Console.Write(Views.Format(spec.Path, result));
         }
+        if (spec.Path == "doctor" && result?["fail"]?.GetValue<int>() > 0)
+            return LcpdError;
         // lcp verify answers; differences are its failure (like diff).
         if (spec.Path == "lcp verify" && result?["in_sync"]?.GetValue<bool>() == false)
             return LcpdError;

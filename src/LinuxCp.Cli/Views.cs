@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace LinuxCp.Cli;
@@ -14,6 +15,8 @@ internal static class Views
         "show trace" when result is JsonArray a => Trace(a),
         "show errors" or "clear errors" when result is JsonArray a => Errors(a),
         "show dpdk" when result is JsonObject o => Dpdk(o),
+        "doctor" when result is JsonObject o => LinuxCp.Management.Doctor.Checklist.Format(
+            o.Deserialize<LinuxCp.Management.Doctor.DoctorDto>(LinuxCp.Management.Contracts.Protocol.Json)!),
         "lcp verify" when result is JsonObject o => Verify(o),
         "show ip fib summary" when result is JsonObject o => FibSummary(o),
         "config get" => LinuxCp.Config.Model.DocumentWriter.Yaml(result),

@@ -73,4 +73,19 @@ internal static partial class Log
 
     [LoggerMessage(1009, LogLevel.Error, "mirror {HostIf}: a worker did not reach a quiescent point within the grace period; the device stays open (unpolled) until one does")]
     public static partial void MirrorRemovalDeferred(ILogger log, string hostIf);
+
+    [LoggerMessage(1023, LogLevel.Information, "port {Port}: IPv6 turned off on its kernel interface {KernelIf}, which has the MAC of mirror {HostIf} and so its link-local address (their DAD would collide; --keep-port-ipv6 leaves it on)")]
+    public static partial void PortIpv6Off(ILogger log, string port, string kernelIf, string hostIf);
+
+    [LoggerMessage(1024, LogLevel.Warning, "port {Port}: its kernel interface {KernelIf} keeps IPv6 (--keep-port-ipv6) with the MAC of mirror {HostIf}: the mirror's link-local address may fail DAD; turn it off with sysctl -w net.ipv6.conf.{KernelIf}.disable_ipv6=1 or give the port another MAC (--port-mac)")]
+    public static partial void PortIpv6Kept(ILogger log, string port, string kernelIf, string hostIf);
+
+    [LoggerMessage(1025, LogLevel.Warning, "port {Port}: cannot turn IPv6 off on its kernel interface {KernelIf} ({Error}): mirror {HostIf} may fail DAD; run sysctl -w net.ipv6.conf.{KernelIf}.disable_ipv6=1")]
+    public static partial void PortIpv6OffFailed(ILogger log, string port, string kernelIf, string hostIf, string error);
+
+    [LoggerMessage(1026, LogLevel.Warning, "this kernel has no multiq qdisc (CONFIG_NET_SCH_MULTIQ): TAP mirrors run without rte_flow support, which lcpd does not use; the TAP driver's errors about it are muted")]
+    public static partial void NoMultiq(ILogger log);
+
+    [LoggerMessage(1027, LogLevel.Warning, "mirror {HostIf} in {Netns}: IPv6 address {Address} failed duplicate address detection (another node, or the kernel interface under the port, has it): Linux sends no ND from it and IPv6 through the port fails; {Fix}")]
+    public static partial void DadFailed(ILogger log, string hostIf, string netns, string address, string fix);
 }

@@ -40,6 +40,17 @@ namespace LinuxCp.Daemon
                 return 0;
             }
 
+            if (opt.Check)
+            {
+                var report = LinuxCp.Management.Doctor.LaunchChecks.Run(LinuxCp.ControlPlane.Host.HostFacts.Real, opt);
+                Console.Write(LinuxCp.Management.Doctor.Checklist.Format(report));
+                return report.Fail > 0 ? 1 : 0;
+            }
+            // Traps EAL would report obscurely (or not at all), refused with the fix.
+            if (LinuxCp.Management.Doctor.Checklist.HugepageRefusal(LinuxCp.ControlPlane.Host.HostFacts.Real,
+                    LinuxCp.Management.Doctor.Checklist.FromEal(opt.EalArgs, opt.KeepPortIpv6)) is string refusal)
+                return Fail(refusal);
+
             using ILoggerFactory logs = LoggerFactory.Create(b => ConfigureLogging(b, opt));
             ILogger log = logs.CreateLogger("lcpd");
             try
@@ -154,6 +165,7 @@ namespace LinuxCp.Daemon
             {
                 RxDescriptors = opt.RxDescriptors,
                 TxDescriptors = opt.TxDescriptors,
+                KeepPortIpv6 = opt.KeepPortIpv6,
             };
             bool portsUp = false;
             try

@@ -159,9 +159,15 @@ public sealed unsafe class DataplaneEngine : IFibPublisher, IDisposable
         return true;
     }
 
+    /// <summary>True once workers poll the ports (before that, the control thread may).</summary>
+    public bool Launched => Volatile.Read(ref _launched) != 0;
+
+    private int _launched;
+
     /// <summary>Starts every worker whose lcore is not the main one.</summary>
     public void LaunchWorkers()
     {
+        Volatile.Write(ref _launched, 1);
         foreach (Worker w in _workers)
         {
             if (w.Context.Lcore == MainLcoreWorker)
@@ -175,6 +181,7 @@ public sealed unsafe class DataplaneEngine : IFibPublisher, IDisposable
     /// <summary>Runs the main lcore's worker on the calling thread until <see cref="Stop"/>.</summary>
     public void RunMainWorker()
     {
+        Volatile.Write(ref _launched, 1);
         foreach (Worker w in _workers)
             if (w.Context.Lcore == MainLcoreWorker)
                 w.Run();

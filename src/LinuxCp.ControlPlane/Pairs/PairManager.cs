@@ -35,6 +35,13 @@ public sealed class PairManager
 
     public string? DefaultNetns { get; }
 
+    /// <summary>Leave IPv6 on the kernel interface under an af_packet/af_xdp/pcap port even when
+    /// its mirror has the same MAC (and so the same link-local address): --keep-port-ipv6.</summary>
+    public bool KeepPortIpv6 { get; init; }
+
+    /// <summary>Where /proc and /sys are read (tests give a synthetic tree).</summary>
+    public Host.HostFacts Host { get; init; } = LinuxCp.ControlPlane.Host.HostFacts.Real;
+
     public ushort RxDescriptors { get; init; } = 1024;
     public ushort TxDescriptors { get; init; } = 1024;
 
@@ -227,7 +234,9 @@ public sealed class PairManager
         string devargs = tun ? $"{dev},iface={hostIf}" : $"{dev},iface={hostIf},mac={mirrorMac}";
         if (persist)
             devargs += ",persist";
-        int rc = Netns.ProbeDevice(ns, devargs);
+        if (!tun)
+            GuardPortIpv6(phy, hostIf, mirrorMac);
+        int rc = ProbeQuietly(ns, devargs, tun);
         if (rc < 0)
             throw new PairException($"cannot {(adopt is null ? "create" : "adopt")} {(tun ? "TUN" : "TAP")} {hostIf} in {NsLabel(ns)}: {Eal.StrError(-rc)}");
         if (!EthPort.TryGetByName(dev, out ushort mirrorId))
@@ -250,6 +259,81 @@ public sealed class PairManager
             tun ? phy.Mac : EthPort.Mac(mirrorId), EthPort.Driver(mirrorId));
         int ifindex = Netns.IfIndex(ns, hostIf);
         return new Pair(phy, mirror, hostIf, ns, tun, ifindex, persist, NetnsInode: Netns.Inode(ns), Adopted: adopt is not null);
+    }
+
+    private static readonly string[] s_kernelBacked = ["net_af_packet", "net_af_xdp", "net_pcap"];
+
+    /// <summary>The Linux interface a port's frames are read from (the iface= of an af_packet,
+    /// af_xdp or pcap vdev), or null for a port that has none (PCI, memif, ...).</summary>
+    public static string? KernelInterface(PortInfo phy) =>
+        Array.IndexOf(s_kernelBacked, phy.Driver) >= 0 ? EthPort.Devarg(phy.Id, "iface") : null;
+
+    /// <summary>A TAP mirror takes its port's MAC. When the port reads a kernel interface that has
+    /// that MAC, both get the same IPv6 link-local address, the port sees that interface's own
+    /// ND and punts it to the mirror, and the mirror's DAD fails (Linux then sends no neighbour
+    /// solicitations there: IPv6 through the router stops, silently). The kernel interface's
+    /// IPv6 serves nothing once lcpd owns the port, so it is turned off, with a log line.</summary>
+    private void GuardPortIpv6(PortInfo phy, string hostIf, MacAddress mirrorMac)
+    {
+        if (KernelInterface(phy) is not string kif || Host.Ipv6Enabled(kif) != true)
+            return;
+        LinkSnapshot? link;
+        try
+        {
+            link = LinkQuery.Get(null, kif);
+        }
+        catch (Exception e) when (e is IOException or DpdkException)
+        {
+            return;
+        }
+        if (link?.Mac is not MacAddress m || m != mirrorMac)
+            return;
+        if (KeepPortIpv6)
+        {
+            Log.PortIpv6Kept(_log, phy.Name, kif, hostIf);
+            return;
+        }
+        if (Host.DisableIpv6(kif) is string err)
+        {
+            Log.PortIpv6OffFailed(_log, phy.Name, kif, hostIf, err);
+            return;
+        }
+        Log.PortIpv6Off(_log, phy.Name, kif, hostIf);
+        // What that interface sent before (its own DAD probes, for the very address the mirror is
+        // about to claim) waits in the port's RX ring when the workers have not started yet; the
+        // mirror must not see it. Running workers drain the ring themselves (unpaired: dropped).
+        if (!_dp.Launched)
+            EthPort.DrainRx(phy.Id, (ushort)_dp.WorkerCount);
+    }
+
+    private bool? _multiq;
+
+    /// <summary>Probes a mirror. The TAP PMD asks the kernel for a multiq qdisc on every TAP (for
+    /// rte_flow, which lcpd does not use) and logs four error lines per mirror where the kernel
+    /// has none: said once here instead, and the PMD's errors are muted for the probe (a probe
+    /// that fails still says why, through its return code).</summary>
+    private int ProbeQuietly(string? ns, string devargs, bool tun)
+    {
+        if (tun)
+            return Netns.ProbeDevice(ns, devargs);
+        if (_multiq is null)
+        {
+            _multiq = Host.HasMultiqQdisc() ?? true;
+            if (_multiq == false)
+                Log.NoMultiq(_log);
+        }
+        if (_multiq == true)
+            return Netns.ProbeDevice(ns, devargs);
+        int prev = Eal.SetLogLevel("pmd.net.tap", 3); // RTE_LOG_CRIT
+        try
+        {
+            return Netns.ProbeDevice(ns, devargs);
+        }
+        finally
+        {
+            if (prev > 0)
+                Eal.SetLogLevel("pmd.net.tap", (uint)prev);
+        }
     }
 
     /// <summary>Applies Linux's link settings of a mirror to its port: admin state (a down

@@ -182,6 +182,7 @@ public sealed class RoutingService : IDisposable
                 Pair? p = _pairs.FindByMirror(ns, m.IfIndex);
                 return p is null ? m.PortMac : _pairs.ApplyMirrorLink(p, up, mtu, mac).Phy.Mac;
             },
+            DadFailed = (m, address) => Defer(() => OnDadFailed(ns, m, address)),
             // Pair state changes raise events that come back here: run them after the batch.
             MirrorDeleted = m => Defer(() => _pairs.MarkDown(m.Port, m.IfIndex, $"{m.HostIf} was deleted from outside lcpd (lcp resync re-creates it)")),
             PortTableChanged = (port, index) => Defer(() =>
@@ -197,6 +198,20 @@ public sealed class RoutingService : IDisposable
         var l = new NetlinkListener(sync, Lock, CommitLocked, _opt, _logs.CreateLogger<NetlinkListener>());
         _listeners[Key(ns)] = (l, sync, DpdkSharp.Netns.Inode(ns));
         l.Start();
+    }
+
+    /// <summary>IPv6 addresses found DAD-failed on mirrors since start.</summary>
+    public long DadFailures;
+
+    private void OnDadFailed(string? ns, MirrorInfo m, string address)
+    {
+        Interlocked.Increment(ref DadFailures);
+        Pair? p = _pairs.FindByMirror(ns, m.IfIndex);
+        string? kif = p is null ? null : PairManager.KernelInterface(p.Phy);
+        string fix = kif is not null && _pairs.Host.Ipv6Enabled(kif) == true
+            ? $"the port's kernel interface {kif} has IPv6 on: sysctl -w net.ipv6.conf.{kif}.disable_ipv6=1, then ip link set {m.HostIf} down; ip link set {m.HostIf} up"
+            : $"find the other holder (ip -6 neigh, a duplicate MAC), then re-run DAD: ip link set {m.HostIf} down; ip link set {m.HostIf} up";
+        Log.DadFailed(_log, m.HostIf, ns is null ? "the default namespace" : $"netns {ns}", address, fix);
     }
 
     private IEnumerable<MirrorInfo> MirrorsOf(string? ns) =>

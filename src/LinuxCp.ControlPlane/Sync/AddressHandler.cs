@@ -23,11 +23,16 @@ public sealed class AddressHandler : INetlinkHandler<AddrMsg>
     public IEnumerable<(bool V6, UInt128 Address, int PrefixLength, uint Flags)> Of(int ifindex) =>
         _addrs.Where(kv => kv.Key.IfIndex == ifindex).Select(kv => (kv.Key.V6, kv.Key.Address, kv.Key.PrefixLength, kv.Value.Flags));
 
+    /// <summary>IFA_F_DADFAILED.</summary>
+    public const uint DadFailedFlag = 0x08;
+
     public void Add(in AddrMsg m)
     {
         var key = new AddrKey(m.V6, m.Address, m.IfIndex, m.PrefixLength);
-        bool known = _addrs.ContainsKey(key);
+        bool known = _addrs.TryGetValue(key, out var before);
         _addrs[key] = (_ns.Epoch, m.Flags);
+        if (m.V6 && (m.Flags & DadFailedFlag) != 0 && (!known || (before.Flags & DadFailedFlag) == 0) && _ns.Mirror(m.IfIndex) is MirrorInfo mi)
+            _ns.DadFailed?.Invoke(mi, Prefix.Format(true, m.Address));
         if (known)
             return;
         var a = (m.V6, m.Address);

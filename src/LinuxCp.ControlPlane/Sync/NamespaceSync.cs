@@ -92,6 +92,9 @@ public sealed class NamespaceSync : INetlinkSink, IDisposable
     /// <summary>A one-line message for the operator (rate limiting is the owner's).</summary>
     public Action<string>? Warn { get; set; }
 
+    /// <summary>An IPv6 address on a mirror is marked DAD-failed (the address, as text).</summary>
+    public Action<MirrorInfo, string>? DadFailed { get; set; }
+
     // ---- mirrors ------------------------------------------------------------------------------
 
     public MirrorInfo? Mirror(int ifindex) => _mirrors.GetValueOrDefault(ifindex);

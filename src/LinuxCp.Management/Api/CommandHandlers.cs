@@ -71,6 +71,7 @@ public sealed partial class CommandHandlers : IDisposable
         object? result = spec.Path switch
         {
             "show version" => NoArgs(spec, rest, ShowVersion),
+            "doctor" => NoArgs(spec, rest, RunDoctor),
             "show interfaces" => NoArgs(spec, rest, ShowInterfaces),
             "show lcp" => NoArgs(spec, rest, Routing.ShowLcp),
             "show errors" => NoArgs(spec, rest, ShowErrors),
@@ -108,6 +109,58 @@ public sealed partial class CommandHandlers : IDisposable
         if (rest.Length != 0)
             throw new ApiException($"unexpected argument '{rest[0]}'; usage: {spec.Usage}");
         return f();
+    }
+
+    /// <summary>The host checklist with what this daemon knows added (worker CPUs, mirrors, GC, JIT).</summary>
+    public Doctor.DoctorDto RunDoctor() => Doctor.Checklist.Run(_s.Pairs.Host, null, DaemonFacts());
+
+    private Doctor.DaemonFacts DaemonFacts()
+    {
+        var cpus = new SortedSet<int>();
+        foreach (var w in _s.Engine.Workers)
+        {
+            ulong bits = Eal.LcoreCpus(w.Lcore);
+            for (int c = 0; c < 64; c++)
+                if ((bits >> c & 1) != 0)
+                    cpus.Add(c);
+        }
+        List<Doctor.MirrorFacts>? mirrors = null;
+        if (_s.Routing is { } routing)
+        {
+            mirrors = [];
+            lock (routing.Lock)
+            {
+                foreach (Pair p in _s.Pairs.Pairs().Where(p => p.State == PairState.Up))
+                {
+                    var ns = routing.Namespaces.FirstOrDefault(n => n.Netns == p.Netns);
+                    var v6 = ns is null ? [] : ns.Addresses.Of(p.HostIfIndex).Where(a => a.V6).ToList();
+                    string? kif = PairManager.KernelInterface(p.Phy);
+                    bool sameMac = false;
+                    if (kif is not null)
+                    {
+                        try
+                        {
+                            sameMac = LinuxCp.ControlPlane.Netlink.LinkQuery.Get(null, kif)?.Mac is MacAddress km && km == p.Mirror.Mac;
+                        }
+                        catch (Exception e) when (e is IOException or DpdkException)
+                        {
+                            sameMac = false;
+                        }
+                    }
+                    mirrors.Add(new Doctor.MirrorFacts(p.HostIf, p.Netns, p.Tun,
+                        [.. v6.Where(a => (a.Flags & LinuxCp.ControlPlane.Sync.AddressHandler.DadFailedFlag) != 0).Select(a => LinuxCp.Dataplane.Fib.Prefix.Format(true, a.Address))],
+                        v6.Any(a => (a.Address >> 118) == 0x3FA), kif, kif is null ? null : _s.Pairs.Host.Ipv6Enabled(kif), sameMac));
+                }
+            }
+        }
+        static string? Data(string name) => AppContext.GetData(name)?.ToString();
+        string? tieredEnv = Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") ?? Environment.GetEnvironmentVariable("COMPlus_TieredCompilation");
+        bool? tiered = tieredEnv is not null ? tieredEnv != "0"
+            : bool.TryParse(Data("System.Runtime.TieredCompilation"), out bool t) ? t : true;
+        bool concurrent = !bool.TryParse(Data("System.GC.Concurrent"), out bool cc) || cc;
+        string? gen0 = Environment.GetEnvironmentVariable("DOTNET_GCgen0size") ?? Data("System.GC.Gen0Size");
+        return new Doctor.DaemonFacts(cpus, mirrors, Netns.InPrivateMountNamespace(), System.Runtime.GCSettings.IsServerGC, concurrent, gen0,
+            [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)], tiered, _s.Version);
     }
 
     public VersionDto ShowVersion() =>

@@ -45,6 +45,10 @@ public sealed record LaunchOptions
     public uint NetlinkReceiveBuffer { get; init; } = 64 << 20;
     public uint NetlinkBatch { get; init; } = 20_000;
     public bool Help { get; init; }
+    /// <summary>--check: print the host checklist for this launch line and exit (0 when nothing fails).</summary>
+    public bool Check { get; init; }
+    /// <summary>--keep-port-ipv6: leave IPv6 on the kernel interfaces under af_packet/af_xdp ports.</summary>
+    public bool KeepPortIpv6 { get; init; }
     /// <summary>--no-config: no declarative configuration layer.</summary>
     public bool ConfigLayer { get; init; } = true;
     /// <summary>--config: a document loaded at start as the "init" source.</summary>
@@ -107,6 +111,12 @@ public sealed record LaunchOptions
                                  which RX/TX queue of every port each worker lcore uses
                                  (default: the i-th worker lcore uses queue i)
           --no-punt-other        drop non-IP/ARP ethertypes instead of punting them
+          --keep-port-ipv6       leave IPv6 on the kernel interface under an af_packet/af_xdp/pcap
+                                 port whose mirror has its MAC (by default lcpd turns it off: the two
+                                 would share a link-local address and the mirror's DAD would fail)
+          --check                check the host for this launch line (hugepages, memory, ports'
+                                 kernel interfaces, CPUs, ...), print OK/WARN/FAIL with the fix for
+                                 each, and exit: 0 when nothing fails, 1 otherwise
           --idle-sleep-us <n>    sleep n us after 1024 empty loop iterations (default 0: busy poll)
           --rx-desc <n>          RX descriptors per queue (default 1024)
           --tx-desc <n>          TX descriptors per queue (default 1024)
@@ -141,6 +151,10 @@ public sealed record LaunchOptions
 
     public static LaunchOptions Parse(IReadOnlyList<string> args)
     {
+        // --check is accepted anywhere (EAL has no option of that name), so that it can be put in
+        // front of an existing launch line.
+        if (args.Contains("--check"))
+            return Parse([.. args.Where(a => a != "--check")]) with { Check = true };
         int sep = -1;
         for (int i = 0; i < args.Count; i++)
             if (args[i] == "--")
@@ -237,6 +251,9 @@ public sealed record LaunchOptions
                     break;
                 case "--no-punt-other":
                     o = o with { PuntOther = false };
+                    break;
+                case "--keep-port-ipv6":
+                    o = o with { KeepPortIpv6 = true };
                     break;
                 case "--idle-sleep-us":
                     o = o with { IdleSleepMicros = Number(a, Value(), 0, 1_000_000) };

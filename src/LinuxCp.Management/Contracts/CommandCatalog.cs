@@ -22,6 +22,7 @@ public static class CommandCatalog
     public static readonly CommandSpec[] All =
     [
         new("show version", "", "lcpd, DPDK and runtime versions"),
+        new("doctor", "", "checklist of the host and this lcpd (hugepages, IOMMU, NICs, CPUs, mirrors' IPv6, GC, ...): OK/WARN/FAIL with the fix"),
         new("show interfaces", "", "ports and mirrors with counters"),
         new("show lcp", "", "port/mirror pairs"),
         new("show errors", "", "drop and punt counters by reason"),
