@@ -24,7 +24,9 @@ public sealed class Topology : IDisposable
     public string Rt { get; }
     public IReadOnlyList<TestHost> Hosts { get; }
 
-    public Topology(int hosts = 2)
+    /// <param name="portIpv6">leave IPv6 on the dataplane ends (as on a fresh veth or NIC) instead
+    /// of turning it off like a NIC bound to DPDK.</param>
+    public Topology(int hosts = 2, bool portIpv6 = false)
     {
         try
         {
@@ -39,7 +41,8 @@ public sealed class Topology : IDisposable
                 var h = new TestHost(i, ns, $"h{i}", $"dp{i}");
                 Cmd.Ok("ip", "link", "add", h.DpIfname, "netns", Dp, "type", "veth", "peer", "name", h.Ifname, "netns", ns);
                 // Like a NIC bound to DPDK: the dataplane namespace's kernel must not answer on it.
-                Cmd.InNsOk(Dp, "sysctl", "-qw", $"net.ipv6.conf.{h.DpIfname}.disable_ipv6=1");
+                if (!portIpv6)
+                    Cmd.InNsOk(Dp, "sysctl", "-qw", $"net.ipv6.conf.{h.DpIfname}.disable_ipv6=1");
                 Cmd.InNsOk(Dp, "ip", "link", "set", h.DpIfname, "up");
                 Cmd.InNsOk(ns, "ip", "link", "set", "lo", "up");
                 Cmd.InNsOk(ns, "ip", "addr", "add", $"{h.Ip4}/24", "dev", h.Ifname);
