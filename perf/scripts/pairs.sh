@@ -72,3 +72,10 @@ med=$(printf '%s\n' "${ratios[@]}" | python3 -c "import sys,statistics; v=[float
     echo
     echo "Ratios lcpd/l3fwd by pair: ${ratios[*]}; median $med"
 } | tee -a "$OUT"
+
+# A picture of the table next to it (Debian's python3-matplotlib).
+if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+    /usr/bin/python3 "$ROOT/perf/scripts/plot.py" pairs "$OUT" -o "${OUT%.md}.png" || true
+else
+    echo "plot: skipped (apt-get install python3-matplotlib for a PNG of this table)"
+fi

@@ -87,3 +87,10 @@ if [ "$V6" = 1 ]; then
     row "IPv6 66 B, 1024 flows" "$l" "$a"
 fi
 echo "results: $OUT"
+
+# A picture of the table next to it (Debian's python3-matplotlib).
+if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+    /usr/bin/python3 "$ROOT/perf/scripts/plot.py" sweep "$OUT" -o "${OUT%.md}.png" || true
+else
+    echo "plot: skipped (apt-get install python3-matplotlib for a PNG of this table)"
+fi
