@@ -184,6 +184,11 @@ public sealed class StartupChecksTests
         CmdResult check = Cmd.Run(Repo.Lcpd, ["--check", .. eal, .. lcpd], TimeSpan.FromSeconds(30));
         Assert.Equal(1, check.Code);
         Assert.Matches(@"(?m)^memory\s+FAIL\s+\(estimate\) the FIB as asked \(--fib-routes 1048576", check.Out);
+        CmdResult cj = Cmd.Run(Repo.Lcpd, ["--check", "--json", .. eal, .. lcpd], TimeSpan.FromSeconds(30));
+        Assert.Equal(1, cj.Code);
+        JsonNode j = JsonNode.Parse(cj.Out)!;
+        Assert.Equal("launch", j["scope"]!.GetValue<string>());
+        Assert.Equal("fail", Net.Find(j["checks"]!, "check", "memory")["status"]!.GetValue<string>());
 
         CmdResult r = Cmd.Run(Repo.Lcpd, [.. eal, .. lcpd], TimeSpan.FromSeconds(60));
         Repo.CleanEalRuntime(eal);

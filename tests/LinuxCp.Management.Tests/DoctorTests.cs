@@ -175,5 +175,8 @@ public sealed class DoctorTests : IDisposable
         Assert.True(o.Check);
         Assert.True(o.KeepPortIpv6);
         Assert.DoesNotContain("--check", o.EalArgs);
+        o = LaunchOptions.Parse(["--check", "--json", "--no-huge"]);
+        Assert.True(o.CheckJson);
+        Assert.Equal(["--no-huge"], o.EalArgs);
     }
 }

@@ -47,6 +47,8 @@ public sealed record LaunchOptions
     public bool Help { get; init; }
     /// <summary>--check: print the host checklist for this launch line and exit (0 when nothing fails).</summary>
     public bool Check { get; init; }
+    /// <summary>--check --json: the checklist as lcpctl doctor --json prints it.</summary>
+    public bool CheckJson { get; init; }
     /// <summary>--keep-port-ipv6: leave IPv6 on the kernel interfaces under af_packet/af_xdp ports.</summary>
     public bool KeepPortIpv6 { get; init; }
     /// <summary>--no-config: no declarative configuration layer.</summary>
@@ -116,7 +118,7 @@ public sealed record LaunchOptions
                                  would share a link-local address and the mirror's DAD would fail)
           --check                check the host for this launch line (hugepages, memory, ports'
                                  kernel interfaces, CPUs, ...), print OK/WARN/FAIL with the fix for
-                                 each, and exit: 0 when nothing fails, 1 otherwise
+                                 each, and exit: 0 when nothing fails, 1 otherwise (--json: as JSON)
           --idle-sleep-us <n>    sleep n us after 1024 empty loop iterations (default 0: busy poll)
           --rx-desc <n>          RX descriptors per queue (default 1024)
           --tx-desc <n>          TX descriptors per queue (default 1024)
@@ -154,7 +156,10 @@ public sealed record LaunchOptions
         // --check is accepted anywhere (EAL has no option of that name), so that it can be put in
         // front of an existing launch line.
         if (args.Contains("--check"))
-            return Parse([.. args.Where(a => a != "--check")]) with { Check = true };
+        {
+            bool json = args.Contains("--json");
+            return Parse([.. args.Where(a => a is not ("--check" or "--json"))]) with { Check = true, CheckJson = json };
+        }
         int sep = -1;
         for (int i = 0; i < args.Count; i++)
             if (args[i] == "--")
