@@ -47,6 +47,14 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
+    public void Hugepages_InMemoryMode_NeedsNoMount()
+    {
+        Hugepages(512, 512, false);
+        Assert.Equal("ok", Checklist.Hugepages(Host, Checklist.FromEal(["--in-memory"], false)).Status);
+        Assert.Equal("fail", Checklist.Hugepages(Host, Checklist.FromEal([], false)).Status);
+    }
+
+    [Fact]
     public void Hugepages_MoreMemoryAskedThanFree_Fails()
     {
         Hugepages(256, 256, true); // 512 MiB

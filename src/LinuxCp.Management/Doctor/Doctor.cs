@@ -17,7 +17,11 @@ public sealed record LaunchFacts(
     IReadOnlySet<int> WorkerCpus,
     IReadOnlyDictionary<string, string> KernelInterfaces,
     bool KeepPortIpv6,
-    IReadOnlyList<string> Problems);
+    IReadOnlyList<string> Problems)
+{
+    /// <summary>--in-memory: EAL takes hugepages through memfd and needs no hugetlbfs mount.</summary>
+    public bool InMemory { get; init; }
+}
 
 /// <summary>A mirror as the running daemon sees it, for the IPv6 check.</summary>
 public sealed record MirrorFacts(string HostIf, string? Netns, bool Tun, IReadOnlyList<string> DadFailed, bool HasLinkLocal,
@@ -121,9 +125,10 @@ public static class Checklist
             return new("hugepages", Ok, $"not used (--no-huge); {detail}", null);
         if (launch?.HugeDir is string dir && !mounts.Contains(dir))
             return new("hugepages", Fail, $"--huge-dir {dir} is not a hugetlbfs mount; {detail}", $"mount -t hugetlbfs nodev {dir}, or run with --no-huge -m <MiB>");
-        if (mounts.Count == 0 || total == 0 || freeBytes == 0)
+        bool noMount = mounts.Count == 0 && launch?.InMemory != true;
+        if (noMount || total == 0 || freeBytes == 0)
         {
-            string what = mounts.Count == 0 ? "none mounted" : total == 0 ? "none reserved" : "none free";
+            string what = noMount ? "none mounted" : total == 0 ? "none reserved" : "none free";
             return new("hugepages", wanted ? Fail : Warn, $"{what}: {detail}", $"{reserve}; or run lcpd with --no-huge -m <MiB> (slower, for tests)");
         }
         if (wanted && launch!.MemoryMiB is long m && freeBytes < m << 20)
@@ -303,7 +308,7 @@ public static class Checklist
     /// of af_packet/af_xdp/pcap vdevs.</summary>
     public static LaunchFacts FromEal(IReadOnlyList<string> eal, bool keepPortIpv6)
     {
-        bool huge = true;
+        bool huge = true, inMemory = false;
         string? hugeDir = null;
         long? mem = null;
         string? lcores = null, list = null, mask = null;
@@ -324,6 +329,9 @@ public static class Checklist
             {
                 case "--no-huge":
                     huge = false;
+                    break;
+                case "--in-memory":
+                    inMemory = true;
                     break;
                 case "--huge-dir":
                     hugeDir = Val();
@@ -374,7 +382,7 @@ public static class Checklist
         {
             problems.Add($"lcores: {e.Message}");
         }
-        return new LaunchFacts(huge, hugeDir, mem, workers, kifs, keepPortIpv6, problems);
+        return new LaunchFacts(huge, hugeDir, mem, workers, kifs, keepPortIpv6, problems) { InMemory = inMemory };
     }
 
     /// <summary>--lcores 0@0,1@1 / 0,1 / (0-1)@2 / 1@(2,3): the CPUs of each lcore, in order.</summary>
