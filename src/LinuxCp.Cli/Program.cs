@@ -94,8 +94,7 @@ internal static class Lcpctl
         {
             // The host's half of the checklist does not need lcpd.
             var d = LinuxCp.Management.Doctor.Checklist.Run(LinuxCp.ControlPlane.Host.HostFacts.Real, null, null, $"not reachable at {socket}: {e.Message}");
-            Console.Write(json ? System.Text.Json.JsonSerializer.Serialize(d, new System.Text.Json.JsonSerializerOptions(Protocol.Json) { WriteIndented = true }) + "\n"
-                : LinuxCp.Management.Doctor.Checklist.Format(d));
+            Console.Write(json ? LinuxCp.Management.Doctor.Checklist.Json(d) : LinuxCp.Management.Doctor.Checklist.Format(d));
             return d.Fail > 0 ? LcpdError : Ok;
         }
         catch (SocketException e)

@@ -43,9 +43,7 @@ namespace LinuxCp.Daemon
             if (opt.Check)
             {
                 var report = LinuxCp.Management.Doctor.LaunchChecks.Run(LinuxCp.ControlPlane.Host.HostFacts.Real, opt);
-                Console.Write(opt.CheckJson
-                    ? System.Text.Json.JsonSerializer.Serialize(report, new System.Text.Json.JsonSerializerOptions(LinuxCp.Management.Contracts.Protocol.Json) { WriteIndented = true }) + "\n"
-                    : LinuxCp.Management.Doctor.Checklist.Format(report));
+                Console.Write(opt.CheckJson ? LinuxCp.Management.Doctor.Checklist.Json(report) : LinuxCp.Management.Doctor.Checklist.Format(report));
                 return report.Fail > 0 ? 1 : 0;
             }
             // Traps EAL would report obscurely (or not at all), refused with the fix.

@@ -92,6 +92,10 @@ public static class Checklist
             c.Count(x => x.Status == Skip), daemon is not null ? "daemon" : launch is not null ? "launch" : "host");
     }
 
+    /// <summary>The checklist as indented JSON (the lcpctl doctor --json contract).</summary>
+    public static string Json(DoctorDto d) =>
+        System.Text.Json.JsonSerializer.Serialize(d, new System.Text.Json.JsonSerializerOptions(Contracts.Protocol.Json) { WriteIndented = true }) + "\n";
+
     /// <summary>The checklist as text: one line per check, the fix under each that is not ok.</summary>
     public static string Format(DoctorDto d)
     {
@@ -266,7 +270,7 @@ public static class Checklist
         var v6 = launch.KernelInterfaces.Where(kv => h.Ipv6Enabled(kv.Value) == true).Select(kv => kv.Value).ToList();
         if (v6.Count == 0)
             return new("port-interfaces", Ok, $"{string.Join(", ", launch.KernelInterfaces.Values)}: present, IPv6 off", null);
-        return launch.KernelInterfaces.Count != 0 && launch.KeepPortIpv6
+        return launch.KeepPortIpv6
             ? new("port-interfaces", Warn, $"{string.Join(", ", v6)} keep IPv6 (--keep-port-ipv6): a TAP mirror with the same MAC shares their link-local address and its DAD may fail",
                 $"drop --keep-port-ipv6, or sysctl -w net.ipv6.conf.<if>.disable_ipv6=1 for {string.Join(", ", v6)}")
             : new("port-interfaces", Ok, $"{string.Join(", ", v6)} have IPv6 on: lcpd turns it off when it pairs them (their link-local address would be the mirror's; --keep-port-ipv6 keeps it)", null);
