@@ -4,8 +4,12 @@
   plot.py pairs RESULT.md [RESULT.md ...] -o OUT.png   lcpd vs l3fwd Mpps per interleaved pair,
                                                        one panel per file, ratio on each pair
   plot.py sweep RESULT.md -o OUT.png                   lcpd vs l3fwd Mpps per case, ratio on each
+  plot.py soak SOAK.csv -o OUT.png                     RSS and managed heap, offered/returned rate
+                                                       and loss, loop gap, mbufs in use over time
+  plot.py ingest INGEST.csv -o OUT.png                 routes in the kernel and in lcpd's FIB over
+                                                       time (netlink-sync.sh)
 
-The scripts that write the tables (pairs.sh, sweep.sh) call this when matplotlib is there.
+The scripts that write the tables (pairs.sh, sweep.sh, soak.sh, netlink-sync.sh) call this.
 """
 import os
 import re
@@ -88,13 +92,74 @@ def sweep(path, out):
     fig.savefig(out, dpi=110)
 
 
+def csv_rows(path):
+    import csv
+    return list(csv.DictReader(open(path, encoding="utf-8")))
+
+
+def soak(path, out):
+    r = csv_rows(path)
+    t = [float(x["t"]) / 60 for x in r]
+    col = lambda k: [float(x[k]) for x in r]  # noqa: E731
+    fig, ax = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
+    ax[0].plot(t, col("rss_mb"), label="RSS", color="#2a6fb0")
+    ax0b = ax[0].twinx()
+    ax0b.plot(t, col("heap_mb"), label="managed heap", color="#d07020")
+    ax[0].set_ylabel("RSS, MiB")
+    ax0b.set_ylabel("managed heap, MiB")
+    ax[0].set_ylim(0, max(col("rss_mb")) * 1.2)
+    ax0b.set_ylim(0, max(col("heap_mb")) * 1.5)
+    ax[0].legend(loc="lower left", fontsize=8)
+    ax0b.legend(loc="lower right", fontsize=8)
+    tx, rx, fail = col("tx"), col("rx"), col("txfail")
+    dt = [b - a for a, b in zip([0.0] + [float(x["t"]) for x in r][:-1], [float(x["t"]) for x in r])]
+    rate = lambda v: [(b - a) / d / 1e6 if d > 0 else 0 for a, b, d in zip([v[0]] + v[:-1], v, dt)]  # noqa: E731
+    ax[1].plot(t[1:], rate(tx)[1:], label="offered (accepted)", color="#888888")
+    ax[1].plot(t[1:], rate(rx)[1:], label="returned", color="#2a6fb0", linestyle="--")
+    ax[1].set_ylabel("Mpps")
+    ax[1].legend(fontsize=8, loc="lower left")
+    lost = [max(0.0, (f2 - f1) + ((a2 - a1) - (b2 - b1)))
+            for a1, a2, b1, b2, f1, f2 in zip(tx, tx[1:], rx, rx[1:], fail, fail[1:])]
+    ax1b = ax[1].twinx()
+    ax1b.bar(t[1:], lost, width=(t[-1] - t[0]) / max(1, len(t)), color="#c03030", label="not returned in the second")
+    ax1b.set_ylabel("packets", color="#c03030")
+    ax1b.legend(fontsize=8, loc="lower right")
+    ax[2].plot(t, col("max_gap_us"), color="#2a6fb0")
+    ax[2].set_yscale("log")
+    ax[2].set_ylabel("longest loop gap\nin the second, us")
+    ax[3].plot(t, col("mbufs_in_use"), label="mbufs in use", color="#2a6fb0")
+    ax[3].set_ylabel("mbufs in use")
+    ax3b = ax[3].twinx()
+    ax3b.plot(t, col("fib_routes"), color="#60a060", label="IPv4 FIB routes")
+    ax3b.set_ylabel("FIB routes", color="#60a060")
+    ax[3].set_xlabel("minutes")
+    ax[0].set_title(os.path.basename(path), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+
+
+def ingest(path, out):
+    r = csv_rows(path)
+    t = [float(x["t"]) for x in r]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ax.plot(t, [int(x["kernel"]) for x in r], label="kernel (routes in the table)", color="#888888")
+    ax.plot(t, [int(x["fib"]) for x in r], label="lcpd FIB", color="#2a6fb0", linestyle="--")
+    ax.set_xlabel("seconds after the first route was sent")
+    ax.set_ylabel("routes")
+    ax.set_title(os.path.basename(path), fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main(argv):
-    if len(argv) < 4 or "-o" not in argv or argv[0] not in ("pairs", "sweep"):
+    if len(argv) < 4 or "-o" not in argv or argv[0] not in ("pairs", "sweep", "soak", "ingest"):
         print(__doc__)
         return 2
     o = argv.index("-o")
     out, files = argv[o + 1], argv[1:o] + argv[o + 2:]
-    (pairs(files, out) if argv[0] == "pairs" else sweep(files[0], out))
+    {"pairs": lambda: pairs(files, out), "sweep": lambda: sweep(files[0], out),
+     "soak": lambda: soak(files[0], out), "ingest": lambda: ingest(files[0], out)}[argv[0]]()
     print(f"plot: {out}")
     return 0
 
