@@ -107,7 +107,7 @@ touch "$RUN/go"
 # Wait for the probe (it starts once lcpd's memif clients are connected), then start the churn.
 for _ in $(seq 3000); do grep -q '^soak rate=' "$OUT.gen" 2>/dev/null && break; kill -0 "$gen" 2>/dev/null || break; sleep 0.1; done
 grep -q '^soak rate=' "$OUT.gen" || { echo "soak: the generator did not reach the soak phase:" >&2; cat "$OUT.gen" "$RUN/gen.err" >&2; exit 1; }
-/usr/bin/python3 "$ROOT/perf/scripts/soakpoll.py" churn "$CHURN_RATE" "$RUN/churn.count" | in_ns ip -force -batch - 2>"$RUN/churn.err" &
+/usr/bin/python3 "$ROOT/perf/scripts/soakpoll.py" churn "$CHURN_RATE" "$RUN/churn.count" "$NS" &
 pids+=($!)
 /usr/bin/python3 "$ROOT/perf/scripts/soakpoll.py" poll "$SOCK" "$lcpd" "$OUT.gen" "$RUN/churn.count" "$OUT.csv" &
 pids+=($!); poller=$!

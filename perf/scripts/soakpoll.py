@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Helpers of perf/scripts/soak.sh.
 
-  soakpoll.py churn <rate> <count-file>            route changes for `ip -force -batch -` on stdout
+  soakpoll.py churn <rate> <count-file> <netns>    route changes through `ip -force -batch -`
   soakpoll.py poll <socket> <lcpd-pid> <gen-log> <count-file> <csv>
                                                    the API every 100 ms; one CSV row a second
   soakpoll.py report <socket> <out> <minutes> <flushes> <verify-rc> <verify-text> <idle-mbufs>
@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -18,37 +19,51 @@ import sys
 import time
 
 
-def churn(rate, count_file):
-    """rate changes a second: every 4th replaces a route that carries the traffic (same next
-    hop), the others add then delete 5000 /24s under 100.64/10 via 16 gateways."""
+def churn(rate, count_file, netns):
+    """rate changes a second into `ip -force -batch -` in netns: every 4th replaces a route that
+    carries the traffic (same next hop), the others add then delete 5000 /24s under 100.64/10 via
+    16 gateways. A fresh ip process takes over every 100,000 commands: iproute2's batch mode
+    keeps memory per command (about 4 KB), and one process fed for an hour grows until the
+    OOM killer takes it."""
     tick, i, j, t0, last = 0.01, 0, 0, time.time(), 0.0
     per_tick = max(1, int(rate * tick))
-    out = sys.stdout
-    while True:
-        lines = []
-        for _ in range(per_tick):
-            if i % 4 == 0:
-                lines.append("route replace 10.253.0.0/23 via 172.16.1.2" if (i // 4) % 2 == 0
-                             else "route replace 10.253.2.0/23 via 172.16.0.2")
-            else:
-                n = j % 5000
-                verb = "add" if (j // 5000) % 2 == 0 else "del"
-                lines.append(f"route {verb} 100.{64 + n // 256}.{n % 256}.0/24 via 172.16.{n % 2}.{10 + (n // 2) % 8}")
-                j += 1
-            i += 1
-        try:
-            out.write("\n".join(lines) + "\n")
-            out.flush()
-        except BrokenPipeError:
-            return
-        now = time.time()
-        if now - last >= 1:
-            with open(count_file + ".tmp", "w") as f:
-                f.write(str(i))
-            os.replace(count_file + ".tmp", count_file)
-            last = now
-        t0 += tick
-        time.sleep(max(0.0, t0 - time.time()))
+    ip, fed = None, 0
+    try:
+        while True:
+            if ip is None or fed >= 100_000:
+                if ip is not None:
+                    ip.stdin.close()
+                    ip.wait()
+                ip = subprocess.Popen(["ip", "netns", "exec", netns, "ip", "-force", "-batch", "-"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+                fed = 0
+            lines = []
+            for _ in range(per_tick):
+                if i % 4 == 0:
+                    lines.append("route replace 10.253.0.0/23 via 172.16.1.2" if (i // 4) % 2 == 0
+                                 else "route replace 10.253.2.0/23 via 172.16.0.2")
+                else:
+                    n = j % 5000
+                    verb = "add" if (j // 5000) % 2 == 0 else "del"
+                    lines.append(f"route {verb} 100.{64 + n // 256}.{n % 256}.0/24 via 172.16.{n % 2}.{10 + (n // 2) % 8}")
+                    j += 1
+                i += 1
+            ip.stdin.write("\n".join(lines) + "\n")
+            ip.stdin.flush()
+            fed += len(lines)
+            now = time.time()
+            if now - last >= 1:
+                with open(count_file + ".tmp", "w") as f:
+                    f.write(str(i))
+                os.replace(count_file + ".tmp", count_file)
+                last = now
+            t0 += tick
+            time.sleep(max(0.0, t0 - time.time()))
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass
+    finally:
+        if ip is not None:
+            ip.kill()
 
 
 class Api:
@@ -252,7 +267,8 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "churn":
-        churn(int(sys.argv[2]), sys.argv[3])
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        churn(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif cmd == "poll":
         poll(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6])
     elif cmd == "report":
