@@ -2,7 +2,9 @@
 # Netlink sync figure: N routes added with one `ip -batch` in the mirrors' namespace; prints the
 # time until the kernel has them, until lcpd's FIB has them, and lcpd's RSS before and after.
 # While the routes arrive, the API is polled (show runtime + show ip fib summary, back to back)
-# and the worker's longest loop gap is reported (reset after start-up with clear runtime).
+# and the worker's longest loop gap is reported (reset after start-up with clear runtime). The
+# kernel's and the FIB's route counts every 0.2 s go to $OUT.csv and a plot $OUT.png
+# (OUT=perf/results/ingest-<time> by default).
 #   LCORES=0@0,1@1 perf/scripts/netlink-sync.sh [routes=100000]
 set -euo pipefail
 # Everything this script starts (ip, the pollers, every lcpctl: a .NET process start costs
@@ -48,6 +50,10 @@ gc0=$(gcstats)
       "$ROOT/bin/lcpctl" --socket "$SOCK" show runtime >/dev/null; "$ROOT/bin/lcpctl" --socket "$SOCK" show ip fib summary >/dev/null
   done ) &
 poller=$!
+# Routes in the kernel and in the FIB over time: a CSV and a plot (plot.py ingest).
+OUT=${OUT:-$ROOT/perf/results/ingest-$(date -u +%Y%m%d-%H%M)}
+/usr/bin/python3 "$ROOT/perf/scripts/soakpoll.py" ingest "$SOCK" "$RT" "$OUT.csv" "/tmp/lcpsync-$ID.stop" "$base" &
+sampler=$!
 t0=$(date +%s.%N)
 ip netns exec "$RT" ip -batch "/tmp/lcpsync-$ID.batch"
 t1=$(date +%s.%N)
@@ -59,7 +65,8 @@ while :; do
 done
 t2=$(date +%s.%N)
 rss1=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-touch "/tmp/lcpsync-$ID.stop"; wait "$poller" 2>/dev/null || true; rm -f "/tmp/lcpsync-$ID.stop"
+touch "/tmp/lcpsync-$ID.stop"; wait "$poller" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; rm -f "/tmp/lcpsync-$ID.stop"
+/usr/bin/python3 "$ROOT/perf/scripts/plot.py" ingest "$OUT.csv" -o "$OUT.png" || true
 gc1=$(gcstats)
 python3 -c 'import sys; a=list(map(float,sys.argv[1:6])); b=list(map(float,sys.argv[6:11])); print("gc_during_flood gen0=%d gen1=%d gen2=%d pause_ms=%.1f allocated_mb=%.0f" % (b[0]-a[0], b[1]-a[1], b[2]-a[2], b[3]-a[3], (b[4]-a[4])/1e6))' $gc0 $gc1
 gap=$("$ROOT/bin/lcpctl" --socket "$SOCK" show runtime --json | python3 -c 'import json,sys; print(max(w["max_loop_gap_us"] for w in json.load(sys.stdin)))')

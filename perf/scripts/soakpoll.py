@@ -4,6 +4,8 @@
   soakpoll.py churn <rate> <count-file> <netns>    route changes through `ip -force -batch -`
   soakpoll.py poll <socket> <lcpd-pid> <gen-log> <count-file> <csv>
                                                    the API every 100 ms; one CSV row a second
+  soakpoll.py ingest <socket> <netns> <csv> <stop-file> <fib-base>
+                                                   kernel and FIB route counts every 0.2 s
   soakpoll.py report <socket> <out> <minutes> <flushes> <verify-rc> <verify-text> <idle-mbufs>
                                                    <out>.md, <out>.png; exit 1 on a failed check
 """
@@ -153,6 +155,25 @@ def poll(sock, pid, gen_log, count_file, out_csv):
             time.sleep(max(0.0, 0.1 - (time.time() - now)))
 
 
+def ingest(sock, netns, out_csv, stop_file, base):
+    """Routes in the kernel's main table (/proc/net/route of netns, less the base) and in lcpd's
+    IPv4 FIB (less the base), every 0.2 s until stop_file exists: perf/scripts/netlink-sync.sh."""
+    api = Api(sock)
+    t0 = time.time()
+    with open(out_csv, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t", "kernel", "fib"])
+        while True:
+            now = time.time()
+            k = subprocess.run(["ip", "netns", "exec", netns, "cat", "/proc/net/route"], capture_output=True, text=True).stdout.count("\n") - 1
+            fib = api.call("show", "ip", "fib", "summary")["ipv4"] - base
+            w.writerow([f"{now - t0:.2f}", max(0, k - 1), max(0, fib)])
+            f.flush()
+            if os.path.exists(stop_file):
+                return
+            time.sleep(max(0.0, 0.2 - (time.time() - now)))
+
+
 def median_of(rows, key):
     return statistics.median(float(r[key]) for r in rows)
 
@@ -269,6 +290,8 @@ if __name__ == "__main__":
     if cmd == "churn":
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         churn(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    elif cmd == "ingest":
+        ingest(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
     elif cmd == "poll":
         poll(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6])
     elif cmd == "report":

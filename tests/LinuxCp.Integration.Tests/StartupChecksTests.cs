@@ -80,9 +80,13 @@ public sealed class StartupChecksTests
         using var l = LcpdProcess.Start(t.Dp, Eal(t), Pairs(t, "--keep-port-ipv6"));
         Assert.Equal("0", Sysctl(t.Dp, $"net.ipv6.conf.{t.Hosts[0].DpIfname}.disable_ipv6"));
         Assert.Contains("keeps IPv6 (--keep-port-ipv6)", l.Output, StringComparison.Ordinal);
-        JsonNode d = l.CtlJson("doctor");
-        JsonObject mirrors = Net.Find(d["checks"]!, "check", "mirror-ipv6");
-        Assert.NotEqual("ok", mirrors["status"]!.GetValue<string>());
+        // With IPv6 kept, DAD on the mirror fails in about half of the runs: the check then fails
+        // (and lcpctl doctor exits 1), otherwise it warns of what may fail. Never "ok".
+        CmdResult r = l.Ctl("doctor", "--json");
+        JsonNode d = JsonNode.Parse(r.Out)!;
+        string status = Net.Find(d["checks"]!, "check", "mirror-ipv6")["status"]!.GetValue<string>();
+        Assert.Contains(status, new[] { "warn", "fail" });
+        Assert.Equal(d["fail"]!.GetValue<int>() > 0 ? 1 : 0, r.Code);
     }
 
     [Fact]
