@@ -258,7 +258,7 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
           f"lcpd {os.environ.get('LCPD_COMMIT') or subprocess.run(['git', '-C', os.path.dirname(os.path.abspath(__file__)), 'log', '-1', '--format=%h %s'], capture_output=True, text=True).stdout.strip()[:100]}", "",
           "| check | result | detail |", "|---|---|---|", *lines, "",
           "| figure | value |", "|---|---|",
-          f"| no-loss rate (probe, 3 s steps) | {int(probe.group(2)) / 1e6:.3f} Mpps of a capacity of {int(probe.group(1)) / 1e6:.3f} Mpps |" if probe else "| rate | given (RATE_PPS) |",
+          f"| no-loss rate (probe, {os.environ.get('PROBE_S', '10')} s steps) | {int(probe.group(2)) / 1e6:.3f} Mpps of a capacity of {int(probe.group(1)) / 1e6:.3f} Mpps |" if probe else "| rate | given (RATE_PPS) |",
           f"| soak rate | {target / 1e6:.3f} Mpps target, {d['offered_pps'] / 1e6:.3f} Mpps offered ({int(d['skipped'])} not sent in time by the generator) |",
           f"| route changes | {churn} in {secs:.0f} s ({churn / secs:.0f}/s) |" if secs > 0 else "| route changes | - |",
           f"| API requests | about {int(secs * 10 + secs * 5)} (10 polls/s + 5 sampling requests/s) |",
