@@ -108,6 +108,18 @@ def read_int(path):
         return 0
 
 
+def steal_ms():
+    """Time the hypervisor ran something else on each vCPU (the 8th field of /proc/stat's cpuN
+    lines, in USER_HZ ticks of 10 ms), as milliseconds since boot: {cpu: ms}."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                v = line.split()
+                out[int(v[0][3:])] = int(v[8]) * 10
+    return out
+
+
 def rss_split(pid):
     """RssAnon, RssFile, RssShmem of a process, MiB."""
     v = {}
@@ -120,7 +132,7 @@ def rss_split(pid):
 
 
 FIELDS = ["t", "rss_mb", "rss_anon_mb", "rss_file_mb", "rss_shmem_mb", "heap_mb", "gen0", "gen1", "gen2", "gc_pause_ms", "mbufs_in_use", "max_gap_us", "dpdk_heap_mb", "committed_mb", "allocated_mb", "suspensions", "max_suspend_ms",
-          "tx", "rx", "txfail", "skipped", "churn_ops", "fib_routes"]
+          "tx", "rx", "txfail", "skipped", "churn_ops", "fib_routes", "steal_cpu0_ms", "steal_cpu1_ms"]
 
 
 def poll(sock, pid, gen_log, count_file, out_csv):
@@ -143,13 +155,15 @@ def poll(sock, pid, gen_log, count_file, out_csv):
                 api.call("clear", "runtime")
                 fib = api.call("show", "ip", "fib", "summary")
                 g = gen_counters(gen_log)
+                st = steal_ms()
                 w.writerow([f"{now - t0:.1f}", f"{mem['rss_bytes'] / 2**20:.1f}", *(f"{x:.1f}" for x in rss_split(pid)), f"{mem['managed_heap_bytes'] / 2**20:.2f}",
                             mem["gen0_collections"], mem["gen1_collections"], mem["gen2_collections"],
                             f"{mem['gc_pause_total_ms']:.1f}", sum(b["in_use"] for b in bufs),
                             f"{max(x['max_loop_gap_us'] for x in rt):.0f}", f"{mem['dpdk_heap_allocated_bytes'] / 2**20:.2f}",
                             f"{mem['managed_committed_bytes'] / 2**20:.1f}", f"{mem['total_allocated_bytes'] / 2**20:.1f}",
                             mem["gc_suspensions"], f"{mem['gc_max_suspend_ms']:.2f}",
-                            g["tx"], g["rx"], g["txfail"], g["skipped"], read_int(count_file), fib["ipv4"]])
+                            g["tx"], g["rx"], g["txfail"], g["skipped"], read_int(count_file), fib["ipv4"],
+                            st.get(0, 0), st.get(1, 0)])
                 f.flush()
                 next_sample += 1
             time.sleep(max(0.0, 0.1 - (time.time() - now)))
@@ -240,12 +254,16 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
               f"slope {slope_per_hour(steady, key):+.1f} MiB/h")
     check("mbufs returned", bufs_end == idle_mbufs, f"{bufs_end} in use at the end, {idle_mbufs} when idle before traffic")
     check("FIB equals the kernel's", verify_rc == 0, verify_text.strip().splitlines()[-1] if verify_text.strip() else "")
+    def stolen(a, b):   # ms the hypervisor took from the worker's vCPU (CPU 0) between two rows
+        return int(b.get("steal_cpu0_ms") or 0) - int(a.get("steal_cpu0_ms") or 0)
+    steal0 = stolen(rows[0], rows[-1])
+    steal_max = max((stolen(a, b) for a, b in zip(rows, rows[1:])), default=0)
     events = []
     for a, b in zip(rows, rows[1:]):
         refused = int(b["txfail"]) - int(a["txfail"])
         missing = (int(b["tx"]) - int(a["tx"])) - (int(b["rx"]) - int(a["rx"]))
         if refused > 0 or missing > 256:   # 256: frames in flight across a sample boundary
-            events.append((float(b["t"]), refused, missing, float(b["max_gap_us"])))
+            events.append((float(b["t"]), refused, missing, float(b["max_gap_us"]), stolen(a, b)))
     gaps = sorted(float(r["max_gap_us"]) for r in steady)
     gen0 = int(rows[-1]["gen0"]) - int(rows[0]["gen0"])
     gen1 = int(rows[-1]["gen1"]) - int(rows[0]["gen1"])
@@ -267,6 +285,7 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
           f"| managed heap | {float(rows[0]['heap_mb']):.1f} -> {float(rows[-1]['heap_mb']):.1f} MiB (max {max(float(r['heap_mb']) for r in rows):.1f}) |",
           f"| GCs during the soak | gen0 {gen0}, gen1 {gen1}, gen2 {gen2}; pause {float(rows[-1]['gc_pause_ms']) - float(rows[0]['gc_pause_ms']):.1f} ms in total |",
           f"| longest loop gap | {gaps[-1]:.0f} us; per-second maxima: median {statistics.median(gaps):.0f} us, p99 {gaps[int(len(gaps) * 0.99) - 1 if len(gaps) > 1 else 0]:.0f} us |",
+          f"| hypervisor steal on the worker's CPU | {steal0} ms in {secs:.0f} s ({steal0 / max(secs, 1) * 100:.2f} %), at most {steal_max} ms in one second (10 ms resolution) |",
           f"| mbufs in use | idle {idle_mbufs}, max during soak {max(int(r['mbufs_in_use']) for r in rows)}, end {bufs_end} |",
           f"| lcpd error counters | {', '.join(f'{k} {v}' for k, v in sorted(errors.items())) or 'none'} |",
           f"| lcpd memory at the end | RSS {mem['rss_bytes'] / 2**20:.0f} MiB, heap {mem['managed_heap_bytes'] / 2**20:.1f} MiB |", "",
@@ -274,9 +293,9 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
     if events:
         md += [f"Seconds with loss: {len(events)} of {len(rows)}. The worker's longest loop gap in each "
                f"(a 4096-descriptor ring holds {4096 / max(1, d['offered_pps']) * 1e3:.1f} ms at the offered rate):", "",
-               "| t (s) | refused by the full RX ring | sent, not returned | longest loop gap (us) |", "|---|---|---|---|",
-               *[f"| {t:.0f} | {r} | {m} | {g:.0f} |" for t, r, m, g in events[:20]],
-               *([f"| ... {len(events) - 20} more | | | |"] if len(events) > 20 else []), ""]
+               "| t (s) | refused by the full RX ring | sent, not returned | longest loop gap (us) | steal on CPU 0 (ms) |", "|---|---|---|---|---|",
+               *[f"| {t:.0f} | {r} | {m} | {g:.0f} | {st} |" for t, r, m, g, st in events[:20]],
+               *([f"| ... {len(events) - 20} more | | | | |"] if len(events) > 20 else []), ""]
     with open(out + ".md", "w") as f:
         f.write("\n".join(md))
     plot = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plot.py")
