@@ -291,9 +291,42 @@ public sealed class FibWriterTests : IDisposable
         // Room comes back: the refused prefixes get in, as many as left.
         for (int i = 0; i < 3; i++)
             small.Set(0, P($"198.51.{i}.0/24"), RouteSource.Kernel, null);
-        small.Commit();
-        small.Commit();
+        small.Commit(); // one commit: the room is given to refused prefixes at once
         Assert.Equal((16, 1), (small.Count4, small.RefusedPrefixes));
+        Assert.True(small.Tables()[0].Full); // the one left still cannot get in: full again
+    }
+
+    [Fact]
+    public void TableFull_RoutesLeave_RefusedInstalledInThatCommit_NoLongerFull()
+    {
+        using var small = new FibWriter(_b, _pub, new TableId(8, 254), new FibCapacity(16, 4), new FibCapacity(16, 4))
+        {
+            AvailableMemory = () => 0,
+        };
+        small.SetPort(1, true, 1500, PortMac);
+        for (int i = 0; i < 20; i++)
+            small.Set(0, P($"198.51.{i}.0/24"), RouteSource.Kernel, Via(1, "10.0.0.1"));
+        small.Commit();
+        Assert.True(small.Tables()[0].Full);
+        for (int i = 0; i < 5; i++)
+            small.Set(0, P($"198.51.{i}.0/24"), RouteSource.Kernel, null);
+        small.Commit(); // nothing else arrives after this one
+        Assert.Equal((15, 0), (small.Count4, small.RefusedPrefixes));
+        Assert.False(small.Tables()[0].Full);
+    }
+
+    [Fact]
+    public void Tbl8NeedsTwoGrowthsInOneCommit_InstancesNamedApart_AllInstalled()
+    {
+        using var small = new FibWriter(_b, _pub, new TableId(8, 254), new FibCapacity(1000, 2), new FibCapacity(16, 4));
+        small.SetPort(1, true, 1500, PortMac);
+        for (int i = 0; i < 7; i++)
+            small.Set(0, P($"198.51.{i}.128/25"), RouteSource.Kernel, Via(1, "10.0.0.1")); // a tbl8 block each
+        small.Commit();
+        Assert.Equal((7, 0), (small.Count4, small.RefusedPrefixes));
+        Assert.Equal(2, small.TablesGrown); // 2 -> 4 -> 8 blocks
+        Assert.Equal(8u, small.Tables()[0].Capacity4.Tbl8);
+        Assert.False(small.Tables()[0].Full);
     }
 
     [Fact]

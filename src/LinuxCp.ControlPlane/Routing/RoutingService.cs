@@ -188,6 +188,8 @@ public sealed class RoutingService : IDisposable
             PortTableChanged = (port, index) => Defer(() =>
             {
                 _pairs.SetPortTable(port, index);
+                if (index == FibSnapshot.PuntTable)
+                    return; // said once by the namespace's warning
                 TableId t = _fib.TableOf(index);
                 Log.PortTable(_log, port.ToString(System.Globalization.CultureInfo.InvariantCulture), t.Table, ns ?? "the default namespace",
                     _listeners.TryGetValue(Key(ns), out var e) && e.Sync.Mirrors.FirstOrDefault(x => x.Port == port) is MirrorInfo mi ? e.Sync.Binding(mi).Source : "");

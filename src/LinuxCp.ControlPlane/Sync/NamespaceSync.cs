@@ -184,7 +184,9 @@ public sealed class NamespaceSync : INetlinkSink, IDisposable
                 index = Fib.OpenTable(id, _opt.ExtraTable4, _opt.ExtraTable6, out error);
             if (index < 0)
             {
-                Warn?.Invoke($"netns {Netns ?? "default"}: table {t}: {error}; ports bound to it forward in the main table");
+                Warn?.Invoke(t == Nl.TableMain
+                    ? $"netns {Netns ?? "default"}: its main table cannot be opened: {error}; its ports punt every IP packet to Linux (give EAL more memory, or fewer routes to --fib-routes)"
+                    : $"netns {Netns ?? "default"}: table {t}: {error}; ports bound to it forward in the main table");
                 continue;
             }
             _active[t] = index;
@@ -203,7 +205,7 @@ public sealed class NamespaceSync : INetlinkSink, IDisposable
         }
         foreach (var (port, t) in want)
         {
-            int index = _active.TryGetValue(t, out int i) ? i : _active[Nl.TableMain];
+            int index = _active.TryGetValue(t, out int i) ? i : _active.TryGetValue(Nl.TableMain, out int main) ? main : FibSnapshot.PuntTable;
             if (_portTable.TryGetValue(port, out int old) && old == index)
                 continue;
             _portTable[port] = index;

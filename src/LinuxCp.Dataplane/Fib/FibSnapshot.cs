@@ -8,6 +8,10 @@ public sealed unsafe class FibSnapshot
     /// <summary>Dense dataplane table indexes run from 0 (the default table) to this, exclusive.</summary>
     public const int MaxTables = 64;
 
+    /// <summary>A slot never given to a table: a port bound to it has no FIB, so everything IP
+    /// it receives is punted to Linux (what a namespace gets whose table could not be opened).</summary>
+    public const int PuntTable = MaxTables - 1;
+
     public static readonly FibSnapshot None = new(new nint[MaxTables], new nint[MaxTables], null, null);
 
     /// <summary>Per table index: the IPv4 lookup structure (an rte_fib), or 0.</summary>

@@ -188,10 +188,10 @@ public sealed unsafe class FibWriter : IDisposable
         error = null;
         if (_tableIndex.TryGetValue(id, out int existing))
             return existing;
-        int index = Array.IndexOf(_tables, null);
+        int index = Array.IndexOf(_tables, null, 0, FibSnapshot.PuntTable); // the last slot stays empty
         if (index < 0)
         {
-            error = $"at most {FibSnapshot.MaxTables} dataplane tables";
+            error = $"at most {FibSnapshot.PuntTable} dataplane tables";
             return -1;
         }
         var t = new TableSlot { Id = id, Cap4 = cap4, Cap6 = cap6 };
@@ -208,12 +208,16 @@ public sealed unsafe class FibWriter : IDisposable
         return index;
     }
 
+    // DPDK names FIB instances process-wide: any writer's instances must be named apart.
+    private static long s_instanceSeq;
+
     private bool CreateInstances(TableSlot t, int index, nint[] into, bool v6, FibCapacity cap, out string? error)
     {
         error = null;
         for (int c = 0; c < 2; c++)
         {
-            into[c] = _backend.Create($"lcp{(v6 ? "6" : "4")}_{index}_{c}_{Commits}", v6, cap, out int errno);
+            // Unique while the old instances wait out their grace period (and across writers).
+            into[c] = _backend.Create($"lcp{(v6 ? "6" : "4")}_{index}_{c}_{Interlocked.Increment(ref s_instanceSeq)}", v6, cap, out int errno);
             if (into[c] == 0)
             {
                 long need = 2 * _backend.EstimateBytes(v6, cap);
@@ -540,7 +544,13 @@ public sealed unsafe class FibWriter : IDisposable
         _opCount = 0;
         Reclaim();
         GrowFullTables();
-        RetryRefused();
+        if (RetryRefused())
+        {
+            // The retried prefixes go in now, not with whatever netlink brings next (perhaps
+            // nothing). Adds free no room, so this second commit retries nothing more.
+            CommitResult again = Commit();
+            return again with { FibWrites = again.FibWrites + writes, GroupRewrites = again.GroupRewrites + groupRewrites, PathRewrites = again.PathRewrites + pathRewrites };
+        }
         return new CommitResult(writes, groupRewrites, pathRewrites, refused, false, false, Pending);
     }
 
@@ -679,22 +689,30 @@ public sealed unsafe class FibWriter : IDisposable
     }
 
     /// <summary>Room made by deletes goes to prefixes refused earlier: as many of the table's
-    /// refused prefixes as were deleted from it are tried again in the next commit.</summary>
-    private void RetryRefused()
+    /// refused prefixes as were deleted from it are tried again (at once: see Commit).
+    /// Returns whether any were marked. A table that routes left with room for all its refused
+    /// prefixes is no longer full: one that still does not fit asks for growth again, which marks
+    /// the table full again if it cannot grow.</summary>
+    private bool RetryRefused()
     {
-        if (_refusedKeys.Count == 0)
-        {
-            Array.Clear(_freedByTable);
-            return;
-        }
+        // Room for every refused prefix of a table: it may grow again if they still do not fit.
+        Span<int> waiting = stackalloc int[_freedByTable.Length];
+        foreach (FibKey k in _refusedKeys)
+            waiting[k.Table]++;
+        for (int i = 0; i < _freedByTable.Length; i++)
+            if (_freedByTable[i] > 0 && _freedByTable[i] >= waiting[i] && _tables[i] is TableSlot t)
+                t.Full4 = t.Full6 = false;
+        bool marked = false;
         foreach (FibKey k in _refusedKeys)
         {
             if (_freedByTable[k.Table] <= 0)
                 continue;
             _freedByTable[k.Table]--;
             MarkDirty(k);
+            marked = true;
         }
         Array.Clear(_freedByTable);
+        return marked;
     }
 
     /// <summary>Brings the other copy level with the settled ops (after a grace period).</summary>
@@ -729,10 +747,18 @@ public sealed unsafe class FibWriter : IDisposable
         {
             if (_tables[i] is not TableSlot t)
                 continue;
-            if (t.Grow4 && !t.Full4)
+            // A rebuild that still refused prefixes asks for another growth: it either doubles
+            // again or marks the table full, so this ends.
+            while (t.Grow4 && !t.Full4)
+            {
+                t.Grow4 = false;
                 Grow(i, t, false);
-            if (t.Grow6 && !t.Full6)
+            }
+            while (t.Grow6 && !t.Full6)
+            {
+                t.Grow6 = false;
                 Grow(i, t, true);
+            }
             t.Grow4 = t.Grow6 = false;
         }
     }
@@ -766,7 +792,7 @@ public sealed unsafe class FibWriter : IDisposable
             MarkFull(t, v6, error + ": further routes punt to Linux");
             return;
         }
-        int installed = 0;
+        int installed = 0, stillRefused = 0;
         foreach (var (k, s) in _prefixes)
         {
             if (k.Table != index || k.V6 != v6)
@@ -777,7 +803,10 @@ public sealed unsafe class FibWriter : IDisposable
             int gid = s.Installed >= 0 ? s.Installed : _targetGroup[tid];
             bool ok = _backend.Add(fresh[0], k, (ushort)gid) == 0 && _backend.Add(fresh[1], k, (ushort)gid) == 0;
             if (!ok)
-                continue; // still refused: stays flagged, retried on the next growth
+            {
+                stillRefused++; // stays flagged: the next growth (or the table marked full) follows
+                continue;
+            }
             ref PrefixState live = ref _prefixes.GetValueRefOrNullRef(k);
             live.Installed = gid;
             live.Flags &= unchecked((byte)~FlagRefused);
@@ -802,6 +831,13 @@ public sealed unsafe class FibWriter : IDisposable
         _pub.Publish(Snapshot(_active));
         TablesGrown++;
         Warn?.Invoke($"FIB table {t.Id.Table}: {(v6 ? "IPv6" : "IPv4")} grew from {cap} to {next}");
+        if (stillRefused > 0)
+        {
+            if (v6)
+                t.Grow6 = true;
+            else
+                t.Grow4 = true;
+        }
         if (_pub.WaitGracePeriod(GraceTimeout))
             FreeInstances(retired, v6);
         else

@@ -7,8 +7,9 @@ namespace LinuxCp.Dataplane.Fib;
 /// DIR-24-8 tbl8 group holds) — so exhaustion and growth can be tested without DPDK.</summary>
 public sealed class ManagedFibBackend : IFibBackend
 {
-    private sealed class Table(bool v6, FibCapacity cap)
+    private sealed class Table(string name, bool v6, FibCapacity cap)
     {
+        public readonly string Name = name;
         public readonly bool V6 = v6;
         public readonly FibCapacity Capacity = cap;
         public readonly Dictionary<(UInt128, byte), ushort> Routes = [];
@@ -37,8 +38,14 @@ public sealed class ManagedFibBackend : IFibBackend
             errno = 12;
             return 0;
         }
+        // rte_fib_create refuses a name a live instance has (EEXIST): so does this.
+        if (_tables.Any(t => t is not null && t.Name == name))
+        {
+            errno = 17;
+            return 0;
+        }
         errno = 0;
-        _tables.Add(new Table(v6, c));
+        _tables.Add(new Table(name, v6, c));
         return _tables.Count - 1;
     }
 
