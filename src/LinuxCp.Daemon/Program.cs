@@ -296,6 +296,21 @@ namespace LinuxCp.Daemon
 
             engine.LaunchWorkers();
             using var pinner = new Timer(_ => PinControlThreads(engine, workerCpus), null, 500, 5000);
+            var resources = new LinuxCp.Management.Observe.ResourceWatch(
+                () => pairs.AllPorts().Select(p => new LinuxCp.Management.Observe.ResourceWatch.PortSample(p.Name, EthPort.Stats(p.Id).rx_nombuf)),
+                () => new LinuxCp.Management.Observe.ResourceWatch.PoolSample(pool.Name, pool.Size, pool.Available),
+                note => Log.Resource(log, note));
+            using var resourceTicker = new Timer(_ =>
+            {
+                try
+                {
+                    resources.Tick();
+                }
+                catch (Exception e) when (e is InvalidOperationException or DpdkException)
+                {
+                    // a port removed while it was read: the next tick reads the new set
+                }
+            }, null, 1000, 1000);
             if (engine.MainLcoreWorker is uint ml)
             {
                 Eal.SetControlAffinity(~Eal.LcoreCpus(ml));
@@ -396,5 +411,8 @@ namespace LinuxCp.Daemon
 
         [LoggerMessage(3003, LogLevel.Warning, "{Note}")]
         public static partial void FibSized(ILogger log, string note);
+
+        [LoggerMessage(3005, LogLevel.Warning, "{Note}")]
+        public static partial void Resource(ILogger log, string note);
     }
 }

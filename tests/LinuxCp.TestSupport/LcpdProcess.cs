@@ -157,8 +157,14 @@ public sealed partial class LcpdProcess : IDisposable
     public const int SIGTERM = 15;
     public const int SIGINT = 2;
 
+    private bool _disposed;
+
+    /// <summary>Idempotent: a test that restarts lcpd in a loop may dispose the same one twice on failure.</summary>
     public void Dispose()
     {
+        if (_disposed)
+            return;
+        _disposed = true;
         if (!_p.HasExited)
         {
             Signal(SIGTERM);

@@ -234,6 +234,7 @@ public sealed class PairManager
         string devargs = tun ? $"{dev},iface={hostIf}" : $"{dev},iface={hostIf},mac={mirrorMac}";
         if (persist)
             devargs += ",persist";
+        GuardPoolRoom(hostIf);
         if (!tun)
             GuardPortIpv6(phy, hostIf, mirrorMac);
         int rc = ProbeQuietly(ns, devargs, tun);
@@ -259,6 +260,29 @@ public sealed class PairManager
             tun ? phy.Mac : EthPort.Mac(mirrorId), EthPort.Driver(mirrorId));
         int ifindex = Netns.IfIndex(ns, hostIf);
         return new Pair(phy, mirror, hostIf, ns, tun, ifindex, persist, NetnsInode: Netns.Inode(ns), Adopted: adopt is not null);
+    }
+
+    /// <summary>Most RX descriptors a TAP/TUN queue posts: the PMD reads with one readv of at
+    /// most IOV_MAX (1024) iovecs, one of them its header.</summary>
+    public const int TapRingMax = 1023;
+
+    /// <summary>Mbufs kept free for the workers: a burst in flight per worker and the per-lcore
+    /// caches (256, which may hold up to 1.5 times that) of the workers and the control thread.</summary>
+    public long PoolReserve => (long)_dp.WorkerCount * 2 * Dataplane.Lcore.WorkerOptions.BurstSize + (_dp.WorkerCount + 1L) * 384;
+
+    /// <summary>A TAP/TUN mirror takes its whole RX ring from the pool when it is set up and keeps
+    /// it posted. Refuses, with the sizes, a mirror whose ring would leave the workers without
+    /// mbufs (every frame would then be dropped as rx_nombuf), before anything is created.</summary>
+    private void GuardPoolRoom(string hostIf)
+    {
+        long need = (long)Math.Min((int)RxDescriptors, TapRingMax) * _dp.WorkerCount;
+        long free = _pool.Available, reserve = PoolReserve;
+        if (free - need >= reserve)
+            return;
+        long want = _pool.Size + need + reserve - free;
+        throw new PairException($"not enough free mbufs for {hostIf}'s RX ring: it takes {need} ({Math.Min((int)RxDescriptors, TapRingMax)} per queue, " +
+            $"{_dp.WorkerCount} queue(s)), the pool has {free} of {_pool.Size} free and keeps {reserve} for the workers' bursts and caches: " +
+            $"give --mbufs {want} or more (or a smaller --rx-desc)");
     }
 
     private static readonly string[] s_kernelBacked = ["net_af_packet", "net_af_xdp", "net_pcap"];
