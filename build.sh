@@ -15,7 +15,7 @@ export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPE
 # System packages the build, the tests and the demo use.
 APT_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config gcc make libc6-dev python3 python3-clang-14 libclang1-14
               iproute2 ethtool iputils-ping iputils-arping procps tshark git curl iptables etcd-server etcd-client
-              python3-matplotlib afl++)
+              python3-matplotlib afl++ bird2)
 
 log() { printf '[build] %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
@@ -98,6 +98,10 @@ case "${1:-build}" in
         shift || true
         [ "$(id -u)" = 0 ] || die "the integration tests need root (namespaces, veths, DPDK)"
         perf/scripts/check-alloc.sh
+        # The native classifier (rte_acl) must agree with the reference matcher on random rules and packets.
+        acl=$(dotnet run -c "$CONF" --no-build --project perf/LinuxCp.Benchmarks -- acl-check 200 2>&1) \
+            || { printf '%s\n' "$acl" | tail -20 >&2; die "acl-check: rte_acl and the reference classifier disagree"; }
+        printf '%s\n' "$acl" | grep '^acl-check'
         out=$(mktemp)
         set +e
         dotnet test LinuxCp.sln -c "$CONF" --no-build -nologo -v quiet --logger "console;verbosity=normal" "$@" 2>&1 | tee "$out"

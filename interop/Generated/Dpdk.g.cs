@@ -212,4 +212,13 @@ public static unsafe partial class Dpdk
     [LibraryImport(Library, EntryPoint = "rte_rib6_get_nh")]
     public static partial int rte_rib6_get_nh(void* node, ulong* nh);
 
+    /// <summary>rte_acl_classify (rte_acl.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_acl_classify")]
+    [SuppressGCTransition] // walks the classifier tries, never blocks
+    public static partial int rte_acl_classify(void* ctx, byte** data, uint* results, uint num, uint categories);
+
+    /// <summary>rte_acl_free (rte_acl.h).</summary>
+    [LibraryImport(Library, EntryPoint = "rte_acl_free")]
+    public static partial void rte_acl_free(void* ctx);
+
 }

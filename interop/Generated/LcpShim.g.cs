@@ -15,6 +15,16 @@ public static unsafe partial class LcpShim
 
     public const int LCP_SHIM_ABI = 2;
 
+    public const int LCP_ACL_RULE_WORDS = 15;
+
+    /// <summary>lcp_acl_build (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_acl_build")]
+    public static partial void* lcp_acl_build(byte* name, int socket_id, int v6, uint* rules, uint n, int* error);
+
+    /// <summary>lcp_acl_key_size (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_acl_key_size")]
+    public static partial uint lcp_acl_key_size(int v6);
+
     /// <summary>lcp_dev_probe_in_netns (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_dev_probe_in_netns")]
     public static partial int lcp_dev_probe_in_netns(byte* netns, byte* devargs);

@@ -84,6 +84,24 @@ struct rte_fib6;
 struct rte_fib *lcp_fib4_create(const char *name, int socket_id, uint32_t max_routes, uint32_t num_tbl8);
 struct rte_fib6 *lcp_fib6_create(const char *name, int socket_id, uint32_t max_routes, uint32_t num_tbl8);
 
+/* ---- classifier (rte_acl) ---------------------------------------------- */
+
+struct rte_acl_ctx;
+/* Words of one rule record for lcp_acl_build:
+ *   [0] userdata (non-zero: what rte_acl_classify returns for a match; 0 = no match)
+ *   [1] rte_acl priority (1 .. 2^29-1, larger wins)
+ *   [2] proto | proto mask << 8 | TCP flags << 16 | TCP flags mask << 24
+ *   [3] source port low | high << 16 (ICMP: type)   [4] destination port low | high << 16 (ICMP: code)
+ *   [5] source prefix length   [6] destination prefix length
+ *   [7..10] source address, [11..14] destination address: 32-bit words in host byte order,
+ *   most significant first (IPv4: word 7 / 11 only) */
+#define LCP_ACL_RULE_WORDS 15
+/* Bytes of the key lcp_acl_build's contexts read per packet: 20 (IPv4) or 44 (IPv6). */
+uint32_t lcp_acl_key_size(int v6);
+/* Builds a classifier context over n rules (one category). NULL with *error set (a positive
+ * errno) on failure. Classify with rte_acl_classify, free with rte_acl_free. */
+struct rte_acl_ctx *lcp_acl_build(const char *name, int socket_id, int v6, const uint32_t *rules, uint32_t n, int *error);
+
 /* ---- namespaces and mirrors -------------------------------------------- */
 
 /* Create the named network namespace (/run/netns/<name>) if missing. 1 = created, 0 = existed. */

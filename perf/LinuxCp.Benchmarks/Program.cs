@@ -8,6 +8,8 @@ public static class Program
     {
         if (args.Length > 0 && args[0] == "replay")
             return Replay.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "acl-check")
+            return AclCheck.Run(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
