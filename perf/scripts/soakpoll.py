@@ -285,7 +285,7 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
           f"| managed heap | {float(rows[0]['heap_mb']):.1f} -> {float(rows[-1]['heap_mb']):.1f} MiB (max {max(float(r['heap_mb']) for r in rows):.1f}) |",
           f"| GCs during the soak | gen0 {gen0}, gen1 {gen1}, gen2 {gen2}; pause {float(rows[-1]['gc_pause_ms']) - float(rows[0]['gc_pause_ms']):.1f} ms in total |",
           f"| longest loop gap | {gaps[-1]:.0f} us; per-second maxima: median {statistics.median(gaps):.0f} us, p99 {gaps[int(len(gaps) * 0.99) - 1 if len(gaps) > 1 else 0]:.0f} us |",
-          f"| hypervisor steal on the worker's CPU | {steal0} ms in {secs:.0f} s ({steal0 / max(secs, 1) * 100:.2f} %), at most {steal_max} ms in one second (10 ms resolution) |",
+          f"| hypervisor steal on the worker's CPU | {steal0} ms in {secs:.0f} s ({steal0 / max(secs, 1) / 10:.2f} %), at most {steal_max} ms in one second (10 ms resolution) |",
           f"| mbufs in use | idle {idle_mbufs}, max during soak {max(int(r['mbufs_in_use']) for r in rows)}, end {bufs_end} |",
           f"| lcpd error counters | {', '.join(f'{k} {v}' for k, v in sorted(errors.items())) or 'none'} |",
           f"| lcpd memory at the end | RSS {mem['rss_bytes'] / 2**20:.0f} MiB, heap {mem['managed_heap_bytes'] / 2**20:.1f} MiB |", "",
