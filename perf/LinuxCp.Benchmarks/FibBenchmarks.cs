@@ -10,8 +10,10 @@ internal static class BenchEal
 {
     private static readonly Lazy<bool> s_init = new(() =>
     {
+        // LCP_BENCH_EAL: extra EAL arguments, e.g. --force-max-simd-bitwidth=512 (rte_acl's AVX-512 paths).
+        string[] extra = (Environment.GetEnvironmentVariable("LCP_BENCH_EAL") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
         Eal.Init("lcp-bench", ["--no-huge", "-m", "768", "--no-pci", "--file-prefix", $"lcpbench{Environment.ProcessId}",
-            "--lcores", "0@0", "--log-level", "lib.eal:error"]);
+            "--lcores", "0@0", "--log-level", "lib.eal:error", .. extra]);
         return true;
     });
 
