@@ -24,17 +24,7 @@ public sealed class ApiSecurityTests : IDisposable
         eal.AddRange(topo.VdevArgs());
         TestHost h = topo.Hosts[0];
         Cmd.InNsOk(topo.Dp, "ip", "link", "set", "lo", "up"); // the listener is on the test namespace's loopback
-        LcpdProcess l = LcpdProcess.Launch(topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", topo.Rt, "--pair", $"{h.PortName}={h.MirrorName}", .. args]);
-        try
-        {
-            l.WaitReady(TimeSpan.FromSeconds(60));
-        }
-        catch
-        {
-            l.Dispose();
-            throw;
-        }
-        return l;
+        return LcpdProcess.Start(topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", topo.Rt, "--pair", $"{h.PortName}={h.MirrorName}", .. args]);
     }
 
     /// <summary>curl in the namespace: (HTTP status, body); status 0 when curl itself failed (TLS refused).</summary>

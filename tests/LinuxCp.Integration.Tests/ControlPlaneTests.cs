@@ -14,17 +14,7 @@ public sealed class ControlPlaneTests
     {
         var eal = LcpdProcess.TestEal($"lcpc{topo.Id}");
         eal.AddRange(topo.VdevArgs());
-        LcpdProcess l = LcpdProcess.Launch(topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", topo.Rt, .. lcpdArgs], socket);
-        try
-        {
-            l.WaitReady(TimeSpan.FromSeconds(60));
-        }
-        catch
-        {
-            l.Dispose();
-            throw;
-        }
-        return l;
+        return LcpdProcess.Start(topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", topo.Rt, .. lcpdArgs], socket);
     }
 
     private static string[] Pairs(Topology topo, string options = "") =>

@@ -26,17 +26,7 @@ public sealed class FaultInjectionTests : IDisposable
     {
         var eal = LcpdProcess.TestEal($"lcpf{topo.Id}");
         eal.AddRange(topo.VdevArgs());
-        LcpdProcess l = LcpdProcess.Launch(topo.Dp, eal, [.. fib ?? LcpdProcess.TestFib, "--netns", topo.Rt, .. lcpdArgs]);
-        try
-        {
-            l.WaitReady(TimeSpan.FromSeconds(60));
-        }
-        catch
-        {
-            l.Dispose();
-            throw;
-        }
-        return l;
+        return LcpdProcess.Start(topo.Dp, eal, [.. fib ?? LcpdProcess.TestFib, "--netns", topo.Rt, .. lcpdArgs]);
     }
 
     private static string[] Pairs(Topology topo, string options = "") =>

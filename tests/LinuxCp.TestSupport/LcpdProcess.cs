@@ -93,10 +93,10 @@ public sealed partial class LcpdProcess : IDisposable
             _output.AppendLine(line);
     }
 
-    /// <summary>Starts lcpd and waits until its API answers.</summary>
-    public static LcpdProcess Start(string? netns, IEnumerable<string> eal, IEnumerable<string> lcpdArgs)
+    /// <summary>Starts lcpd and waits until its API answers (disposed, and the error thrown, if it does not).</summary>
+    public static LcpdProcess Start(string? netns, IEnumerable<string> eal, IEnumerable<string> lcpdArgs, string? socket = null)
     {
-        LcpdProcess l = Launch(netns, eal, lcpdArgs);
+        LcpdProcess l = Launch(netns, eal, lcpdArgs, socket);
         try
         {
             l.WaitReady(TimeSpan.FromSeconds(60));
