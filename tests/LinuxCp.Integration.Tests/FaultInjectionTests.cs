@@ -424,6 +424,51 @@ public sealed class FaultInjectionTests : IDisposable
         }
     }
 
+    /// <summary>The FIB full by route count: lcpd on the README's `--no-huge -m 512`, where the
+    /// default table is sized to the memory and cannot grow; routes beyond its capacity are
+    /// refused (counted, logged with the memory it would take), punt to Linux, which forwards
+    /// them; when routes leave, the refused ones are installed and the table is not full.</summary>
+    [Fact]
+    public void FibFull_RoutesBeyondWhatMemoryAllows_RefusedCountedPunted_RecoveredWhenRoutesLeave()
+    {
+        using var topo = new Topology(hosts: 2);
+        TestHost a = topo.Hosts[0], b = topo.Hosts[1];
+        var eal = LcpdProcess.TestEal($"lcpf{topo.Id}");
+        eal[eal.IndexOf("-m") + 1] = "512";
+        eal.AddRange(topo.VdevArgs());
+        using LcpdProcess l = LcpdProcess.Start(topo.Dp, eal, ["--netns", topo.Rt, .. Pairs(topo)]);
+        topo.EnableRouting();
+        topo.ConfigureRouterInterface(a);
+        topo.ConfigureRouterInterface(b);
+        Net.Ping(a.Ns, b.Ip4);
+        long cap = Summary(l)["tables"]![0]!["ipv4_capacity"]!.GetValue<long>();
+        Assert.InRange(cap, 4096, 1 << 20);
+        int n = (int)cap + 3000;
+        string file = Path.Combine(_dir, "full.batch");
+        static string P(int i) => $"{100 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}.0/24";
+        File.WriteAllLines(file, Enumerable.Range(0, n).Select(i => $"route add {P(i)} via {b.Ip4}"));
+        Cmd.Run("ip", ["netns", "exec", topo.Rt, "ip", "-batch", file], TimeSpan.FromSeconds(300));
+        Net.WaitUntil(() => Summary(l)["tables"]![0]!["full"]!.GetValue<bool>() && Summary(l)["refused"]!.GetValue<long>() > 0,
+            TimeSpan.FromSeconds(120), "the table full with refused prefixes");
+        JsonNode s = Summary(l);
+        Assert.Equal(cap, s["tables"]![0]!["ipv4_capacity"]!.GetValue<long>()); // could not grow
+        Assert.Contains("give EAL more memory", l.Output, StringComparison.Ordinal);
+        Assert.False(l.HasExited);
+        // The last prefix added was refused: Linux forwards it.
+        Cmd.InNsOk(b.Ns, "ip", "addr", "add", P(n - 1).Replace(".0/24", ".1/32", StringComparison.Ordinal), "dev", "lo");
+        long linux = Net.LinuxForwarded(topo.Rt, false);
+        Net.Ping(a.Ns, P(n - 1).Replace(".0/24", ".1", StringComparison.Ordinal));
+        Assert.True(Net.LinuxForwarded(topo.Rt, false) > linux, "a refused prefix is forwarded by Linux");
+
+        File.WriteAllLines(file, Enumerable.Range(0, 5000).Select(i => $"route del {P(i)}"));
+        Cmd.InNsOk(topo.Rt, "ip", "-batch", file);
+        Net.WaitUntil(() => Summary(l)["refused"]!.GetValue<long>() == 0 && !Summary(l)["tables"]![0]!["full"]!.GetValue<bool>(),
+            TimeSpan.FromSeconds(60), "the refused prefixes installed once routes left");
+        WaitInSync(l, "after routes left", 60);
+        Net.Ping(a.Ns, b.Ip4);
+        AssertWorkersHealthy(l);
+    }
+
     /// <summary>A UDP flood of ten times the pool (3800 mbufs) from host A to host B: lcpd holds
     /// no mbuf beyond its burst, so nothing runs out: no frame is refused for lack of mbufs,
     /// every frame received is accounted for, and the pool is back to its idle count. A pair
