@@ -27,8 +27,20 @@ internal static class Views
         "config confirm" when result is JsonObject o => $"revision {o["confirmed"]} confirmed\n",
         "config retrieve" when result is JsonObject o => Retrieve(o),
         "config history" or "config status" when result is JsonArray a => TableFormatter.Format(new JsonArray([.. a.Select(x => Brief(x, command == "config status"))])),
+        "classify add rule" when result is JsonArray a => string.Concat(a.Select(x => $"rule {x?["id"]} added: {x?["rule"]}\n")),
+        "classify del rule" when result is JsonObject o => $"{o["deleted"]} rule(s) deleted\n",
+        "show classify" or "clear classify" when result is JsonArray a => a.Count == 0 ? "no classifier rules\n"
+            : TableFormatter.Format(new JsonArray([.. a.Select(x => Without(x, "rule"))])),
         _ => TableFormatter.Format(result),
     };
+
+    private static JsonNode? Without(JsonNode? n, string key)
+    {
+        if (n?.DeepClone() is not JsonObject o)
+            return n?.DeepClone();
+        o.Remove(key);
+        return o;
+    }
 
     /// <summary>A row without the bulky detail fields (they stay in --json).</summary>
     private static JsonNode? Brief(JsonNode? n, bool status)

@@ -10,13 +10,14 @@ namespace LinuxCp.Dataplane;
 /// <summary>The dataplane: workers on EAL lcores and the poll table they read. Control-plane
 /// writes publish a new table and wait for a grace period (every running worker passed a
 /// quiescent point) before they free anything the old table referenced.</summary>
-public sealed unsafe class DataplaneEngine : IFibPublisher, IDisposable
+public sealed unsafe class DataplaneEngine : IFibPublisher, Features.IFeaturePublisher, IDisposable
 {
     private readonly List<Worker> _workers = [];
     private readonly List<GCHandle> _handles = [];
     private readonly object _publishLock = new();
     private PollTable _table = PollTable.Empty;
     private FibSnapshot _fib = FibSnapshot.None;
+    private Features.FeatureSnapshot _features = Features.FeatureSnapshot.None;
     private int _stop;
     private long _generation;
     private Action<int, Exception>? _onFailure;
@@ -106,6 +107,13 @@ public sealed unsafe class DataplaneEngine : IFibPublisher, IDisposable
             Interlocked.MemoryBarrier();
         }
     }
+
+    internal Features.FeatureSnapshot CurrentFeatures => Volatile.Read(ref _features);
+
+    /// <summary>Makes a feature snapshot (classifier rules) what workers use from their next
+    /// burst, then waits for the grace period: true once nothing can use the previous one.</summary>
+    public bool Publish(Features.FeatureSnapshot snapshot, TimeSpan graceTimeout) =>
+        PublishAndWait(ref _features, snapshot, graceTimeout);
 
     /// <summary>Called (on the failing lcore) when a worker loop died.</summary>
     public void OnFailure(Action<int, Exception> handler) => _onFailure = handler;

@@ -47,6 +47,10 @@ public sealed class Topology : IDisposable
                 Cmd.InNsOk(ns, "ip", "link", "set", "lo", "up");
                 Cmd.InNsOk(ns, "ip", "addr", "add", $"{h.Ip4}/24", "dev", h.Ifname);
                 Cmd.InNsOk(ns, "ip", "-6", "addr", "add", $"{h.Ip6}/64", "dev", h.Ifname, "nodad");
+                // A veth leaves TCP/UDP checksums to be filled in later (offload); a packet
+                // socket (net_af_packet) takes the frame as it is, so the dataplane would forward
+                // it with the checksum unset and the receiver would drop it. Hosts compute their own.
+                Cmd.InNsOk(ns, "ethtool", "-K", h.Ifname, "tx", "off");
                 Cmd.InNsOk(ns, "ip", "link", "set", h.Ifname, "up");
                 Cmd.InNsOk(ns, "ip", "route", "add", "default", "via", h.RouterIp4);
                 Cmd.InNsOk(ns, "ip", "-6", "route", "add", "default", "via", h.RouterIp6);

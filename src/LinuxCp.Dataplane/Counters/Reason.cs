@@ -42,6 +42,7 @@ public enum Reason : byte
     DropPhyTxFull,
     DropBlackhole,
     DropPortDown,
+    DropClassify,
 
     Count,
 }
@@ -90,6 +91,7 @@ public static class ReasonInfo
         Reason.DropPhyTxFull => "phy-tx-full",
         Reason.DropBlackhole => "blackhole",
         Reason.DropPortDown => "port-down",
+        Reason.DropClassify => "classify-drop",
         _ => "unknown",
     };
 
@@ -130,6 +132,7 @@ public static class ReasonInfo
         Reason.DropPhyTxFull => "port TX queue full",
         Reason.DropBlackhole => "blackhole route",
         Reason.DropPortDown => "received on a port whose mirror is administratively down",
+        Reason.DropClassify => "dropped by a classifier rule (show classify)",
         _ => "",
     };
 }

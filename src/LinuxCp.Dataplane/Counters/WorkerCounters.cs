@@ -36,6 +36,8 @@ public enum RuntimePath
     Tx,
     /// <summary>Bulk free of dropped packets.</summary>
     Drop,
+    /// <summary>Classifier rules (input and output features), on ports that have rules.</summary>
+    Acl,
     Count,
 }
 

@@ -85,6 +85,12 @@ public sealed unsafe class RteAclMatcher : IAclMatcher
             Marshal.FreeCoTaskMem(n);
         }
         RuleCount = sorted.Count;
+        // One classification here, on the control thread: the first call of a P/Invoke binds
+        // its target and allocates, which must not happen on a worker.
+        byte* key = stackalloc byte[AclKey.Size6];
+        new Span<byte>(key, AclKey.Size6).Clear();
+        uint result;
+        Classify(&key, &result, 1);
     }
 
     /// <summary>One rule as the record lcp_acl_build reads (see lcp_shim.h).</summary>

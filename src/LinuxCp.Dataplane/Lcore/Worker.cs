@@ -7,6 +7,7 @@ using DpdkSharp;
 using LinuxCp.Dataplane.Counters;
 using LinuxCp.Dataplane.Observe;
 using LinuxCp.Dataplane.Paths;
+using LinuxCp.Dataplane.Features;
 using LinuxCp.Dataplane.Tables;
 
 namespace LinuxCp.Dataplane.Lcore;
@@ -100,6 +101,11 @@ public sealed unsafe class Worker
         const System.Reflection.BindingFlags Flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic;
         var batch = typeof(Worker).GetMethod(nameof(ForwardBatch), Flags)!;
         var decide = typeof(Worker).GetMethod(nameof(Decide), Flags)!;
+        var inAcl = typeof(Worker).GetMethod(nameof(InputAcl), Flags)!;
+        RuntimeHelpers.PrepareMethod(inAcl.MethodHandle, [typeof(NoTrace).TypeHandle]);
+        RuntimeHelpers.PrepareMethod(inAcl.MethodHandle, [typeof(Traced).TypeHandle]);
+        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(OutputAcl), Flags)!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(AclFilter).GetMethod(nameof(AclFilter.Filter))!.MethodHandle);
         const System.Reflection.BindingFlags Static = System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic;
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp4), Static)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp6), Static)!.MethodHandle);
@@ -301,6 +307,14 @@ public sealed unsafe class Worker
             return;
         }
 
+        // Input features: the port's classifier rules, before the punt/forward decision (a
+        // dropped packet never reaches Linux). One load and a null check when it has none.
+        uint received = n;
+        long aclBytes = 0; // of the packets the rules dropped; the loops below count the rest
+        AclPortRules? inAcl = _dp.CurrentFeatures.Input[e.Port];
+        if (inAcl is not null)
+            n = InputAcl<TTrace>(in e, inAcl, rx, n, ref nDrop, ref aclBytes);
+
         // Phase 1: classify; forwarding candidates are collected for the bulk lookups. The
         // common cases (unicast IPv4 to us, no options, TTL > 1, sane lengths; then the same for
         // IPv6 over what is left) are recognised in one pass over the header each, by loops
@@ -392,8 +406,8 @@ public sealed unsafe class Worker
         if (n6 != 0)
             forwarded += ForwardBatch<TMode, V6, TTrace>(in e, fib, ctx.Fwd6, ctx.TraceSlots6, n6, ref nPunt, ref nDrop);
 
-        c.Port(e.Port, PortCounter.RxPackets) += n;
-        c.Port(e.Port, PortCounter.RxBytes) += bytes;
+        c.Port(e.Port, PortCounter.RxPackets) += received;
+        c.Port(e.Port, PortCounter.RxBytes) += bytes + aclBytes;
         c.Port(e.Port, PortCounter.Punts) += nPunt;
         c.Port(e.Port, PortCounter.Drops) += nDrop;
         c.Port(e.Port, PortCounter.Forwarded) += forwarded;
@@ -717,6 +731,50 @@ public sealed unsafe class Worker
             Volatile.Write(ref _dp.TunPeerMacs[port], mac);
     }
 
+    // ---- interface features -------------------------------------------------------------------
+
+    /// <summary>Input classifier of a phy burst: what a drop rule matches moves to the drop
+    /// buffer (counted as classify-drop, traced as dropped); returns how many stay, in order.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private uint InputAcl<TTrace>(in PollEntry e, AclPortRules rules, void** pkts, uint n, ref uint nDrop, ref long droppedBytes)
+        where TTrace : struct, ITrace
+    {
+        WorkerContext ctx = _ctx;
+        uint first = nDrop;
+        uint kept = AclFilter.Filter(rules, ctx.Acl, pkts, n, ctx.DropBuf, ref nDrop, ctx.AclHits);
+        for (uint i = first; i < nDrop; i++)
+        {
+            droppedBytes += Mbuf.PktLen(ctx.DropBuf[i]);
+            if (TTrace.On)
+                TraceEnd(TraceBegin(in e, ctx.DropBuf[i]), TraceOutcome.Dropped, Reason.DropClassify, ushort.MaxValue);
+        }
+        ctx.Counters.Reason(Reason.DropClassify) += nDrop - first;
+        Mark(RuntimePath.Acl, n);
+        return kept;
+    }
+
+    /// <summary>Output classifier of what is about to leave a port (forwarded or from the
+    /// mirror): drops are freed here, counted as classify-drop and on the port. Returns how
+    /// many stay and takes their bytes off <paramref name="bytes"/> when it is known.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private uint OutputAcl(AclPortRules rules, ushort port, void** pkts, uint n, ref long bytes)
+    {
+        WorkerContext ctx = _ctx;
+        uint nDrop = 0;
+        uint kept = AclFilter.Filter(rules, ctx.Acl, pkts, n, ctx.AclDrop, ref nDrop, ctx.AclHits);
+        if (nDrop != 0)
+        {
+            if (bytes >= 0)
+                for (uint i = 0; i < nDrop; i++)
+                    bytes -= Mbuf.PktLen(ctx.AclDrop[i]);
+            DpdkSharp.Burst.Free(ctx.AclDrop, nDrop);
+            ctx.Counters.Reason(Reason.DropClassify) += nDrop;
+            ctx.Counters.Port(port, PortCounter.Drops) += nDrop;
+        }
+        Mark(RuntimePath.Acl, n);
+        return kept;
+    }
+
     /// <summary>Sends every port's buffered packets; returns how many were handed to TX.</summary>
     private uint FlushTx()
     {
@@ -843,6 +901,9 @@ public sealed unsafe class Worker
     private void Send(ushort port, void** pkts, uint n, Reason fullReason, long bytes = -1)
     {
         WorkerCounters c = _ctx.Counters;
+        AclPortRules? outAcl = _dp.CurrentFeatures.Output[port];
+        if (outAcl is not null && (n = OutputAcl(outAcl, port, pkts, n, ref bytes)) == 0)
+            return;
         if (bytes < 0)
         {
             bytes = 0;

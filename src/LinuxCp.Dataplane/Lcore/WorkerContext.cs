@@ -67,6 +67,17 @@ public sealed unsafe class WorkerContext : IDisposable
     internal int CaptureDirections;
     internal Observe.CaptureRing? Capture;
 
+    // Classifier: key scratch, a drop buffer for output rules (the RX drop buffer may hold a
+    // burst's drops while its TX is flushed) and the rule counters (packets, bytes per slot).
+    internal readonly Features.AclScratch Acl = new();
+    internal void** AclDrop;
+    internal long* AclHits;
+
+    /// <summary>Packets this worker counted on a classifier rule's slot.</summary>
+    public long AclHitCount(int slot) => Volatile.Read(ref AclHits[2 * slot]);
+
+    public long AclHitBytes(int slot) => Volatile.Read(ref AclHits[2 * slot + 1]);
+
     // Written by the worker, read by the control plane.
     internal long Epoch;
     internal long Iterations;
@@ -85,10 +96,13 @@ public sealed unsafe class WorkerContext : IDisposable
         Lcore = lcore;
         Queue = queue;
         int bytes = WorkerOptions.BurstSize * sizeof(void*);
-        RxBuf = (void**)NativeMemory.AlignedAlloc((nuint)bytes * 4, 64);
+        RxBuf = (void**)NativeMemory.AlignedAlloc((nuint)bytes * 5, 64);
         OutBuf = RxBuf + WorkerOptions.BurstSize;
         DropBuf = OutBuf + WorkerOptions.BurstSize;
         SlowBuf = DropBuf + WorkerOptions.BurstSize;
+        AclDrop = SlowBuf + WorkerOptions.BurstSize;
+        AclHits = (long*)NativeMemory.AlignedAlloc(2 * Features.Classifier.MaxRules * sizeof(long), 64);
+        NativeMemory.Clear(AclHits, 2 * Features.Classifier.MaxRules * sizeof(long));
         const int b = WorkerOptions.BurstSize;
         _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 4 + b * 4 + b * 16 + b * 4 * 3 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2 + 8)), 64);
         byte* s = _scratch;
@@ -135,7 +149,10 @@ public sealed unsafe class WorkerContext : IDisposable
         {
             NativeMemory.AlignedFree(RxBuf);
             NativeMemory.AlignedFree(_scratch);
-            RxBuf = OutBuf = DropBuf = SlowBuf = null;
+            NativeMemory.AlignedFree(AclHits);
+            RxBuf = OutBuf = DropBuf = SlowBuf = AclDrop = null;
+            AclHits = null;
+            Acl.Dispose();
             _scratch = null;
         }
         Trace?.Dispose();

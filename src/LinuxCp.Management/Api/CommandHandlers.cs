@@ -27,6 +27,7 @@ public sealed partial class CommandHandlers : IDisposable
         Routing = new RoutingCommands(state);
         Capture = new CaptureService(state.Engine);
         Gc = new GcMonitor();
+        Classify = new ClassifyCommands(state);
         int w = state.Engine.WorkerCount;
         _reasonBase = [.. Enumerable.Range(0, w).Select(_ => new long[(int)Reason.Count])];
         _pathBase = [.. Enumerable.Range(0, w).Select(_ => new long[(int)RuntimePath.Count * 2])];
@@ -34,6 +35,9 @@ public sealed partial class CommandHandlers : IDisposable
     }
 
     public CaptureService Capture { get; }
+
+    /// <summary>The classifier rules (input and output features) and their commands.</summary>
+    public ClassifyCommands Classify { get; }
 
     /// <summary>The pair and FIB commands.</summary>
     public RoutingCommands Routing { get; }
@@ -47,6 +51,7 @@ public sealed partial class CommandHandlers : IDisposable
     {
         Capture.Dispose();
         Gc.Dispose();
+        Classify.Dispose();
     }
 
     /// <summary>The declarative configuration commands (null: lcpd runs without the config layer).</summary>
@@ -99,6 +104,10 @@ public sealed partial class CommandHandlers : IDisposable
             "lcp create" => LcpCreate(spec, rest),
             "lcp delete" => LcpDelete(spec, rest),
             "debug fib-drop" => DebugFibDrop(spec, rest),
+            "classify add rule" => Classify.Add(rest),
+            "classify del rule" => Classify.Delete(spec, rest),
+            "show classify" => Classify.Show(spec, rest),
+            "clear classify" => NoArgs(spec, rest, Classify.Clear),
             _ => throw new ApiException($"command '{spec.Path}' is not implemented by this lcpd"),
         };
         return JsonSerializer.SerializeToNode(result, result?.GetType() ?? typeof(object), Protocol.Json);
@@ -247,6 +256,7 @@ public sealed partial class CommandHandlers : IDisposable
         RuntimePath.Punt => "punt",
         RuntimePath.Xconnect => "x-connect",
         RuntimePath.Tx => "tx",
+        RuntimePath.Acl => "acl",
         _ => "drop",
     };
 

@@ -12,7 +12,7 @@ public sealed record CommandSpec(string Path, string Args, string Help)
 public static class CommandCatalog
 {
     private static readonly string[][] Writes =
-        [["clear"], ["set"], ["debug"], ["trace", "add"], ["capture", "start"], ["capture", "stop"], ["lcp", "create"], ["lcp", "delete"], ["lcp", "resync"],
+        [["clear"], ["set"], ["debug"], ["trace", "add"], ["capture", "start"], ["capture", "stop"], ["lcp", "create"], ["lcp", "delete"], ["lcp", "resync"], ["classify"],
          ["config", "update"], ["config", "delete"], ["config", "resync"], ["config", "confirm"], ["config", "rollback"]];
 
     /// <summary>Does this command change the router's state (what the audit log records)?</summary>
@@ -62,6 +62,11 @@ public static class CommandCatalog
         new("config rollback", "<rev> [--confirm <s>] [--dry-run]", "make the desired state that of an earlier revision"),
         new("config watch", "", "stream state changes of config keys until interrupted"),
         new("config graph", "", "the dependency graph as graphviz dot"),
+        new("classify add rule", "<port> [input|output] [src <prefix>] [dst <prefix>] [proto <tcp|udp|icmp|icmp6|N>] [sport <p>[-<q>]] [dport <p>[-<q>]] [icmp-type <t>[-<u>]] [icmp-code <c>[-<d>]] [tcp-flags <value>/<mask>] [drop|pass|reflect] [priority <0-4095>]",
+            "add a classifier rule on a port's input (before punt/forward) or output (forwarded and x-connected traffic); prints its id (two ids when no address gives the family)"),
+        new("classify del rule", "<id> | all [interface <port>]", "delete a classifier rule, or all of them (of one port)"),
+        new("show classify", "[interface <port>]", "classifier rules in match order with their packet and byte counters"),
+        new("clear classify", "", "reset the classifier rules' counters"),
         new("debug fib-drop", "[table <n>] [netns <ns>] <prefix>", "remove a prefix from the dataplane only, as if an update was lost (needs --debug-commands)"),
     ];
 

@@ -82,3 +82,11 @@ public sealed record MemoryDto(
 public sealed record LogLevelDto(string Level);
 
 public sealed record VersionDto(string Version, string Dpdk, string Runtime, int ApiVersion);
+
+/// <summary>A classifier rule with its counters (show classify, classify add rule). For ICMP
+/// rules sport/dport are the type and code ranges; src/dst "any-ip4"/"any-ip6" match any
+/// address of the rule's family; rule is the rule in `classify add rule` words.</summary>
+public sealed record ClassifyRuleDto(uint Id, string Port, string Dir, string Src, string Dst, string Proto, string Sport, string Dport,
+    string Action, int Priority, long Packets, long Bytes, string Rule);
+
+public sealed record ClassifyDeleteDto(int Deleted);

@@ -70,6 +70,16 @@ public static class MetricsWriter
         for (Reason r = 0; r < Reason.Count; r++)
             Sample("lcp_packets_total", $"reason=\"{ReasonInfo.Name(r)}\",action=\"{(ReasonInfo.IsPunt(r) ? "punt" : "drop")}\"", s.Engine.ReadReason(r));
 
+        var rules = h.Classify.Rules.Show();
+        Family("lcp_classify_rules", "gauge", "Classifier rules installed.");
+        Sample("lcp_classify_rules", "", rules.Count);
+        Family("lcp_classify_rule_packets_total", "counter", "Packets a classifier rule matched (see lcpctl show classify).");
+        foreach (var r in rules)
+            Sample("lcp_classify_rule_packets_total", ClassifyLabels(r.Rule), r.Packets);
+        Family("lcp_classify_rule_bytes_total", "counter", "Bytes of the packets a classifier rule matched.");
+        foreach (var r in rules)
+            Sample("lcp_classify_rule_bytes_total", ClassifyLabels(r.Rule), r.Bytes);
+
         if (s.Routing is { } routing)
         {
             var fib = h.Routing.ShowFibSummary();
@@ -164,6 +174,9 @@ public static class MetricsWriter
 
     private static string PortLabels(PortInfo p) =>
         $"port=\"{Escape(p.Name)}\",port_id=\"{p.Id}\",kind=\"{p.Kind.ToString().ToLowerInvariant()}\"";
+
+    private static string ClassifyLabels(LinuxCp.Dataplane.Features.AclRule r) =>
+        $"rule=\"{r.Id}\",port=\"{Escape(r.Port)}\",dir=\"{LinuxCp.Dataplane.Features.AclRule.DirectionName(r.Direction)}\",action=\"{LinuxCp.Dataplane.Features.AclRule.ActionName(r.Action)}\"";
 
     /// <summary>Label value escaping per the exposition format: backslash, quote, newline.</summary>
     public static string Escape(string v) => v.Replace("\\", "\\\\", StringComparison.Ordinal)

@@ -27,6 +27,12 @@ public sealed record CaptureStartRequest(string Port, string File, string Direct
 /// <summary>Body of PUT /api/v1/log-level.</summary>
 public sealed record LogLevelRequest(string Level);
 
+/// <summary>A classifier rule for POST /api/v1/classify: the fields of `classify add rule`
+/// (ranges as "p" or "p-q", tcp_flags as "value/mask"); absent fields match anything.</summary>
+public sealed record ClassifyRuleRequest(string Port, string Direction = "input", string? Src = null, string? Dst = null, string? Proto = null,
+    string? Sport = null, string? Dport = null, string? IcmpType = null, string? IcmpCode = null, string? TcpFlags = null,
+    string Action = "drop", int? Priority = null);
+
 /// <summary>An error reply of the REST API (400 bad request, 404 unknown path).</summary>
 public sealed record ErrorDto(string Error);
 
@@ -247,6 +253,31 @@ public static class RestApi
             return Run(h, [.. argv]);
         }).WithSummary("start a pcap capture").Produces<CaptureDto>().Produces<ErrorDto>(400);
         app.MapDelete(Prefix + "/capture", () => Run(h, "capture", "stop")).WithSummary("stop the capture").Produces<CaptureDto>().Produces<ErrorDto>(400);
+        Get<List<ClassifyRuleDto>>(app, "/classify", "classifier rules with counters (optional ?interface=)", c =>
+            c.Request.Query["interface"].FirstOrDefault() is { } port ? Run(h, "show", "classify", "interface", port) : Run(h, "show", "classify"));
+        app.MapPost(Prefix + "/classify", (ClassifyRuleRequest r) =>
+        {
+            var argv = new List<string> { "classify", "add", "rule", r.Port ?? "", r.Direction ?? "input" };
+            void Opt(string word, string? v)
+            {
+                if (v is not null)
+                    argv.AddRange([word, v]);
+            }
+            Opt("src", r.Src);
+            Opt("dst", r.Dst);
+            Opt("proto", r.Proto);
+            Opt("sport", r.Sport);
+            Opt("dport", r.Dport);
+            Opt("icmp-type", r.IcmpType);
+            Opt("icmp-code", r.IcmpCode);
+            Opt("tcp-flags", r.TcpFlags);
+            argv.Add(r.Action ?? "drop");
+            Opt("priority", r.Priority?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return RunWith(h, StatusCodes.Status201Created, [.. argv]);
+        }).WithSummary("add a classifier rule (two when no address gives the family)").Produces<List<ClassifyRuleDto>>(201).Produces<ErrorDto>(400);
+        app.MapDelete(Prefix + "/classify/{id}", (string id) => Run(h, "classify", "del", "rule", id))
+            .WithSummary("delete a classifier rule").Produces<ClassifyDeleteDto>().Produces<ErrorDto>(400);
+        app.MapPost(Prefix + "/classify/clear", () => Run(h, "clear", "classify")).WithSummary("reset the rules' counters").Produces<List<ClassifyRuleDto>>();
         app.MapPut(Prefix + "/log-level", (LogLevelRequest r) => Run(h, "set", "log-level", r.Level ?? ""))
             .WithSummary("change the log level").Produces<LogLevelDto>().Produces<ErrorDto>(400);
 

@@ -1,0 +1,251 @@
+using LinuxCp.Dataplane.Lcore;
+
+namespace LinuxCp.Dataplane.Features;
+
+/// <summary>A rule as <c>show classify</c> reports it: the rule and its counters summed over
+/// the workers since it was added (or since <c>clear classify</c>).</summary>
+public sealed record AclRuleState(AclRule Rule, long Packets, long Bytes);
+
+/// <summary>The control plane's side of the classifier: owns the rules, gives them ids and
+/// counter slots, rebuilds the rule set of each port and direction that changed beside the one
+/// in use, publishes a new <see cref="FeatureSnapshot"/> and frees what it replaced after a
+/// grace period. Workers never wait for it; callers are serialised by its lock.</summary>
+public sealed class Classifier : IDisposable
+{
+    /// <summary>Rules (and counter slots) lcpd holds at once; each worker keeps two longs per slot.</summary>
+    public const int MaxRules = 8192;
+
+    private static readonly TimeSpan GraceTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly IFeaturePublisher _pub;
+    private readonly IReadOnlyList<WorkerContext> _workers;
+    private readonly Func<string, ushort?> _portOf;
+    private readonly Func<AclRule[], bool, IAclMatcher> _matcher;
+    private readonly object _lock = new();
+    private readonly SortedDictionary<uint, AclRule> _rules = [];
+    private readonly Dictionary<uint, int> _slotOf = [];
+    private readonly Stack<int> _freeSlots = new();
+    private readonly long[] _base = new long[2 * MaxRules];
+    // Replaced rule sets and slots of deleted rules: released only after a grace period, since
+    // a worker may still classify with the old set and count on the old slot until then.
+    private readonly List<AclPortRules> _retired = [];
+    private readonly List<int> _retiredSlots = [];
+    private FeatureSnapshot _current = FeatureSnapshot.None;
+    private uint _nextId = 1;
+    private int _nextSlot;
+
+    /// <param name="portOf">the port id of a dataplane port name that may carry rules (null: no such port)</param>
+    /// <param name="matcher">builds a matcher over one family's rules in match order</param>
+    public Classifier(IFeaturePublisher publisher, Func<string, ushort?> portOf, Func<AclRule[], bool, IAclMatcher> matcher)
+    {
+        _pub = publisher;
+        _workers = publisher.Workers;
+        _portOf = portOf;
+        _matcher = matcher;
+    }
+
+    /// <summary>The rule sets the workers use now.</summary>
+    public FeatureSnapshot Current
+    {
+        get
+        {
+            lock (_lock)
+                return _current;
+        }
+    }
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+                return _rules.Count;
+        }
+    }
+
+    /// <summary>Adds rules as parsed (ids are given here, in order); all or none. Returns them with their ids.</summary>
+    public IReadOnlyList<AclRule> Add(IReadOnlyList<AclRule> parsed)
+    {
+        lock (_lock)
+        {
+            foreach (AclRule r in parsed)
+                if (r.Action == AclAction.Reflect)
+                    throw new ClassifierException("reflect needs the flow tracker, which this lcpd does not have yet; use pass");
+            foreach (AclRule r in parsed)
+                if (_portOf(r.Port) is null)
+                    throw new ClassifierException($"no dataplane port named '{r.Port}' (rules go on ports, not on mirrors; see show interfaces)");
+            if (_rules.Count + parsed.Count > MaxRules)
+                throw new ClassifierException($"the classifier holds at most {MaxRules} rules ({_rules.Count} in use)");
+            var added = new List<AclRule>(parsed.Count);
+            foreach (AclRule p in parsed)
+            {
+                AclRule r = p with { Id = _nextId++ };
+                int slot = _freeSlots.Count != 0 ? _freeSlots.Pop() : _nextSlot++;
+                _slotOf[r.Id] = slot;
+                _rules[r.Id] = r;
+                // A reused slot may carry an old rule's counts: start from them.
+                (_base[2 * slot], _base[2 * slot + 1]) = Sum(slot);
+                added.Add(r);
+            }
+            try
+            {
+                Rebuild(added.Select(r => (r.Port, r.Direction)));
+            }
+            catch
+            {
+                foreach (AclRule r in added)
+                {
+                    _rules.Remove(r.Id);
+                    _freeSlots.Push(_slotOf[r.Id]);
+                    _slotOf.Remove(r.Id);
+                }
+                throw;
+            }
+            return added;
+        }
+    }
+
+    /// <summary>Deletes a rule; false if there is none with that id.</summary>
+    public bool Delete(uint id)
+    {
+        lock (_lock)
+        {
+            if (!_rules.Remove(id, out AclRule? r))
+                return false;
+            _retiredSlots.Add(_slotOf[id]);
+            _slotOf.Remove(id);
+            Rebuild([(r.Port, r.Direction)]);
+            return true;
+        }
+    }
+
+    /// <summary>Deletes every rule (of one port, if given); returns how many went.</summary>
+    public int DeleteAll(string? port = null)
+    {
+        lock (_lock)
+        {
+            var gone = _rules.Values.Where(r => port is null || r.Port == port).ToList();
+            foreach (AclRule r in gone)
+            {
+                _rules.Remove(r.Id);
+                _retiredSlots.Add(_slotOf[r.Id]);
+                _slotOf.Remove(r.Id);
+            }
+            if (gone.Count != 0)
+                Rebuild(gone.Select(r => (r.Port, r.Direction)));
+            return gone.Count;
+        }
+    }
+
+    /// <summary>The rules (of one port, if given) in match order per port and direction, with counters.</summary>
+    public List<AclRuleState> Show(string? port = null)
+    {
+        lock (_lock)
+        {
+            var list = new List<AclRuleState>();
+            foreach (AclRule r in _rules.Values.Where(r => port is null || r.Port == port)
+                         .OrderBy(r => r.Port, StringComparer.Ordinal).ThenBy(r => r.Direction).ThenBy(r => r.Priority).ThenBy(r => r.Id))
+            {
+                int slot = _slotOf[r.Id];
+                var (p, b) = Sum(slot);
+                list.Add(new AclRuleState(r, p - _base[2 * slot], b - _base[2 * slot + 1]));
+            }
+            return list;
+        }
+    }
+
+    /// <summary>Resets every rule's counters (the workers' counters are theirs to write: this
+    /// takes a baseline that reads subtract).</summary>
+    public void ClearCounters()
+    {
+        lock (_lock)
+        {
+            foreach (int slot in _slotOf.Values)
+                (_base[2 * slot], _base[2 * slot + 1]) = Sum(slot);
+        }
+    }
+
+    private (long Packets, long Bytes) Sum(int slot)
+    {
+        long p = 0, b = 0;
+        foreach (WorkerContext w in _workers)
+            (p, b) = (p + w.AclHitCount(slot), b + w.AclHitBytes(slot));
+        return (p, b);
+    }
+
+    /// <summary>Builds the rule sets of the given ports and directions aside, publishes a
+    /// snapshot with them and, after the grace period, frees what they replaced.</summary>
+    private void Rebuild(IEnumerable<(string Port, AclDirection Dir)> changed)
+    {
+        AclPortRules?[] input = (AclPortRules?[])_current.Input.Clone();
+        AclPortRules?[] output = (AclPortRules?[])_current.Output.Clone();
+        var built = new List<AclPortRules>();
+        var replaced = new List<AclPortRules>();
+        try
+        {
+            foreach (var (port, dir) in changed.Distinct())
+            {
+                ushort id = _portOf(port) ?? throw new ClassifierException($"no dataplane port named '{port}'");
+                AclPortRules?[] target = dir == AclDirection.Input ? input : output;
+                var rules = _rules.Values.Where(r => r.Port == port && r.Direction == dir).ToList();
+                AclPortRules? next = null;
+                if (rules.Count != 0)
+                {
+                    next = new AclPortRules(rules, r => _slotOf[r.Id], _matcher);
+                    built.Add(next);
+                }
+                if (target[id] is { } old)
+                    replaced.Add(old);
+                target[id] = next;
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (AclPortRules b in built)
+                b.Dispose();
+            throw e as ClassifierException ?? new ClassifierException($"cannot build the classifier: {e.Message}");
+        }
+        _current = new FeatureSnapshot(input, output);
+        _retired.AddRange(replaced);
+        if (_pub.Publish(_current, GraceTimeout))
+            ReleaseRetired();
+        // else: a worker did not pass a quiescent point in time; what it may still use stays
+        // allocated until a later publication's grace period completes.
+    }
+
+    private void ReleaseRetired()
+    {
+        foreach (AclPortRules r in _retired)
+            r.Dispose();
+        _retired.Clear();
+        foreach (int s in _retiredSlots)
+            _freeSlots.Push(s);
+        _retiredSlots.Clear();
+    }
+
+    /// <summary>Unpublishes every rule and frees them (at shutdown, after the workers stopped,
+    /// or with a grace period while they run).</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            var all = _current.Input.Concat(_current.Output).OfType<AclPortRules>().ToList();
+            _current = FeatureSnapshot.None;
+            _retired.AddRange(all);
+            if (_pub.Publish(_current, GraceTimeout))
+                ReleaseRetired();
+        }
+    }
+}
+
+public sealed class ClassifierException(string message) : Exception(message);
+
+/// <summary>Where the classifier publishes (the dataplane engine; a fake in unit tests).</summary>
+public interface IFeaturePublisher
+{
+    IReadOnlyList<WorkerContext> Workers { get; }
+
+    /// <summary>Makes the snapshot what workers read from their next iteration; true once no
+    /// worker can still use the previous one.</summary>
+    bool Publish(FeatureSnapshot snapshot, TimeSpan graceTimeout);
+}

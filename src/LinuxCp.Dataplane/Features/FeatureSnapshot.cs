@@ -1,0 +1,22 @@
+namespace LinuxCp.Dataplane.Features;
+
+/// <summary>What the workers read for the interface features: per port, the input and output
+/// classifier rules (null: no rules, the port pays one load and a null check per burst).
+/// Immutable; the control plane builds a new one beside it and publishes it like the FIB.</summary>
+public sealed class FeatureSnapshot
+{
+    public static readonly FeatureSnapshot None = new(new AclPortRules?[DpdkSharp.EthPort.MaxPorts], new AclPortRules?[DpdkSharp.EthPort.MaxPorts]);
+
+    /// <summary>Indexed by port id.</summary>
+    public readonly AclPortRules?[] Input, Output;
+
+    public FeatureSnapshot(AclPortRules?[] input, AclPortRules?[] output)
+    {
+        if (input.Length != DpdkSharp.EthPort.MaxPorts || output.Length != DpdkSharp.EthPort.MaxPorts)
+            throw new ArgumentException("a feature snapshot has one slot per port");
+        Input = input;
+        Output = output;
+    }
+
+    public AclPortRules?[] Of(AclDirection d) => d == AclDirection.Input ? Input : Output;
+}
