@@ -17,7 +17,7 @@ cleanup() {
     [ -n "$stats" ] && kill "$stats" 2>/dev/null
     [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid"
     ip netns del "$NS" 2>/dev/null
-    rm -f "$SOCK"
+    rm -f "$SOCK" "/tmp/lcpbench-acl-$$"
 }
 trap cleanup EXIT
 trap 'exit 0' TERM INT
@@ -70,10 +70,27 @@ fi
 # and the connected subnets go to table n, the main table keeps only the connected routes.
 PT=${BENCH_TABLE:+,table=$BENCH_TABLE}
 RT=(${BENCH_TABLE:+table $BENCH_TABLE})
+# BENCH_ACL=N: N IPv4 and N IPv6 input classifier rules on each of the two ports, none of which
+# matches the bench's traffic (UDP 1000 -> 1001 from 10.254/16 or 2001:db8::1): what a port pays
+# for carrying rules. Varied prefixes, protocols and port ranges, as a real filter list would be.
+ACL_ARGS=()
+if [ "${BENCH_ACL:-0}" -gt 0 ]; then
+    ACL_FILE=/tmp/lcpbench-acl-$$
+    python3 - "$BENCH_ACL" "${PORT_VDEV0%%,*}" "${PORT_VDEV1%%,*}" > "$ACL_FILE" <<'PY'
+import sys
+n, ports = int(sys.argv[1]), sys.argv[2:]
+for port in ports:
+    for i in range(n):
+        proto = ("tcp", "udp")[i % 2]
+        print(f"{port} input src 100.{64 + (i >> 8 & 63)}.{i & 255}.0/24 dst 10.{i % 200}.0.0/16 proto {proto} dport {2000 + i % 1000}-{2000 + i % 1000 + 10} drop priority {i % 4096}")
+        print(f"{port} input src 2001:db8:{0x100 + i:x}::/48 proto {proto} dport {3000 + i % 1000} drop priority {i % 4096}")
+PY
+    ACL_ARGS=(--classify-file "$ACL_FILE")
+fi
 # shellcheck disable=SC2086
 "${TASKSET[@]}" "$ROOT/bin/lcpd" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
     --netns "$NS" --pair "0=lcp0$PT" --pair "1=lcp1$PT" --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
-    --api-socket "$SOCK" --no-rest ${LCPD_ARGS:-} &
+    --api-socket "$SOCK" --no-rest "${ACL_ARGS[@]}" ${LCPD_ARGS:-} &
 pid=$!
 for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done
 

@@ -233,6 +233,11 @@ namespace LinuxCp.Daemon
             string version = typeof(Lcpd).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
             var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing, opt.DebugCommands);
             using var handlers = new CommandHandlers(state);
+            if (opt.ClassifyFile is string rulesFile)
+            {
+                int loaded = handlers.Classify.LoadFile(rulesFile);
+                Log.ClassifierLoaded(log, loaded, rulesFile);
+            }
 
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
             builder.Logging.ClearProviders();
@@ -411,6 +416,9 @@ namespace LinuxCp.Daemon
 
         [LoggerMessage(3003, LogLevel.Warning, "{Note}")]
         public static partial void FibSized(ILogger log, string note);
+
+        [LoggerMessage(3006, LogLevel.Information, "classifier: {Count} rule(s) from {File}")]
+        public static partial void ClassifierLoaded(ILogger log, int count, string file);
 
         [LoggerMessage(3005, LogLevel.Warning, "{Note}")]
         public static partial void Resource(ILogger log, string note);

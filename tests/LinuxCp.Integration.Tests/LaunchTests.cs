@@ -171,6 +171,44 @@ public sealed class LaunchTests
             "--pair", "net_null7=x0"]), 1, "unknown port 'net_null7'");
 
     [Fact]
+    public void Start_BadClassifyFile_Exit1NamingTheLine()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"lcpt-acl-{Repo.UniqueId()}");
+        File.WriteAllText(file, "# filter\nnet_null0 input dst 10.0.0.0/8 drop\n\nnet_null0 input dport 70000 drop\n");
+        try
+        {
+            AssertOneLineError(RunLcpd([.. NullEal($"lcpt{Repo.UniqueId()}"), "--", .. LcpdProcess.TestFib, "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock",
+                "--classify-file", file]), 1, $"--classify-file {file} line 4:");
+            File.WriteAllText(file, "nosuch0 input drop\n");
+            AssertOneLineError(RunLcpd([.. NullEal($"lcpt{Repo.UniqueId()}"), "--", .. LcpdProcess.TestFib, "--api-socket", $"/run/lcpt-{Repo.UniqueId()}.sock",
+                "--classify-file", file]), 1, "no dataplane port named 'nosuch0'");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Start_ClassifyFile_RulesInstalledBeforeTraffic()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"lcpt-acl-{Repo.UniqueId()}");
+        File.WriteAllText(file, "net_null0 input dst 10.0.0.0/8 drop # a comment\nnet_null0 output proto udp dport 53 pass priority 3\n");
+        string sock = $"/run/lcpt-{Repo.UniqueId()}.sock";
+        try
+        {
+            using var l = LcpdProcess.Start(null, NullEal($"lcpt{Repo.UniqueId()}"), [.. LcpdProcess.TestFib, "--classify-file", file], sock);
+            var rules = l.CtlJson("show", "classify").AsArray();
+            Assert.Equal(3, rules.Count); // the second line has no address: a rule per family
+            Assert.Equal("net_null0 input dst 10.0.0.0/8 drop", rules.Select(r => r!["rule"]!.GetValue<string>()).First(r => r.Contains("input")));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void Start_DuplicateHostIf_Exit2() =>
         AssertOneLineError(RunLcpd("--", "--pair", "a=x0", "--pair", "b=x0"), 2, "duplicate host-if x0");
 

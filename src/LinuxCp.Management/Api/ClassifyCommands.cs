@@ -48,6 +48,49 @@ public sealed class ClassifyCommands : IDisposable
         }
     }
 
+    /// <summary>Installs the rules of a file (one rule per line in `classify add rule` words,
+    /// blank lines and '#' comments ignored) as one change: all of them or, on the first bad
+    /// line, none, with an error naming the file and line.</summary>
+    public int LoadFile(string path)
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"--classify-file {path}: {e.Message}", e);
+        }
+        var rules = new List<AclRule>();
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = lines[i];
+            int hash = line.IndexOf('#');
+            if (hash >= 0)
+                line = line[..hash];
+            string[] words = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (words.Length == 0)
+                continue;
+            try
+            {
+                rules.AddRange(AclRuleParser.Parse(words));
+            }
+            catch (AclRuleParser.AclParseException e)
+            {
+                throw new IOException($"--classify-file {path} line {i + 1}: {e.Message}");
+            }
+        }
+        try
+        {
+            return Rules.Add(rules).Count;
+        }
+        catch (ClassifierException e)
+        {
+            throw new IOException($"--classify-file {path}: {e.Message}");
+        }
+    }
+
     public ClassifyDeleteDto Delete(CommandSpec spec, string[] rest)
     {
         if (rest.Length == 1 && rest[0] == "all")

@@ -59,6 +59,8 @@ public sealed record LaunchOptions
     public string? ConfigStateDir { get; init; } = "/var/lib/lcpd";
     /// <summary>--no-repair: drift of managed items is reported, not repaired.</summary>
     public bool ConfigRepair { get; init; } = true;
+    /// <summary>--classify-file: classifier rules installed before the workers start.</summary>
+    public string? ClassifyFile { get; init; }
     /// <summary>--etcd: endpoints of the etcd cluster holding this router's configuration.</summary>
     public string? Etcd { get; init; }
     /// <summary>--agent-label: this router's name in etcd (/lcp/&lt;label&gt;/...); default the host name.</summary>
@@ -94,6 +96,8 @@ public sealed record LaunchOptions
                                  table an 'ip rule iif <host-if>' or a VRF device gives, or main)
           --netns <ns>           default namespace for mirrors (created if missing)
           --port-mac <port>=<mac>  set a port's MAC before it starts (its mirror gets it too); repeatable
+          --classify-file <f>    classifier rules to install at start, one per line in the words of
+                                 `classify add rule` ('#' comments); any bad line stops the start
           --api-socket <path>    API socket for lcpctl (default /run/lcpd.sock, mode 0600)
           --api-socket-group <g> let group <g> (name or id) use the API socket too (mode 0660)
           --http <addr:port>     also serve the REST API and /metrics on this TCP address (needs a
@@ -223,6 +227,9 @@ public sealed record LaunchOptions
                     if (g.Length == 0 || g.Contains(':') || g.Contains('\n'))
                         throw new UsageException($"--api-socket-group '{g}': not a group name");
                     o = o with { ApiSocketGroup = g };
+                    break;
+                case "--classify-file":
+                    o = o with { ClassifyFile = Value() };
                     break;
                 case "--api-token-file":
                     o = o with { HttpSecurity = o.HttpSecurity with { TokenFile = Value() } };
