@@ -12,7 +12,7 @@ public sealed unsafe class AclFilterTests : IDisposable
 {
     private readonly List<nint> _mem = [];
     private readonly AclScratch _s = new();
-    private readonly long* _hits = (long*)NativeMemory.AllocZeroed(64, sizeof(long));
+    private readonly long* _hits = (long*)NativeMemory.AllocZeroed(4096, sizeof(long)); // two per slot; slots are rule ids here
 
     public void Dispose()
     {
@@ -121,5 +121,71 @@ public sealed unsafe class AclFilterTests : IDisposable
         pkts[1] = Mbuf(Udp6("2001:db8::5", 53));
         Assert.Equal(0u, AclFilter.Filter(rules, _s, pkts, 2, drop, ref nDrop, _hits));
         Assert.Equal(2u, nDrop);
+    }
+
+    private static string Pfx(uint addr, int len)
+    {
+        uint masked = len == 0 ? 0 : addr & (uint.MaxValue << (32 - len));
+        return $"{masked >> 24}.{masked >> 16 & 255}.{masked >> 8 & 255}.{masked & 255}/{len}";
+    }
+
+    [Fact]
+    public void Prefilter_NeverChangesAVerdict_RandomRulesAndPackets()
+    {
+        // Rules drawn from a small value space so that packets hit them; every third field
+        // "any", so some sets are wide. The filter's drops must be exactly the packets whose first
+        // matching rule (reference order) drops.
+        var rnd = new Random(4242);
+        string[] protos = ["tcp", "udp", "icmp"];
+        const int n = 64;
+        void** pkts = stackalloc void*[n];
+        void** drop = stackalloc void*[n];
+        for (int round = 0; round < 60; round++)
+        {
+            var words = new List<string>();
+            int count = rnd.Next(1, 40);
+            for (int i = 0; i < count; i++)
+            {
+                var w = new List<string> { "p0" };
+                if (rnd.Next(3) != 0)
+                    w.AddRange(["src", Pfx((10u << 24) | ((uint)rnd.Next(4) << 16) | (uint)rnd.Next(65536), rnd.Next(8, 25))]);
+                if (rnd.Next(3) != 0)
+                    w.AddRange(["dst", Pfx((192u << 24) | ((uint)rnd.Next(4) << 8) | (uint)rnd.Next(256), rnd.Next(12, 33))]);
+                if (rnd.Next(3) != 0)
+                    w.AddRange(["proto", protos[rnd.Next(2)]]);
+                if (w.Contains("proto") && rnd.Next(2) == 0)
+                {
+                    int lo = rnd.Next(50, 60);
+                    w.AddRange(["dport", $"{lo}-{lo + rnd.Next(5)}"]);
+                }
+                if (!w.Contains("src") && !w.Contains("dst"))
+                    w.AddRange(["src", "10.0.0.0/8"]); // keep every rule IPv4
+                w.Add(rnd.Next(3) == 0 ? "pass" : "drop");
+                w.AddRange(["priority", rnd.Next(10).ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                words.Add(string.Join(' ', w));
+            }
+            using AclPortRules rules = Rules([.. words]);
+            Assert.True(rules.Rules4.Length == count);
+            var expectDrop = new HashSet<nint>();
+            for (int i = 0; i < n; i++)
+            {
+                string src = $"10.{rnd.Next(5)}.{rnd.Next(256)}.1", dst = $"192.0.{rnd.Next(5)}.{rnd.Next(256)}";
+                ushort dport = (ushort)rnd.Next(48, 66);
+                byte[] f = Udp4(src, dst, dport);
+                if (rnd.Next(3) == 0)
+                    f[23] = 6; // TCP: the same bytes read as TCP ports
+                void* m = Mbuf(f);
+                pkts[i] = m;
+                var key = (Src: (UInt128)BinaryPrimitives.ReadUInt32BigEndian(f.AsSpan(26)), Dst: (UInt128)BinaryPrimitives.ReadUInt32BigEndian(f.AsSpan(30)));
+                AclRule? first = rules.Rules4.FirstOrDefault(r => r.Matches(false, key.Src, key.Dst, f[23], 5000, dport, f[23] == 6 ? f[14 + 20 + 13] : (byte)0));
+                if (first?.Action == AclAction.Drop)
+                    expectDrop.Add((nint)m);
+            }
+            uint nDrop = 0;
+            uint kept = AclFilter.Filter(rules, _s, pkts, n, drop, ref nDrop, _hits);
+            var dropped = Enumerable.Range(0, (int)nDrop).Select(i => (nint)drop[i]).ToHashSet();
+            Assert.True(expectDrop.SetEquals(dropped), $"round {round}: {string.Join(" | ", words)}");
+            Assert.Equal((uint)n, kept + nDrop);
+        }
     }
 }

@@ -43,6 +43,7 @@ public enum Reason : byte
     DropBlackhole,
     DropPortDown,
     DropClassify,
+    DropPuntPoliced,
 
     Count,
 }
@@ -92,6 +93,7 @@ public static class ReasonInfo
         Reason.DropBlackhole => "blackhole",
         Reason.DropPortDown => "port-down",
         Reason.DropClassify => "classify-drop",
+        Reason.DropPuntPoliced => "punt-policed",
         _ => "unknown",
     };
 
@@ -133,6 +135,7 @@ public static class ReasonInfo
         Reason.DropBlackhole => "blackhole route",
         Reason.DropPortDown => "received on a port whose mirror is administratively down",
         Reason.DropClassify => "dropped by a classifier rule (show classify)",
+        Reason.DropPuntPoliced => "punt over its policer's budget (show punt policers)",
         _ => "",
     };
 }

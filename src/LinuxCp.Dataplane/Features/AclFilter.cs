@@ -8,10 +8,13 @@ namespace LinuxCp.Dataplane.Features;
 /// <summary>The rules of one port and direction as the workers use them: a matcher per family
 /// (null: no rules of that family) and, per match rank, the rule's action and counter slot.
 /// Immutable; replaced whole when rules change and freed after a grace period.</summary>
-public sealed class AclPortRules : IDisposable
+public sealed unsafe class AclPortRules : IDisposable
 {
     public IAclMatcher? V4 { get; }
     public IAclMatcher? V6 { get; }
+
+    /// <summary>Per family, the pre-filter (null: every key goes to the matcher).</summary>
+    internal AclPrefilter* Pre4, Pre6;
 
     /// <summary>Per family, indexed by rank - 1.</summary>
     public AclRule[] Rules4 { get; }
@@ -33,6 +36,8 @@ public sealed class AclPortRules : IDisposable
         Action6 = [.. Rules6.Select(r => r.Action)];
         Slot4 = [.. Rules4.Select(slotOf)];
         Slot6 = [.. Rules6.Select(slotOf)];
+        Pre4 = AclPrefilter.Build(Rules4, false);
+        Pre6 = AclPrefilter.Build(Rules6, true);
     }
 
     public int Count => Rules4.Length + Rules6.Length;
@@ -41,6 +46,115 @@ public sealed class AclPortRules : IDisposable
     {
         V4?.Dispose();
         V6?.Dispose();
+        AclPrefilter.Free(ref Pre4);
+        AclPrefilter.Free(ref Pre6);
+    }
+}
+
+/// <summary>A sound pre-filter in front of the matcher: for each key field (protocol, the top 16
+/// bits of the source and of the destination, source port, destination port), the set of values
+/// that at least one rule of the family accepts. A rule matches only if every field matches, so a
+/// key with a field outside its set can match no rule and never reaches the matcher. Typical
+/// traffic against a filter list misses in one or two bit tests; a rule that accepts anything in
+/// every field (e.g. `drop` on its own) makes the sets full, and the pre-filter is not built.
+/// Native memory (about 33 KiB), immutable once built.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct AclPrefilter
+{
+    public const int Words16 = 65536 / 64;
+
+    public fixed ulong Proto[4];
+    public fixed ulong Src[Words16];
+    public fixed ulong Dst[Words16];
+    public fixed ulong Sport[Words16];
+    public fixed ulong Dport[Words16];
+
+    /// <summary>The pre-filter of one family's rules, or null when it could not reject any key.</summary>
+    public static AclPrefilter* Build(IReadOnlyList<AclRule> rules, bool v6)
+    {
+        if (rules.Count == 0)
+            return null;
+        var p = (AclPrefilter*)NativeMemory.AlignedAlloc((nuint)sizeof(AclPrefilter), 64);
+        NativeMemory.Clear(p, (nuint)sizeof(AclPrefilter));
+        int bits = v6 ? 128 : 32;
+        foreach (AclRule r in rules)
+        {
+            if (r.Proto < 0)
+                SetRange(p->Proto, 0, 255);
+            else
+                SetRange(p->Proto, r.Proto, r.Proto);
+            SetPrefix(p->Src, r.Src, bits);
+            SetPrefix(p->Dst, r.Dst, bits);
+            SetRange(p->Sport, r.SportLo, r.SportHi);
+            SetRange(p->Dport, r.DportLo, r.DportHi);
+        }
+        if (Full(p->Proto, 4) && Full(p->Src, Words16) && Full(p->Dst, Words16) && Full(p->Sport, Words16) && Full(p->Dport, Words16))
+        {
+            NativeMemory.AlignedFree(p);
+            return null;
+        }
+        return p;
+    }
+
+    public static void Free(ref AclPrefilter* p)
+    {
+        if (p != null)
+            NativeMemory.AlignedFree(p);
+        p = null;
+    }
+
+    private static void SetPrefix(ulong* bm, LinuxCp.Dataplane.Fib.Prefix pfx, int bits)
+    {
+        int top = (int)(pfx.Address >> (bits - 16)) & 0xFFFF;
+        if (pfx.Length >= 16)
+        {
+            SetRange(bm, top, top);
+            return;
+        }
+        int free = 16 - pfx.Length;
+        int lo = top & ~((1 << free) - 1);
+        SetRange(bm, lo, lo | ((1 << free) - 1));
+    }
+
+    private static void SetRange(ulong* bm, int lo, int hi)
+    {
+        for (int v = lo; v <= hi;)
+        {
+            if ((v & 63) == 0 && v + 63 <= hi)
+            {
+                bm[v >> 6] = ulong.MaxValue;
+                v += 64;
+            }
+            else
+            {
+                bm[v >> 6] |= 1UL << (v & 63);
+                v++;
+            }
+        }
+    }
+
+    private static bool Full(ulong* bm, int words)
+    {
+        for (int i = 0; i < words; i++)
+            if (bm[i] != ulong.MaxValue)
+                return false;
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Has(ulong* bm, uint v) => (bm[v >> 6] & (1UL << (int)(v & 63))) != 0;
+
+    /// <summary>Could a rule match this key? (false: certainly not). <paramref name="n"/> is the
+    /// address length in bytes (4 or 16); fields as <see cref="AclKey"/> lays them out.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool MayMatch(AclPrefilter* p, byte* key, int n)
+    {
+        byte* l4 = key + 4 + 2 * n;
+        return Has(p->Proto, key[0])
+            && Has(p->Dport, BinaryPrimitives.ReverseEndianness(*(ushort*)(l4 + 2)))
+            && Has(p->Sport, BinaryPrimitives.ReverseEndianness(*(ushort*)l4))
+            && Has(p->Dst, BinaryPrimitives.ReverseEndianness(*(ushort*)(key + 4 + n)))
+            && Has(p->Src, BinaryPrimitives.ReverseEndianness(*(ushort*)(key + 4)));
     }
 }
 
@@ -105,6 +219,7 @@ public static unsafe class AclFilter
     {
         uint n4 = 0, n6 = 0;
         bool any4 = rules.V4 is not null, any6 = rules.V6 is not null;
+        AclPrefilter* pre4 = rules.Pre4, pre6 = rules.Pre6;
         for (uint i = 0; i < n; i++)
         {
             void* m = pkts[i];
@@ -119,13 +234,17 @@ public static unsafe class AclFilter
                 uint ihl = (uint)(f[14] & 0xF) << 2;
                 if ((f[14] >> 4) != 4 || ihl < 20 || seg < 14 + ihl)
                     continue;
-                AclKey.Build4(f + 14, seg - 14, s.Ptr4[n4]);
-                s.Idx4[n4++] = (ushort)i;
+                byte* k = s.Ptr4[n4];
+                AclKey.Build4(f + 14, seg - 14, k);
+                if (pre4 == null || AclPrefilter.MayMatch(pre4, k, 4))
+                    s.Idx4[n4++] = (ushort)i;
             }
             else if (type == 0x86DD && any6 && seg >= 54 && (f[14] >> 4) == 6)
             {
-                AclKey.Build6(f + 14, seg - 14, s.Ptr6[n6]);
-                s.Idx6[n6++] = (ushort)i;
+                byte* k = s.Ptr6[n6];
+                AclKey.Build6(f + 14, seg - 14, k);
+                if (pre6 == null || AclPrefilter.MayMatch(pre6, k, 16))
+                    s.Idx6[n6++] = (ushort)i;
             }
         }
         bool dropped = false;

@@ -36,12 +36,31 @@ public sealed class Classifier : IDisposable
 
     /// <param name="portOf">the port id of a dataplane port name that may carry rules (null: no such port)</param>
     /// <param name="matcher">builds a matcher over one family's rules in match order</param>
-    public Classifier(IFeaturePublisher publisher, Func<string, ushort?> portOf, Func<AclRule[], bool, IAclMatcher> matcher)
+    /// <param name="policers">the punt policers to start with (published now)</param>
+    public Classifier(IFeaturePublisher publisher, Func<string, ushort?> portOf, Func<AclRule[], bool, IAclMatcher> matcher,
+        PuntPolicers? policers = null)
     {
         _pub = publisher;
         _workers = publisher.Workers;
         _portOf = portOf;
         _matcher = matcher;
+        if (policers is not null)
+        {
+            _current = new FeatureSnapshot(_current.Input, _current.Output, policers);
+            _pub.Publish(_current, GraceTimeout);
+        }
+    }
+
+    /// <summary>Publishes new punt policer settings (the workers' buckets carry on, clamped to
+    /// the new capacity). Nothing to free: the settings are a small managed object.</summary>
+    public void SetPolicers(PuntPolicers policers)
+    {
+        lock (_lock)
+        {
+            _current = new FeatureSnapshot(_current.Input, _current.Output, policers);
+            if (_pub.Publish(_current, GraceTimeout))
+                ReleaseRetired();
+        }
     }
 
     /// <summary>The rule sets the workers use now.</summary>
@@ -205,7 +224,7 @@ public sealed class Classifier : IDisposable
                 b.Dispose();
             throw e as ClassifierException ?? new ClassifierException($"cannot build the classifier: {e.Message}");
         }
-        _current = new FeatureSnapshot(input, output);
+        _current = new FeatureSnapshot(input, output, _current.Policers);
         _retired.AddRange(replaced);
         if (_pub.Publish(_current, GraceTimeout))
             ReleaseRetired();
@@ -230,7 +249,7 @@ public sealed class Classifier : IDisposable
         lock (_lock)
         {
             var all = _current.Input.Concat(_current.Output).OfType<AclPortRules>().ToList();
-            _current = FeatureSnapshot.None;
+            _current = new FeatureSnapshot(FeatureSnapshot.None.Input, FeatureSnapshot.None.Output, _current.Policers);
             _retired.AddRange(all);
             if (_pub.Publish(_current, GraceTimeout))
                 ReleaseRetired();

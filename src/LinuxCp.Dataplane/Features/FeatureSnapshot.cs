@@ -1,17 +1,21 @@
 namespace LinuxCp.Dataplane.Features;
 
 /// <summary>What the workers read for the interface features: per port, the input and output
-/// classifier rules (null: no rules, the port pays one load and a null check per burst).
-/// Immutable; the control plane builds a new one beside it and publishes it like the FIB.</summary>
+/// classifier rules (null: no rules, the port pays one load and a null check per burst), and the
+/// punt policers' settings. Immutable; the control plane builds a new one beside it and
+/// publishes it like the FIB.</summary>
 public sealed class FeatureSnapshot
 {
-    public static readonly FeatureSnapshot None = new(new AclPortRules?[DpdkSharp.EthPort.MaxPorts], new AclPortRules?[DpdkSharp.EthPort.MaxPorts]);
+    public static readonly FeatureSnapshot None = new(new AclPortRules?[DpdkSharp.EthPort.MaxPorts], new AclPortRules?[DpdkSharp.EthPort.MaxPorts], PuntPolicers.Off);
 
     /// <summary>Indexed by port id.</summary>
     public readonly AclPortRules?[] Input, Output;
 
-    public FeatureSnapshot(AclPortRules?[] input, AclPortRules?[] output)
+    public readonly PuntPolicers Policers;
+
+    public FeatureSnapshot(AclPortRules?[] input, AclPortRules?[] output, PuntPolicers policers)
     {
+        Policers = policers;
         if (input.Length != DpdkSharp.EthPort.MaxPorts || output.Length != DpdkSharp.EthPort.MaxPorts)
             throw new ArgumentException("a feature snapshot has one slot per port");
         Input = input;

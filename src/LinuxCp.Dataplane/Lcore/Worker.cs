@@ -694,9 +694,15 @@ public sealed unsafe class Worker
     {
         if (r < ReasonInfo.FirstDrop)
         {
+            PuntPolicers policers;
             if (!TMode.Paired)
             {
                 r = Reason.DropNoMirror;
+            }
+            else if ((policers = _dp.CurrentFeatures.Policers).Any
+                     && !PuntBuckets.Admit(_ctx.Punt, policers, e.Port, PuntClasses.Of(frame, Mbuf.DataLen(m), r), (long)Eal.Rdtsc()))
+            {
+                r = Reason.DropPuntPoliced;
             }
             else if (TMode.Tun)
             {

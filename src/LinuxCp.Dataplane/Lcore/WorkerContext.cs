@@ -72,6 +72,12 @@ public sealed unsafe class WorkerContext : IDisposable
     internal readonly Features.AclScratch Acl = new();
     internal void** AclDrop;
     internal long* AclHits;
+    /// <summary>Punt policers: a token bucket and counters per port and class (PuntBuckets).</summary>
+    internal long* Punt;
+
+    public long PuntPassed(int port, Features.PuntClass c) => Features.PuntBuckets.Passed(Punt, port, c);
+
+    public long PuntPoliced(int port, Features.PuntClass c) => Features.PuntBuckets.Policed(Punt, port, c);
 
     /// <summary>Packets this worker counted on a classifier rule's slot.</summary>
     public long AclHitCount(int slot) => Volatile.Read(ref AclHits[2 * slot]);
@@ -103,6 +109,8 @@ public sealed unsafe class WorkerContext : IDisposable
         AclDrop = SlowBuf + WorkerOptions.BurstSize;
         AclHits = (long*)NativeMemory.AlignedAlloc(2 * Features.Classifier.MaxRules * sizeof(long), 64);
         NativeMemory.Clear(AclHits, 2 * Features.Classifier.MaxRules * sizeof(long));
+        Punt = (long*)NativeMemory.AlignedAlloc((nuint)(Features.PuntBuckets.Longs * sizeof(long)), 64);
+        NativeMemory.Clear(Punt, (nuint)(Features.PuntBuckets.Longs * sizeof(long)));
         const int b = WorkerOptions.BurstSize;
         _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 4 + b * 4 + b * 16 + b * 4 * 3 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2 + 8)), 64);
         byte* s = _scratch;
@@ -150,6 +158,8 @@ public sealed unsafe class WorkerContext : IDisposable
             NativeMemory.AlignedFree(RxBuf);
             NativeMemory.AlignedFree(_scratch);
             NativeMemory.AlignedFree(AclHits);
+            NativeMemory.AlignedFree(Punt);
+            Punt = null;
             RxBuf = OutBuf = DropBuf = SlowBuf = AclDrop = null;
             AclHits = null;
             Acl.Dispose();

@@ -14,7 +14,8 @@ public sealed class ClassifyCommands : IDisposable
     public ClassifyCommands(RouterState state, Func<AclRule[], bool, IAclMatcher>? matcher = null)
     {
         _s = state;
-        Rules = new Classifier(state.Engine, PortOf, matcher ?? ((rules, v6) => new RteAclMatcher(rules, v6, -1)));
+        Rules = new Classifier(state.Engine, PortOf, matcher ?? ((rules, v6) => new RteAclMatcher(rules, v6, -1)),
+            PuntPolicers.Defaults((long)DpdkSharp.Eal.TscHz, state.Engine.WorkerCount));
     }
 
     public Classifier Rules { get; }

@@ -28,6 +28,7 @@ public sealed partial class CommandHandlers : IDisposable
         Capture = new CaptureService(state.Engine);
         Gc = new GcMonitor();
         Classify = new ClassifyCommands(state);
+        Punt = new PuntCommands(state, Classify.Rules, (long)Eal.TscHz);
         int w = state.Engine.WorkerCount;
         _reasonBase = [.. Enumerable.Range(0, w).Select(_ => new long[(int)Reason.Count])];
         _pathBase = [.. Enumerable.Range(0, w).Select(_ => new long[(int)RuntimePath.Count * 2])];
@@ -38,6 +39,9 @@ public sealed partial class CommandHandlers : IDisposable
 
     /// <summary>The classifier rules (input and output features) and their commands.</summary>
     public ClassifyCommands Classify { get; }
+
+    /// <summary>The punt policers (control-plane protection).</summary>
+    public PuntCommands Punt { get; }
 
     /// <summary>The pair and FIB commands.</summary>
     public RoutingCommands Routing { get; }
@@ -108,6 +112,8 @@ public sealed partial class CommandHandlers : IDisposable
             "classify del rule" => Classify.Delete(spec, rest),
             "show classify" => Classify.Show(spec, rest),
             "clear classify" => NoArgs(spec, rest, Classify.Clear),
+            "show punt policers" => Punt.Show(spec, rest),
+            "set punt policer" => Punt.Set(spec, rest),
             _ => throw new ApiException($"command '{spec.Path}' is not implemented by this lcpd"),
         };
         return JsonSerializer.SerializeToNode(result, result?.GetType() ?? typeof(object), Protocol.Json);

@@ -67,6 +67,8 @@ public static class CommandCatalog
         new("classify del rule", "<id> | all [interface <port>]", "delete a classifier rule, or all of them (of one port)"),
         new("show classify", "[interface <port>]", "classifier rules in match order with their packet and byte counters"),
         new("clear classify", "", "reset the classifier rules' counters"),
+        new("show punt policers", "[interface <port>]", "punt policer classes: budget per port (packets/s, burst), packets passed and policed"),
+        new("set punt policer", "<class> rate <pps> burst <n> | <class> off", "change a punt class's budget per port, or stop policing it"),
         new("debug fib-drop", "[table <n>] [netns <ns>] <prefix>", "remove a prefix from the dataplane only, as if an update was lost (needs --debug-commands)"),
     ];
 

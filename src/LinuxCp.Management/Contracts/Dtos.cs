@@ -90,3 +90,7 @@ public sealed record ClassifyRuleDto(uint Id, string Port, string Dir, string Sr
     string Action, int Priority, long Packets, long Bytes, string Rule);
 
 public sealed record ClassifyDeleteDto(int Deleted);
+
+/// <summary>A punt policer class: its budget per port (rate in packets/s and burst; null when the
+/// class is not policed) and what it let through and dropped (on every port, or on one).</summary>
+public sealed record PuntPolicerDto(string Class, long? Rate, long? Burst, long Passed, long Policed, string Description, string? Port);

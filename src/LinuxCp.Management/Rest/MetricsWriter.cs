@@ -70,6 +70,13 @@ public static class MetricsWriter
         for (Reason r = 0; r < Reason.Count; r++)
             Sample("lcp_packets_total", $"reason=\"{ReasonInfo.Name(r)}\",action=\"{(ReasonInfo.IsPunt(r) ? "punt" : "drop")}\"", s.Engine.ReadReason(r));
 
+        Family("lcp_punt_policed_total", "counter", "Punted packets a punt policer dropped, by class (see lcpctl show punt policers).");
+        foreach (var p in h.Punt.Show(new("show punt policers", "", ""), []))
+            Sample("lcp_punt_policed_total", $"class=\"{p.Class}\"", p.Policed);
+        Family("lcp_punt_passed_total", "counter", "Punted packets a punt policer let through, by class.");
+        foreach (var p in h.Punt.Show(new("show punt policers", "", ""), []))
+            Sample("lcp_punt_passed_total", $"class=\"{p.Class}\"", p.Passed);
+
         var rules = h.Classify.Rules.Show();
         Family("lcp_classify_rules", "gauge", "Classifier rules installed.");
         Sample("lcp_classify_rules", "", rules.Count);
