@@ -116,6 +116,12 @@ if [ "${BENCH_V6:-0}" = 1 ]; then
         in_ns ip -6 route replace "2001:200:0:$p::/64" via "fd00:16:$p::2" "${RT[@]}"
     done
 fi
+# BENCH_FLOWTRACK=1: the flow tracker on port 0 (what it receives and what it sends: with the
+# bench's symmetric traffic, FLOWS flows in one zone). Room for them: LCPD_ARGS="--flow-table N"
+# (e.g. 1048576 for FLOWS=1048576; the default 262144 would be full).
+if [ "${BENCH_FLOWTRACK:-0}" = 1 ]; then
+    "$ROOT/bin/lcpctl" --socket "$SOCK" flow enable "${PORT_VDEV0%%,*}" >/dev/null
+fi
 IFS=, read -ra routes <<<"$ROUTES"
 for r in "${routes[@]}"; do
     in_ns ip route replace "${r%%=*}" via "172.16.${r##*=}.2" "${RT[@]}"

@@ -232,7 +232,7 @@ namespace LinuxCp.Daemon
         {
             string version = typeof(Lcpd).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
             var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing, opt.DebugCommands);
-            using var handlers = new CommandHandlers(state);
+            using var handlers = new CommandHandlers(state, opt.FlowTable);
             if (opt.ClassifyFile is string rulesFile)
             {
                 int loaded = handlers.Classify.LoadFile(rulesFile);

@@ -151,12 +151,18 @@ public sealed unsafe class AclFilterTests : IDisposable
                     w.AddRange(["src", Pfx((10u << 24) | ((uint)rnd.Next(4) << 16) | (uint)rnd.Next(65536), rnd.Next(8, 25))]);
                 if (rnd.Next(3) != 0)
                     w.AddRange(["dst", Pfx((192u << 24) | ((uint)rnd.Next(4) << 8) | (uint)rnd.Next(256), rnd.Next(12, 33))]);
-                if (rnd.Next(3) != 0)
-                    w.AddRange(["proto", protos[rnd.Next(2)]]);
-                if (w.Contains("proto") && rnd.Next(2) == 0)
+                string? proto = rnd.Next(3) != 0 ? protos[rnd.Next(3)] : null;
+                if (proto is not null)
+                    w.AddRange(["proto", proto]);
+                if (proto is "tcp" or "udp" && rnd.Next(2) == 0)
                 {
                     int lo = rnd.Next(50, 60);
                     w.AddRange(["dport", $"{lo}-{lo + rnd.Next(5)}"]);
+                }
+                if (proto is "icmp" && rnd.Next(2) == 0)
+                {
+                    int lo = rnd.Next(17, 21);
+                    w.AddRange(["icmp-type", $"{lo}-{lo + rnd.Next(2)}"]);
                 }
                 if (!w.Contains("src") && !w.Contains("dst"))
                     w.AddRange(["src", "10.0.0.0/8"]); // keep every rule IPv4
@@ -172,12 +178,19 @@ public sealed unsafe class AclFilterTests : IDisposable
                 string src = $"10.{rnd.Next(5)}.{rnd.Next(256)}.1", dst = $"192.0.{rnd.Next(5)}.{rnd.Next(256)}";
                 ushort dport = (ushort)rnd.Next(48, 66);
                 byte[] f = Udp4(src, dst, dport);
-                if (rnd.Next(3) == 0)
+                int kind = rnd.Next(4);
+                if (kind == 0)
                     f[23] = 6; // TCP: the same bytes read as TCP ports
+                else if (kind == 1)
+                    f[23] = 1; // ICMP: type and code are the bytes where the ports were
+                if (rnd.Next(8) == 0)
+                    f[21] = 0x10; // a later fragment (offset 16): no ports
+                bool later = f[21] != 0;
+                ushort sp = later ? (ushort)0 : f[23] == 1 ? f[34] : (ushort)5000, dp = later ? (ushort)0 : f[23] == 1 ? f[35] : dport;
                 void* m = Mbuf(f);
                 pkts[i] = m;
                 var key = (Src: (UInt128)BinaryPrimitives.ReadUInt32BigEndian(f.AsSpan(26)), Dst: (UInt128)BinaryPrimitives.ReadUInt32BigEndian(f.AsSpan(30)));
-                AclRule? first = rules.Rules4.FirstOrDefault(r => r.Matches(false, key.Src, key.Dst, f[23], 5000, dport, f[23] == 6 ? f[14 + 20 + 13] : (byte)0));
+                AclRule? first = rules.Rules4.FirstOrDefault(r => r.Matches(false, key.Src, key.Dst, f[23], sp, dp, f[23] == 6 && !later ? f[14 + 20 + 13] : (byte)0));
                 if (first?.Action == AclAction.Drop)
                     expectDrop.Add((nint)m);
             }

@@ -146,7 +146,7 @@ public sealed unsafe class ClassifierTests : IDisposable
         var e = Assert.Throws<ClassifierException>(() => _c.Add(Parse("nosuch drop")));
         Assert.Contains("no dataplane port named 'nosuch'", e.Message);
         e = Assert.Throws<ClassifierException>(() => _c.Add(Parse("p0 reflect")));
-        Assert.Contains("flow tracker", e.Message);
+        Assert.Contains("no flow tables", e.Message);
         Assert.Equal(0, _c.Count);
         Assert.Empty(_pub.Published);
 

@@ -183,7 +183,6 @@ public sealed class ClassifyTests
             ([_f.A.PortName, "src", "10.0.0.0/33", "drop"], "10.0.0.0/33"),
             ([_f.A.PortName, "dport", "9-2", "drop"], "9-2"),
             ([_f.A.PortName, "src", "10.0.0.0/8", "dst", "2001:db8::/32", "drop"], "2001:db8::"),
-            ([_f.A.PortName, "reflect"], "flow tracker"),
             ([_f.A.PortName, "drop", "priority", "5000"], "priority"),
         ];
         foreach (var (words, error) in bad)
@@ -240,5 +239,109 @@ public sealed class ClassifyTests
             DeleteAll();
         }
         Assert.Equal("no classifier rules\n", _f.Lcpd.Ctl("show", "classify").Out);
+    }
+
+    private const string Echo = """
+        import socket, sys, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2]))); s.settimeout(0.1)
+        print('ready', flush=True)
+        end = time.time() + float(sys.argv[3])
+        while time.time() < end:
+            try:
+                d, a = s.recvfrom(2048); s.sendto(d, a)
+            except socket.timeout:
+                pass
+        """;
+
+    private const string Client = """
+        import socket, sys, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.3)
+        got = 0
+        for i in range(int(sys.argv[3])):
+            s.sendto(b'ping%d' % i, (sys.argv[1], int(sys.argv[2])))
+            try:
+                s.recv(2048); got += 1
+            except socket.timeout:
+                pass
+        print(got)
+        """;
+
+    /// <summary>UDP request/response from srcNs to an echo server in dstNs; returns the replies received.</summary>
+    private static int EchoReplies(string srcNs, string dstNs, string dst, int port, int count)
+    {
+        var server = Task.Run(() => Cmd.Run("ip", ["netns", "exec", dstNs, "/usr/bin/python3", "-c", Echo, dst, port.ToString(), "4"], TimeSpan.FromSeconds(20)));
+        Thread.Sleep(600);
+        CmdResult c = Cmd.InNs(srcNs, "/usr/bin/python3", "-c", Client, dst, port.ToString(), count.ToString());
+        Assert.True(c.Code == 0, $"udp client failed: {c}");
+        Assert.True(server.Result.Code == 0, $"echo server failed: {server.Result}");
+        return int.Parse(c.Out.Trim());
+    }
+
+    [Fact]
+    public void Reflect_AdmitsReturnTraffic_WhereADropRuleWouldMatch_StatefulFirewall()
+    {
+        Net.Ping(_f.A.Ns, _f.B.Ip4);
+        // B's side is "outside": UDP may leave towards B (reflect), only replies may come back.
+        uint reflect = Add(_f.B.PortName, "output", "proto", "udp", "dst", $"{_f.B.Ip4}/32", "reflect")[0];
+        uint drop = Add(_f.B.PortName, "input", "proto", "udp", "drop")[0];
+        try
+        {
+            Assert.Equal(10, EchoReplies(_f.A.Ns, _f.B.Ns, _f.B.Ip4, 6001, 10));
+            Assert.Equal(10, Packets(reflect));
+            Assert.Equal(10, Packets(drop)); // matched, and admitted by the flow reflect made
+
+            // Traffic B starts is not a reply: dropped.
+            Assert.Equal(0, EchoReplies(_f.B.Ns, _f.A.Ns, _f.A.Ip4, 6002, 5));
+            Assert.Equal(15, Packets(drop));
+
+            JsonObject flow = _f.Lcpd.CtlJson("show", "flows", "interface", _f.B.PortName).AsArray().Select(x => x!.AsObject())
+                .Single(x => x["dport"]!.GetValue<int>() == 6001);
+            Assert.Equal(_f.A.Ip4, flow["src"]!.GetValue<string>());
+            Assert.Equal("established", flow["state"]!.GetValue<string>());
+            Assert.True(flow["reflected"]!.GetValue<bool>());
+            Assert.Equal(20ul, flow["packets"]!.GetValue<ulong>());
+            Assert.Equal("action age_s bytes dport dst idle_s packets port proto reflected sport src state worker".Split(' ').Where(k => k != "action"),
+                flow.Select(p => p.Key).Order());
+        }
+        finally
+        {
+            DeleteAll();
+            _f.Lcpd.Ctl("clear", "flows");
+        }
+    }
+
+    [Fact]
+    public void FlowEnable_TracksBothDirections_SummaryAndTimeouts()
+    {
+        Net.Ping(_f.A.Ns, _f.B.Ip4);
+        _f.Lcpd.Ctl("clear", "flows");
+        JsonNode s = _f.Lcpd.CtlJson("flow", "enable", _f.A.PortName);
+        Assert.Contains(_f.A.PortName, s["tracked"]!.AsArray().Select(x => x!.GetValue<string>()));
+        try
+        {
+            Assert.Equal(5, EchoReplies(_f.A.Ns, _f.B.Ns, _f.B.Ip4, 6003, 5));
+            JsonObject flow = _f.Lcpd.CtlJson("show", "flows", "interface", _f.A.PortName).AsArray().Select(x => x!.AsObject())
+                .Single(x => x["dport"]!.GetValue<int>() == 6003);
+            Assert.Equal("established", flow["state"]!.GetValue<string>());
+            Assert.False(flow["reflected"]!.GetValue<bool>());
+            Assert.Equal(10ul, flow["packets"]!.GetValue<ulong>()); // requests in on A's port, replies out of it
+            JsonNode sum = _f.Lcpd.CtlJson("show", "flow", "summary");
+            Assert.True(sum["established"]!.GetValue<long>() >= 1);
+            Assert.True(sum["inserts"]!.GetValue<long>() >= 1);
+            Assert.Equal(76, sum["bytes_per_flow"]!.GetValue<int>());
+
+            // A 1 s UDP timeout: the flow is swept away.
+            _f.Lcpd.CtlJson("set", "flow", "timeouts", "udp", "1");
+            Net.WaitUntil(() => !_f.Lcpd.CtlJson("show", "flows", "interface", _f.A.PortName).AsArray().Any(x => x!["dport"]!.GetValue<int>() == 6003),
+                TimeSpan.FromSeconds(10), "the idle UDP flow expired");
+            Assert.True(_f.Lcpd.CtlJson("show", "flow", "summary")["expiries"]!.GetValue<long>() >= 1);
+            Assert.All(_f.Lcpd.CtlJson("show", "runtime").AsArray(), w => Assert.Equal(0, w!["allocated_bytes_since_warmup"]!.GetValue<long>()));
+        }
+        finally
+        {
+            _f.Lcpd.Ctl("flow", "disable", _f.A.PortName);
+            _f.Lcpd.Ctl("set", "flow", "timeouts", "udp", "300");
+        }
+        Assert.Empty(_f.Lcpd.CtlJson("show", "flow", "summary")["tracked"]!.AsArray());
     }
 }

@@ -44,6 +44,7 @@ public enum Reason : byte
     DropPortDown,
     DropClassify,
     DropPuntPoliced,
+    DropFlowTableFull,
 
     Count,
 }
@@ -94,6 +95,7 @@ public static class ReasonInfo
         Reason.DropPortDown => "port-down",
         Reason.DropClassify => "classify-drop",
         Reason.DropPuntPoliced => "punt-policed",
+        Reason.DropFlowTableFull => "flow-table-full",
         _ => "unknown",
     };
 
@@ -136,6 +138,7 @@ public static class ReasonInfo
         Reason.DropPortDown => "received on a port whose mirror is administratively down",
         Reason.DropClassify => "dropped by a classifier rule (show classify)",
         Reason.DropPuntPoliced => "punt over its policer's budget (show punt policers)",
+        Reason.DropFlowTableFull => "new flow on a tracked port with the flow table full (full-policy drop)",
         _ => "",
     };
 }

@@ -38,6 +38,8 @@ public enum RuntimePath
     Drop,
     /// <summary>Classifier rules (input and output features), on ports that have rules.</summary>
     Acl,
+    /// <summary>The flow tracker on tracked ports' bursts.</summary>
+    Flow,
     Count,
 }
 

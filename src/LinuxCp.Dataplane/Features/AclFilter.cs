@@ -144,6 +144,34 @@ public unsafe struct AclPrefilter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Has(ulong* bm, uint v) => (bm[v >> 6] & (1UL << (int)(v & 63))) != 0;
 
+    /// <summary><see cref="MayMatch"/> read from an IPv4 header without options that is a first
+    /// fragment of TCP, UDP or anything else (ICMP: type and code), with 4 bytes after it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool MayMatch4(AclPrefilter* p, byte* ip)
+    {
+        byte proto = ip[9];
+        if (!Has(p->Proto, proto))
+            return false;
+        uint sport, dport;
+        if (proto is 6 or 17 or 132)
+        {
+            sport = BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 20));
+            dport = BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 22));
+        }
+        else if (proto is 1 or 58) // as AclKey reads them, whatever the family
+        {
+            sport = ip[20];
+            dport = ip[21];
+        }
+        else
+        {
+            sport = dport = 0;
+        }
+        return Has(p->Dport, dport) && Has(p->Sport, sport)
+            && Has(p->Dst, BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 16)))
+            && Has(p->Src, BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 12)));
+    }
+
     /// <summary>Could a rule match this key? (false: certainly not). <paramref name="n"/> is the
     /// address length in bytes (4 or 16); fields as <see cref="AclKey"/> lays them out.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -215,7 +243,13 @@ public static unsafe class AclFilter
     /// <param name="hits">the worker's rule counters: two longs (packets, bytes) per slot</param>
     /// <returns>the frames kept (the first that many of <paramref name="pkts"/>)</returns>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static uint Filter(AclPortRules rules, AclScratch s, void** pkts, uint n, void** drop, ref uint nDrop, long* hits)
+    public static uint Filter(AclPortRules rules, AclScratch s, void** pkts, uint n, void** drop, ref uint nDrop, long* hits) =>
+        Filter(rules, s, pkts, n, drop, ref nDrop, hits, default);
+
+    /// <param name="flows">reflect: a reflect match creates (or refreshes) a flow; a drop match
+    /// whose flow a reflect rule created is admitted (the return traffic of a stateful rule)</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static uint Filter(AclPortRules rules, AclScratch s, void** pkts, uint n, void** drop, ref uint nDrop, long* hits, in AclFlows flows)
     {
         uint n4 = 0, n6 = 0;
         bool any4 = rules.V4 is not null, any6 = rules.V6 is not null;
@@ -234,6 +268,11 @@ public static unsafe class AclFilter
                 uint ihl = (uint)(f[14] & 0xF) << 2;
                 if ((f[14] >> 4) != 4 || ihl < 20 || seg < 14 + ihl)
                     continue;
+                // The common case, read straight from the header (no options, first fragment,
+                // ports in the segment): most packets a filter list does not name stop here.
+                if (pre4 != null && ihl == 20 && seg >= 38 && (*(ushort*)(f + 20) & 0xFF1F) == 0
+                    && !AclPrefilter.MayMatch4(pre4, f + 14))
+                    continue;
                 byte* k = s.Ptr4[n4];
                 AclKey.Build4(f + 14, seg - 14, k);
                 if (pre4 == null || AclPrefilter.MayMatch(pre4, k, 4))
@@ -251,12 +290,12 @@ public static unsafe class AclFilter
         if (n4 != 0)
         {
             rules.V4!.Classify(s.Ptr4, s.Res4, (int)n4);
-            dropped |= Apply(s.Res4, s.Idx4, n4, rules.Action4, rules.Slot4, pkts, s.Verdict, hits);
+            dropped |= Apply(s.Res4, s.Idx4, n4, rules.Action4, rules.Slot4, pkts, s.Verdict, hits, s.Ptr4, false, in flows);
         }
         if (n6 != 0)
         {
             rules.V6!.Classify(s.Ptr6, s.Res6, (int)n6);
-            dropped |= Apply(s.Res6, s.Idx6, n6, rules.Action6, rules.Slot6, pkts, s.Verdict, hits);
+            dropped |= Apply(s.Res6, s.Idx6, n6, rules.Action6, rules.Slot6, pkts, s.Verdict, hits, s.Ptr6, true, in flows);
         }
         if (!dropped)
             return n;
@@ -272,7 +311,8 @@ public static unsafe class AclFilter
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Apply(uint* res, ushort* idx, uint n, AclAction[] actions, int[] slots, void** pkts, byte* verdict, long* hits)
+    private static bool Apply(uint* res, ushort* idx, uint n, AclAction[] actions, int[] slots, void** pkts, byte* verdict, long* hits,
+        byte** keys, bool v6, in AclFlows flows)
     {
         bool dropped = false;
         for (uint j = 0; j < n; j++)
@@ -281,13 +321,31 @@ public static unsafe class AclFilter
             if (rank == 0)
                 continue;
             int slot = slots[rank - 1];
+            uint len = Mbuf.PktLen(pkts[idx[j]]);
             hits[2 * slot]++;
-            hits[2 * slot + 1] += Mbuf.PktLen(pkts[idx[j]]);
-            if (actions[rank - 1] == AclAction.Drop)
+            hits[2 * slot + 1] += len;
+            AclAction a = actions[rank - 1];
+            if (a == AclAction.Pass)
+                continue;
+            FlowTable? t = flows.Table;
+            FlowEntry* f = null;
+            bool fromLo = false;
+            if (t is not null)
+                f = t.Lookup(keys[j], v6, flows.Zone, flows.Now, a == AclAction.Reflect, out fromLo, out _);
+            if (a == AclAction.Reflect)
+            {
+                if (f != null)
+                    f->Flags |= FlowEntry.Reflected;
+            }
+            else if (f == null || (f->Flags & FlowEntry.Reflected) == 0)
             {
                 verdict[idx[j]] = Dropped;
                 dropped = true;
+                continue;
             }
+            // A tracked port's tracker counts the packet itself, after the classifier.
+            if (f != null && !flows.Tracked)
+                t!.Update(f, fromLo, FlowTracker.TcpFlags(keys[j], v6), len, flows.Now);
         }
         return dropped;
     }

@@ -31,22 +31,29 @@ public sealed class Classifier : IDisposable
     private readonly List<AclPortRules> _retired = [];
     private readonly List<int> _retiredSlots = [];
     private FeatureSnapshot _current = FeatureSnapshot.None;
+    private readonly Action? _ensureFlowTables;
+    private readonly bool[] _tracked = new bool[DpdkSharp.EthPort.MaxPorts];
+    private FlowTimeouts _timeouts = FlowTimeouts.Default;
+    private FlowFullPolicy _fullPolicy = FlowFullPolicy.Pass;
     private uint _nextId = 1;
     private int _nextSlot;
 
     /// <param name="portOf">the port id of a dataplane port name that may carry rules (null: no such port)</param>
     /// <param name="matcher">builds a matcher over one family's rules in match order</param>
     /// <param name="policers">the punt policers to start with (published now)</param>
+    /// <param name="ensureFlowTables">gives every worker a flow table if it has none (reflect
+    /// rules and tracked ports need one); throws <see cref="ClassifierException"/> if it cannot</param>
     public Classifier(IFeaturePublisher publisher, Func<string, ushort?> portOf, Func<AclRule[], bool, IAclMatcher> matcher,
-        PuntPolicers? policers = null)
+        PuntPolicers? policers = null, Action? ensureFlowTables = null)
     {
+        _ensureFlowTables = ensureFlowTables;
         _pub = publisher;
         _workers = publisher.Workers;
         _portOf = portOf;
         _matcher = matcher;
         if (policers is not null)
         {
-            _current = new FeatureSnapshot(_current.Input, _current.Output, policers);
+            _current = _current.With(policers);
             _pub.Publish(_current, GraceTimeout);
         }
     }
@@ -57,7 +64,7 @@ public sealed class Classifier : IDisposable
     {
         lock (_lock)
         {
-            _current = new FeatureSnapshot(_current.Input, _current.Output, policers);
+            _current = _current.With(policers);
             if (_pub.Publish(_current, GraceTimeout))
                 ReleaseRetired();
         }
@@ -87,9 +94,8 @@ public sealed class Classifier : IDisposable
     {
         lock (_lock)
         {
-            foreach (AclRule r in parsed)
-                if (r.Action == AclAction.Reflect)
-                    throw new ClassifierException("reflect needs the flow tracker, which this lcpd does not have yet; use pass");
+            if (parsed.Any(r => r.Action == AclAction.Reflect))
+                EnsureFlowTables();
             foreach (AclRule r in parsed)
                 if (_portOf(r.Port) is null)
                     throw new ClassifierException($"no dataplane port named '{r.Port}' (rules go on ports, not on mirrors; see show interfaces)");
@@ -224,12 +230,73 @@ public sealed class Classifier : IDisposable
                 b.Dispose();
             throw e as ClassifierException ?? new ClassifierException($"cannot build the classifier: {e.Message}");
         }
-        _current = new FeatureSnapshot(input, output, _current.Policers);
+        _current = _current.With(input, output).With(FlowSettingsNow());
         _retired.AddRange(replaced);
         if (_pub.Publish(_current, GraceTimeout))
             ReleaseRetired();
         // else: a worker did not pass a quiescent point in time; what it may still use stays
         // allocated until a later publication's grace period completes.
+    }
+
+    private void EnsureFlowTables()
+    {
+        if (_ensureFlowTables is null)
+            throw new ClassifierException("this lcpd has no flow tables (reflect and flow tracking need them)");
+        _ensureFlowTables();
+    }
+
+    /// <summary>The flow settings of now: tracked ports, ports whose flows stay alive (tracked, or
+    /// with reflect rules), timeouts, full policy.</summary>
+    private FlowSettings FlowSettingsNow()
+    {
+        var live = (bool[])_tracked.Clone();
+        foreach (AclRule r in _rules.Values)
+            if (r.Action == AclAction.Reflect && _portOf(r.Port) is ushort p)
+                live[p] = true;
+        return new FlowSettings((bool[])_tracked.Clone(), live, _timeouts, _fullPolicy);
+    }
+
+    /// <summary>Starts or stops tracking every flow of a port (flow enable / disable).</summary>
+    public void SetTracked(ushort port, bool on)
+    {
+        lock (_lock)
+        {
+            if (on)
+                EnsureFlowTables();
+            _tracked[port] = on;
+            PublishFlows();
+        }
+    }
+
+    public bool IsTracked(ushort port)
+    {
+        lock (_lock)
+            return _tracked[port];
+    }
+
+    public void SetFlowTimeouts(FlowTimeouts t)
+    {
+        lock (_lock)
+        {
+            _timeouts = t;
+            PublishFlows();
+        }
+    }
+
+    public void SetFullPolicy(FlowFullPolicy p)
+    {
+        lock (_lock)
+        {
+            _fullPolicy = p;
+            PublishFlows();
+        }
+    }
+
+    private void PublishFlows()
+    {
+        _current = _current.With(FlowSettingsNow());
+        if (_pub.Publish(_current, GraceTimeout))
+            ReleaseRetired();
     }
 
     private void ReleaseRetired()
@@ -249,7 +316,7 @@ public sealed class Classifier : IDisposable
         lock (_lock)
         {
             var all = _current.Input.Concat(_current.Output).OfType<AclPortRules>().ToList();
-            _current = new FeatureSnapshot(FeatureSnapshot.None.Input, FeatureSnapshot.None.Output, _current.Policers);
+            _current = _current.With(FeatureSnapshot.None.Input, FeatureSnapshot.None.Output);
             _retired.AddRange(all);
             if (_pub.Publish(_current, GraceTimeout))
                 ReleaseRetired();

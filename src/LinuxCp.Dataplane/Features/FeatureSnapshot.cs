@@ -6,16 +6,19 @@ namespace LinuxCp.Dataplane.Features;
 /// publishes it like the FIB.</summary>
 public sealed class FeatureSnapshot
 {
-    public static readonly FeatureSnapshot None = new(new AclPortRules?[DpdkSharp.EthPort.MaxPorts], new AclPortRules?[DpdkSharp.EthPort.MaxPorts], PuntPolicers.Off);
+    public static readonly FeatureSnapshot None = new(new AclPortRules?[DpdkSharp.EthPort.MaxPorts], new AclPortRules?[DpdkSharp.EthPort.MaxPorts], PuntPolicers.Off, FlowSettings.Off);
 
     /// <summary>Indexed by port id.</summary>
     public readonly AclPortRules?[] Input, Output;
 
     public readonly PuntPolicers Policers;
 
-    public FeatureSnapshot(AclPortRules?[] input, AclPortRules?[] output, PuntPolicers policers)
+    public readonly FlowSettings Flows;
+
+    public FeatureSnapshot(AclPortRules?[] input, AclPortRules?[] output, PuntPolicers policers, FlowSettings flows)
     {
         Policers = policers;
+        Flows = flows;
         if (input.Length != DpdkSharp.EthPort.MaxPorts || output.Length != DpdkSharp.EthPort.MaxPorts)
             throw new ArgumentException("a feature snapshot has one slot per port");
         Input = input;
@@ -23,4 +26,10 @@ public sealed class FeatureSnapshot
     }
 
     public AclPortRules?[] Of(AclDirection d) => d == AclDirection.Input ? Input : Output;
+
+    public FeatureSnapshot With(PuntPolicers p) => new(Input, Output, p, Flows);
+
+    public FeatureSnapshot With(FlowSettings f) => new(Input, Output, Policers, f);
+
+    public FeatureSnapshot With(AclPortRules?[] input, AclPortRules?[] output) => new(input, output, Policers, Flows);
 }

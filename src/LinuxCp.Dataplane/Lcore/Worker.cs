@@ -105,7 +105,14 @@ public sealed unsafe class Worker
         RuntimeHelpers.PrepareMethod(inAcl.MethodHandle, [typeof(NoTrace).TypeHandle]);
         RuntimeHelpers.PrepareMethod(inAcl.MethodHandle, [typeof(Traced).TypeHandle]);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(OutputAcl), Flags)!.MethodHandle);
-        RuntimeHelpers.PrepareMethod(typeof(AclFilter).GetMethod(nameof(AclFilter.Filter))!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(TrackFlows), Flags)!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(TrackOutput), Flags)!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(Flows), Flags)!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(FlowTracker).GetMethod(nameof(FlowTracker.Track))!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(FlowTable).GetMethod(nameof(FlowTable.Sweep))!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(FlowTable).GetMethod(nameof(FlowTable.Clear))!.MethodHandle);
+        foreach (var filter in typeof(AclFilter).GetMethods().Where(m => m.Name == nameof(AclFilter.Filter)))
+            RuntimeHelpers.PrepareMethod(filter.MethodHandle);
         const System.Reflection.BindingFlags Static = System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic;
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp4), Static)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp6), Static)!.MethodHandle);
@@ -188,6 +195,10 @@ public sealed unsafe class Worker
                 }
             }
 
+            // Flows: the clock, an expiry sweep of a few entries, a clear when asked.
+            if (ctx.Flows is { } flows)
+                Flows(ctx, flows, last);
+
             // Quiescent point: nothing read from the tables above is used after this. Report
             // the control plane's grace token when it moved (DataplaneEngine.GraceToken).
             long token = Volatile.Read(ref _dp.GraceToken);
@@ -227,6 +238,24 @@ public sealed unsafe class Worker
             }
         }
         Volatile.Write(ref ctx.Iterations, iter);
+    }
+
+    /// <summary>Entries of the flow table one loop iteration looks at for expiry: a full pass
+    /// over a million flows takes about 32,000 iterations, and no iteration does much.</summary>
+    private const int SweepPerIteration = 32;
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private void Flows(WorkerContext ctx, FlowTable flows, long tsc)
+    {
+        ctx.NowMs = (uint)((tsc - ctx.FlowEpochTsc) / ctx.TscPerMs);
+        if (Volatile.Read(ref ctx.FlowClearRequested) != 0)
+        {
+            flows.Clear();
+            Volatile.Write(ref ctx.FlowClearRequested, 0);
+            return;
+        }
+        FlowSettings s = _dp.CurrentFeatures.Flows;
+        flows.Sweep(ctx.NowMs, SweepPerIteration, s.Timeouts, s.Live);
     }
 
     // ---- phy RX: classify, punt or drop ----------------------------------------------------
@@ -310,10 +339,13 @@ public sealed unsafe class Worker
         // Input features: the port's classifier rules, before the punt/forward decision (a
         // dropped packet never reaches Linux). One load and a null check when it has none.
         uint received = n;
-        long aclBytes = 0; // of the packets the rules dropped; the loops below count the rest
-        AclPortRules? inAcl = _dp.CurrentFeatures.Input[e.Port];
+        long aclBytes = 0; // of the packets the rules (or a full flow table) dropped; the loops below count the rest
+        FeatureSnapshot features = _dp.CurrentFeatures;
+        AclPortRules? inAcl = features.Input[e.Port];
         if (inAcl is not null)
-            n = InputAcl<TTrace>(in e, inAcl, rx, n, ref nDrop, ref aclBytes);
+            n = InputAcl<TTrace>(in e, inAcl, features.Flows.Tracked[e.Port], rx, n, ref nDrop, ref aclBytes);
+        if (features.Flows.Tracked[e.Port])
+            n = TrackFlows(e.Port, features.Flows, rx, n, ctx.DropBuf, ref nDrop, ref aclBytes);
 
         // Phase 1: classify; forwarding candidates are collected for the bulk lookups. The
         // common cases (unicast IPv4 to us, no options, TTL > 1, sane lengths; then the same for
@@ -742,12 +774,13 @@ public sealed unsafe class Worker
     /// <summary>Input classifier of a phy burst: what a drop rule matches moves to the drop
     /// buffer (counted as classify-drop, traced as dropped); returns how many stay, in order.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private uint InputAcl<TTrace>(in PollEntry e, AclPortRules rules, void** pkts, uint n, ref uint nDrop, ref long droppedBytes)
+    private uint InputAcl<TTrace>(in PollEntry e, AclPortRules rules, bool tracked, void** pkts, uint n, ref uint nDrop, ref long droppedBytes)
         where TTrace : struct, ITrace
     {
         WorkerContext ctx = _ctx;
         uint first = nDrop;
-        uint kept = AclFilter.Filter(rules, ctx.Acl, pkts, n, ctx.DropBuf, ref nDrop, ctx.AclHits);
+        uint kept = AclFilter.Filter(rules, ctx.Acl, pkts, n, ctx.DropBuf, ref nDrop, ctx.AclHits,
+            new AclFlows(ctx.Flows, (byte)e.Port, ctx.NowMs, tracked));
         for (uint i = first; i < nDrop; i++)
         {
             droppedBytes += Mbuf.PktLen(ctx.DropBuf[i]);
@@ -763,11 +796,12 @@ public sealed unsafe class Worker
     /// mirror): drops are freed here, counted as classify-drop and on the port. Returns how
     /// many stay and takes their bytes off <paramref name="bytes"/> when it is known.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private uint OutputAcl(AclPortRules rules, ushort port, void** pkts, uint n, ref long bytes)
+    private uint OutputAcl(AclPortRules rules, bool tracked, ushort port, void** pkts, uint n, ref long bytes)
     {
         WorkerContext ctx = _ctx;
         uint nDrop = 0;
-        uint kept = AclFilter.Filter(rules, ctx.Acl, pkts, n, ctx.AclDrop, ref nDrop, ctx.AclHits);
+        uint kept = AclFilter.Filter(rules, ctx.Acl, pkts, n, ctx.AclDrop, ref nDrop, ctx.AclHits,
+            new AclFlows(ctx.Flows, (byte)port, ctx.NowMs, tracked));
         if (nDrop != 0)
         {
             if (bytes >= 0)
@@ -778,6 +812,25 @@ public sealed unsafe class Worker
             ctx.Counters.Port(port, PortCounter.Drops) += nDrop;
         }
         Mark(RuntimePath.Acl, n);
+        return kept;
+    }
+
+    /// <summary>The flow tracker on a tracked port's burst (RX after the input rules, TX after the
+    /// output rules). A new flow that finds the table full is passed untracked or, by policy,
+    /// dropped: counted as flow-table-full.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private uint TrackFlows(ushort port, FlowSettings settings, void** pkts, uint n, void** drop, ref uint nDrop, ref long droppedBytes)
+    {
+        WorkerContext ctx = _ctx;
+        FlowTable? t = ctx.Flows;
+        if (t is null)
+            return n;
+        uint first = nDrop;
+        uint kept = FlowTracker.Track(t, ctx.Acl, (byte)port, pkts, n, ctx.NowMs, settings.FullPolicy, drop, ref nDrop);
+        for (uint i = first; i < nDrop; i++)
+            droppedBytes += Mbuf.PktLen(drop[i]);
+        ctx.Counters.Reason(Reason.DropFlowTableFull) += nDrop - first;
+        Mark(RuntimePath.Flow, n);
         return kept;
     }
 
@@ -901,14 +954,34 @@ public sealed unsafe class Worker
         *(ushort*)(p + 4) = (ushort)(mac >> 32);
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private uint TrackOutput(ushort port, FlowSettings settings, void** pkts, uint n, ref long bytes)
+    {
+        uint nDrop = 0;
+        long droppedBytes = 0;
+        uint kept = TrackFlows(port, settings, pkts, n, _ctx.AclDrop, ref nDrop, ref droppedBytes);
+        if (nDrop != 0)
+        {
+            if (bytes >= 0)
+                bytes -= droppedBytes;
+            DpdkSharp.Burst.Free(_ctx.AclDrop, nDrop);
+            _ctx.Counters.Port(port, PortCounter.Drops) += nDrop;
+        }
+        return kept;
+    }
+
     /// <summary>Output on a port: one TX call for the batch; what the queue refuses is freed and
     /// counted under <paramref name="fullReason"/>. Nothing leaks.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private void Send(ushort port, void** pkts, uint n, Reason fullReason, long bytes = -1)
     {
         WorkerCounters c = _ctx.Counters;
-        AclPortRules? outAcl = _dp.CurrentFeatures.Output[port];
-        if (outAcl is not null && (n = OutputAcl(outAcl, port, pkts, n, ref bytes)) == 0)
+        FeatureSnapshot features = _dp.CurrentFeatures;
+        AclPortRules? outAcl = features.Output[port];
+        bool tracked = features.Flows.Tracked[port];
+        if (outAcl is not null && (n = OutputAcl(outAcl, tracked, port, pkts, n, ref bytes)) == 0)
+            return;
+        if (tracked && (n = TrackOutput(port, features.Flows, pkts, n, ref bytes)) == 0)
             return;
         if (bytes < 0)
         {

@@ -72,6 +72,49 @@ public sealed unsafe class WorkerContext : IDisposable
     internal readonly Features.AclScratch Acl = new();
     internal void** AclDrop;
     internal long* AclHits;
+    /// <summary>The flow table (null until the control plane gives one: flow enable, reflect),
+    /// the time in milliseconds since the table's epoch (set each loop iteration), and a clear
+    /// request the worker carries out at its next quiescent point.</summary>
+    internal Features.FlowTable? Flows;
+    internal uint NowMs;
+    internal long FlowEpochTsc;
+    internal long TscPerMs = 1;
+    internal int FlowClearRequested;
+
+    public Features.FlowTable? FlowTable => Volatile.Read(ref Flows);
+
+    /// <summary>The worker's flow clock (milliseconds since its table's epoch).</summary>
+    public uint FlowClockMs => Volatile.Read(ref NowMs);
+
+    /// <summary>Gives the worker its flow table (once, before a snapshot that needs it is published).</summary>
+    public void AttachFlows(Features.FlowTable table, long epochTsc, long tscPerMs)
+    {
+        FlowEpochTsc = epochTsc;
+        TscPerMs = Math.Max(1, tscPerMs);
+        Volatile.Write(ref Flows, table);
+    }
+
+    /// <summary>Asks the worker to empty its flow table; true once it did (or it does not run).</summary>
+    public bool ClearFlows(TimeSpan timeout)
+    {
+        if (Flows is null)
+            return true;
+        if (!IsRunning)
+        {
+            Flows.Clear();
+            return true;
+        }
+        Volatile.Write(ref FlowClearRequested, 1);
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (Volatile.Read(ref FlowClearRequested) != 0)
+        {
+            if (Environment.TickCount64 > deadline || !IsRunning)
+                return !IsRunning;
+            Thread.Sleep(1);
+        }
+        return true;
+    }
+
     /// <summary>Punt policers: a token bucket and counters per port and class (PuntBuckets).</summary>
     internal long* Punt;
 
@@ -167,5 +210,7 @@ public sealed unsafe class WorkerContext : IDisposable
         }
         Trace?.Dispose();
         Capture?.Dispose();
+        Flows?.Dispose();
+        Flows = null;
     }
 }

@@ -11,11 +11,11 @@ public sealed class ClassifyCommands : IDisposable
 {
     private readonly RouterState _s;
 
-    public ClassifyCommands(RouterState state, Func<AclRule[], bool, IAclMatcher>? matcher = null)
+    public ClassifyCommands(RouterState state, Action? ensureFlowTables = null, Func<AclRule[], bool, IAclMatcher>? matcher = null)
     {
         _s = state;
         Rules = new Classifier(state.Engine, PortOf, matcher ?? ((rules, v6) => new RteAclMatcher(rules, v6, -1)),
-            PuntPolicers.Defaults((long)DpdkSharp.Eal.TscHz, state.Engine.WorkerCount));
+            PuntPolicers.Defaults((long)DpdkSharp.Eal.TscHz, state.Engine.WorkerCount), ensureFlowTables);
     }
 
     public Classifier Rules { get; }

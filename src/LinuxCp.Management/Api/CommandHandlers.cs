@@ -21,13 +21,15 @@ public sealed partial class CommandHandlers : IDisposable
     private long[][] _pathBase;
     private HistogramSnapshot[] _latencyBase;
 
-    public CommandHandlers(RouterState state)
+    /// <param name="flowTable">flows per worker's flow table (--flow-table)</param>
+    public CommandHandlers(RouterState state, int flowTable = DefaultFlowTable)
     {
         _s = state;
         Routing = new RoutingCommands(state);
         Capture = new CaptureService(state.Engine);
         Gc = new GcMonitor();
-        Classify = new ClassifyCommands(state);
+        Flows = new FlowCommands(state, () => Classify!.Rules, flowTable);
+        Classify = new ClassifyCommands(state, Flows.EnsureTables);
         Punt = new PuntCommands(state, Classify.Rules, (long)Eal.TscHz);
         int w = state.Engine.WorkerCount;
         _reasonBase = [.. Enumerable.Range(0, w).Select(_ => new long[(int)Reason.Count])];
@@ -39,6 +41,11 @@ public sealed partial class CommandHandlers : IDisposable
 
     /// <summary>The classifier rules (input and output features) and their commands.</summary>
     public ClassifyCommands Classify { get; }
+
+    public const int DefaultFlowTable = 262_144;
+
+    /// <summary>The flow tracker.</summary>
+    public FlowCommands Flows { get; }
 
     /// <summary>The punt policers (control-plane protection).</summary>
     public PuntCommands Punt { get; }
@@ -113,6 +120,13 @@ public sealed partial class CommandHandlers : IDisposable
             "show classify" => Classify.Show(spec, rest),
             "clear classify" => NoArgs(spec, rest, Classify.Clear),
             "show punt policers" => Punt.Show(spec, rest),
+            "flow enable" => Flows.Enable(spec, rest, true),
+            "flow disable" => Flows.Enable(spec, rest, false),
+            "show flows" => Flows.Show(spec, rest),
+            "show flow summary" => NoArgs(spec, rest, Flows.Summary),
+            "clear flows" => NoArgs(spec, rest, Flows.Clear),
+            "set flow timeouts" => Flows.SetTimeouts(spec, rest),
+            "set flow full-policy" => Flows.SetFullPolicy(spec, rest),
             "set punt policer" => Punt.Set(spec, rest),
             _ => throw new ApiException($"command '{spec.Path}' is not implemented by this lcpd"),
         };
@@ -263,6 +277,7 @@ public sealed partial class CommandHandlers : IDisposable
         RuntimePath.Xconnect => "x-connect",
         RuntimePath.Tx => "tx",
         RuntimePath.Acl => "acl",
+        RuntimePath.Flow => "flow",
         _ => "drop",
     };
 

@@ -59,6 +59,8 @@ public sealed record LaunchOptions
     public string? ConfigStateDir { get; init; } = "/var/lib/lcpd";
     /// <summary>--no-repair: drift of managed items is reported, not repaired.</summary>
     public bool ConfigRepair { get; init; } = true;
+    /// <summary>--flow-table: flows each worker's flow table holds (allocated when first needed).</summary>
+    public int FlowTable { get; init; } = 262_144;
     /// <summary>--classify-file: classifier rules installed before the workers start.</summary>
     public string? ClassifyFile { get; init; }
     /// <summary>--etcd: endpoints of the etcd cluster holding this router's configuration.</summary>
@@ -96,6 +98,8 @@ public sealed record LaunchOptions
                                  table an 'ip rule iif <host-if>' or a VRF device gives, or main)
           --netns <ns>           default namespace for mirrors (created if missing)
           --port-mac <port>=<mac>  set a port's MAC before it starts (its mirror gets it too); repeatable
+          --flow-table <n>       flows per worker's flow table (default 262144, 76 bytes each),
+                                 allocated at the first flow enable or reflect rule
           --classify-file <f>    classifier rules to install at start, one per line in the words of
                                  `classify add rule` ('#' comments); any bad line stops the start
           --api-socket <path>    API socket for lcpctl (default /run/lcpd.sock, mode 0600)
@@ -227,6 +231,12 @@ public sealed record LaunchOptions
                     if (g.Length == 0 || g.Contains(':') || g.Contains('\n'))
                         throw new UsageException($"--api-socket-group '{g}': not a group name");
                     o = o with { ApiSocketGroup = g };
+                    break;
+                case "--flow-table":
+                    string ft = Value();
+                    if (!int.TryParse(ft, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int flows) || flows < 16 || flows > 1 << 26)
+                        throw new UsageException($"--flow-table '{ft}': a number of flows from 16 to 67108864");
+                    o = o with { FlowTable = flows };
                     break;
                 case "--classify-file":
                     o = o with { ClassifyFile = Value() };

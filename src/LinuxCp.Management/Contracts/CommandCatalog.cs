@@ -12,7 +12,7 @@ public sealed record CommandSpec(string Path, string Args, string Help)
 public static class CommandCatalog
 {
     private static readonly string[][] Writes =
-        [["clear"], ["set"], ["debug"], ["trace", "add"], ["capture", "start"], ["capture", "stop"], ["lcp", "create"], ["lcp", "delete"], ["lcp", "resync"], ["classify"],
+        [["clear"], ["set"], ["debug"], ["trace", "add"], ["capture", "start"], ["capture", "stop"], ["lcp", "create"], ["lcp", "delete"], ["lcp", "resync"], ["classify"], ["flow", "enable"], ["flow", "disable"],
          ["config", "update"], ["config", "delete"], ["config", "resync"], ["config", "confirm"], ["config", "rollback"]];
 
     /// <summary>Does this command change the router's state (what the audit log records)?</summary>
@@ -67,6 +67,13 @@ public static class CommandCatalog
         new("classify del rule", "<id> | all [interface <port>]", "delete a classifier rule, or all of them (of one port)"),
         new("show classify", "[interface <port>]", "classifier rules in match order with their packet and byte counters"),
         new("clear classify", "", "reset the classifier rules' counters"),
+        new("flow enable", "<port>", "track every flow through a port (both directions, RX and TX): state, counters, timeouts"),
+        new("flow disable", "<port>", "stop tracking a port's flows (they expire at the next sweep)"),
+        new("show flows", "[interface <port>] [max <n>]", "tracked flows: endpoints, state, packets, bytes, age (default max 100)"),
+        new("show flow summary", "", "flows per state, inserts, expiries, table full, capacity, timeouts"),
+        new("clear flows", "", "empty the flow tables"),
+        new("set flow timeouts", "[tcp-established <s>] [tcp-transitory <s>] [udp <s>] [icmp <s>] [other <s>]", "idle timeouts of flows by state"),
+        new("set flow full-policy", "<drop|pass>", "what a new flow gets when the flow table is full (pass: forwarded untracked)"),
         new("show punt policers", "[interface <port>]", "punt policer classes: budget per port (packets/s, burst), packets passed and policed"),
         new("set punt policer", "<class> rate <pps> burst <n> | <class> off", "change a punt class's budget per port, or stop policing it"),
         new("debug fib-drop", "[table <n>] [netns <ns>] <prefix>", "remove a prefix from the dataplane only, as if an update was lost (needs --debug-commands)"),

@@ -94,3 +94,13 @@ public sealed record ClassifyDeleteDto(int Deleted);
 /// <summary>A punt policer class: its budget per port (rate in packets/s and burst; null when the
 /// class is not policed) and what it let through and dropped (on every port, or on one).</summary>
 public sealed record PuntPolicerDto(string Class, long? Rate, long? Burst, long Passed, long Policed, string Description, string? Port);
+
+/// <summary>A tracked flow (show flows): endpoints as the flow's first packet had them; ages in seconds.</summary>
+public sealed record FlowDto(int Worker, string Port, string Proto, string Src, int Sport, string Dst, int Dport, string State,
+    ulong Packets, ulong Bytes, double AgeS, double IdleS, bool Reflected);
+
+public sealed record FlowTimeoutsDto(uint TcpEstablished, uint TcpTransitory, uint Udp, uint Icmp, uint Other);
+
+/// <summary>The flow tables summed over the workers (show flow summary).</summary>
+public sealed record FlowSummaryDto(long Flows, long New, long Established, long FinWait, long Closed, long Inserts, long Expiries,
+    long TableFull, long Capacity, int BytesPerFlow, List<string> Tracked, string FullPolicy, FlowTimeoutsDto TimeoutsS);

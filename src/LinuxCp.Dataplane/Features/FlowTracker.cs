@@ -1,0 +1,103 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using DpdkSharp;
+
+namespace LinuxCp.Dataplane.Features;
+
+/// <summary>The flow tracker's settings as the workers read them: which ports track every flow
+/// (<c>flow enable</c>), which ports' flows stay alive (tracked, or with reflect rules), the
+/// timeouts and the table-full policy. Immutable; part of the <see cref="FeatureSnapshot"/>.</summary>
+public sealed class FlowSettings
+{
+    public static readonly FlowSettings Off = new(new bool[EthPort.MaxPorts], new bool[EthPort.MaxPorts], FlowTimeouts.Default, FlowFullPolicy.Pass);
+
+    public readonly bool[] Tracked;
+    public readonly bool[] Live;
+    public readonly FlowTimeouts Timeouts;
+    public readonly FlowFullPolicy FullPolicy;
+
+    public FlowSettings(bool[] tracked, bool[] live, FlowTimeouts timeouts, FlowFullPolicy fullPolicy)
+    {
+        Tracked = tracked;
+        Live = live;
+        Timeouts = timeouts;
+        FullPolicy = fullPolicy;
+    }
+}
+
+/// <summary>What the classifier needs to handle reflect rules on a burst: the worker's flow table
+/// (null: none yet), the port, the time, and whether the port's tracker counts the packets itself.</summary>
+public readonly unsafe struct AclFlows(FlowTable? table, byte zone, uint now, bool tracked)
+{
+    public readonly FlowTable? Table = table;
+    public readonly byte Zone = zone;
+    public readonly uint Now = now;
+    public readonly bool Tracked = tracked;
+}
+
+/// <summary>The tracker node: every IPv4/IPv6 packet of a burst on a tracked port finds or creates
+/// its flow and moves its state on. A new flow that finds the table full is counted and, by the
+/// policy, passed untracked or dropped. No allocation, no locks (the table is the worker's).</summary>
+public static unsafe class FlowTracker
+{
+    /// <returns>the packets kept (the first that many of <paramref name="pkts"/>); dropped ones
+    /// (table full, policy drop) go to <paramref name="drop"/></returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static uint Track(FlowTable t, AclScratch s, byte zone, void** pkts, uint n, uint now, FlowFullPolicy policy, void** drop, ref uint nDrop)
+    {
+        byte* key = s.Keys6; // one key at a time; room for either family
+        uint kept = 0;
+        for (uint i = 0; i < n; i++)
+        {
+            void* m = pkts[i];
+            if (!KeyOf(m, key, out bool v6))
+            {
+                pkts[kept++] = m;
+                continue;
+            }
+            FlowEntry* f = t.Lookup(key, v6, zone, now, true, out bool fromLo, out _);
+            if (f == null)
+            {
+                if (policy == FlowFullPolicy.Drop)
+                    drop[nDrop++] = m;
+                else
+                    pkts[kept++] = m;
+                continue;
+            }
+            t.Update(f, fromLo, TcpFlags(key, v6), Mbuf.PktLen(m), now);
+            pkts[kept++] = m;
+        }
+        return kept;
+    }
+
+    /// <summary>The TCP flags of a key (0 when not TCP or not in the first segment).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static byte TcpFlags(byte* key, bool v6) => key[0] == 6 ? key[4 + 2 * (v6 ? 16 : 4) + 4] : (byte)0;
+
+    /// <summary>Builds the classifier key of an untagged IPv4/IPv6 frame; false for anything else.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool KeyOf(void* m, byte* key, out bool v6)
+    {
+        byte* f = Mbuf.Data(m);
+        uint seg = Mbuf.DataLen(m);
+        v6 = false;
+        if (seg < 34)
+            return false;
+        ushort type = BinaryPrimitives.ReverseEndianness(*(ushort*)(f + 12));
+        if (type == 0x0800)
+        {
+            uint ihl = (uint)(f[14] & 0xF) << 2;
+            if ((f[14] >> 4) != 4 || ihl < 20 || seg < 14 + ihl)
+                return false;
+            AclKey.Build4(f + 14, seg - 14, key);
+            return true;
+        }
+        if (type == 0x86DD && seg >= 54 && (f[14] >> 4) == 6)
+        {
+            AclKey.Build6(f + 14, seg - 14, key);
+            v6 = true;
+            return true;
+        }
+        return false;
+    }
+}
