@@ -74,6 +74,7 @@ RT=(${BENCH_TABLE:+table $BENCH_TABLE})
 # matches the bench's traffic (UDP 1000 -> 1001 from 10.254/16 or 2001:db8::1): what a port pays
 # for carrying rules. Varied prefixes, protocols and port ranges, as a real filter list would be.
 ACL_ARGS=()
+[ -n "${BENCH_FLOW_TABLE:-}" ] && ACL_ARGS+=(--flow-table "$BENCH_FLOW_TABLE")
 if [ "${BENCH_ACL:-0}" -gt 0 ]; then
     ACL_FILE=/tmp/lcpbench-acl-$$
     python3 - "$BENCH_ACL" "${PORT_VDEV0%%,*}" "${PORT_VDEV1%%,*}" > "$ACL_FILE" <<'PY'
@@ -85,7 +86,7 @@ for port in ports:
         print(f"{port} input src 100.{64 + (i >> 8 & 63)}.{i & 255}.0/24 dst 10.{i % 200}.0.0/16 proto {proto} dport {2000 + i % 1000}-{2000 + i % 1000 + 10} drop priority {i % 4096}")
         print(f"{port} input src 2001:db8:{0x100 + i:x}::/48 proto {proto} dport {3000 + i % 1000} drop priority {i % 4096}")
 PY
-    ACL_ARGS=(--classify-file "$ACL_FILE")
+    ACL_ARGS+=(--classify-file "$ACL_FILE")
 fi
 # shellcheck disable=SC2086
 "${TASKSET[@]}" "$ROOT/bin/lcpd" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
@@ -117,7 +118,7 @@ if [ "${BENCH_V6:-0}" = 1 ]; then
     done
 fi
 # BENCH_FLOWTRACK=1: the flow tracker on port 0 (what it receives and what it sends: with the
-# bench's symmetric traffic, FLOWS flows in one zone). Room for them: LCPD_ARGS="--flow-table N"
+# bench's symmetric traffic, FLOWS flows in one zone). BENCH_FLOW_TABLE=N: lcpd's --flow-table
 # (e.g. 1048576 for FLOWS=1048576; the default 262144 would be full).
 if [ "${BENCH_FLOWTRACK:-0}" = 1 ]; then
     "$ROOT/bin/lcpctl" --socket "$SOCK" flow enable "${PORT_VDEV0%%,*}" >/dev/null

@@ -172,6 +172,13 @@ public unsafe struct AclPrefilter
             && Has(p->Src, BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 12)));
     }
 
+    /// <summary>For a frame the one-pass IPv4 check accepted (untagged, IHL 5): must the rules
+    /// see it? True unless the pre-filter can tell from the header that none matches (a later
+    /// fragment or a short segment: the rules see it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool NeedsRules4(AclPrefilter* p, byte* frame, uint seg) =>
+        seg < 38 || (*(ushort*)(frame + 20) & 0xFF1F) != 0 || MayMatch4(p, frame + 14);
+
     /// <summary>Could a rule match this key? (false: certainly not). <paramref name="n"/> is the
     /// address length in bytes (4 or 16); fields as <see cref="AclKey"/> lays them out.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

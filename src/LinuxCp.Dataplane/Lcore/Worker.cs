@@ -114,7 +114,9 @@ public sealed unsafe class Worker
         foreach (var filter in typeof(AclFilter).GetMethods().Where(m => m.Name == nameof(AclFilter.Filter)))
             RuntimeHelpers.PrepareMethod(filter.MethodHandle);
         const System.Reflection.BindingFlags Static = System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic;
-        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp4), Static)!.MethodHandle);
+        var fast4 = typeof(Worker).GetMethod(nameof(FastIp4), Static)!;
+        RuntimeHelpers.PrepareMethod(fast4.MethodHandle, [typeof(NoAcl).TypeHandle]);
+        RuntimeHelpers.PrepareMethod(fast4.MethodHandle, [typeof(WithAcl).TypeHandle]);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp6), Static)!.MethodHandle);
         var single = typeof(Worker).GetMethod(nameof(ForwardSinglePaths), Static)!;
         RuntimeHelpers.PrepareMethod(single.MethodHandle, [typeof(V4).TypeHandle]);
@@ -342,9 +344,14 @@ public sealed unsafe class Worker
         long aclBytes = 0; // of the packets the rules (or a full flow table) dropped; the loops below count the rest
         FeatureSnapshot features = _dp.CurrentFeatures;
         AclPortRules? inAcl = features.Input[e.Port];
-        if (inAcl is not null)
-            n = InputAcl<TTrace>(in e, inAcl, features.Flows.Tracked[e.Port], rx, n, ref nDrop, ref aclBytes);
-        if (features.Flows.Tracked[e.Port])
+        bool tracked = features.Flows.Tracked[e.Port];
+        // With a pre-filter for the port's IPv4 rules (or no IPv4 rules), the one-pass IPv4 check
+        // applies it on the way and the rules see only what it leaves: the frames of flows no
+        // rule can match are forwarded without a second pass over the burst.
+        bool deferAcl = inAcl is not null && !TTrace.On && forwarding && !tracked && (inAcl.V4 is null || inAcl.Pre4 != null);
+        if (inAcl is not null && !deferAcl)
+            n = InputAcl<TTrace>(in e, inAcl, tracked, rx, n, ref nDrop, ref aclBytes);
+        if (tracked)
             n = TrackFlows(e.Port, features.Flows, rx, n, ctx.DropBuf, ref nDrop, ref aclBytes);
 
         // Phase 1: classify; forwarding candidates are collected for the bulk lookups. The
@@ -364,7 +371,19 @@ public sealed unsafe class Worker
         if (!TTrace.On && forwarding)
         {
             slow = ctx.SlowBuf;
-            n4 = FastIp4(rx, n, portMac, fwd4, slow, out nSlow, out bytes);
+            if (!deferAcl)
+            {
+                n4 = FastIp4<NoAcl>(rx, n, portMac, fwd4, slow, null, out nSlow, out bytes);
+            }
+            else
+            {
+                AclPrefilter* pre = inAcl!.Pre4;
+                n4 = pre != null ? FastIp4<WithAcl>(rx, n, portMac, fwd4, slow, pre, out nSlow, out bytes)
+                    : FastIp4<NoAcl>(rx, n, portMac, fwd4, slow, null, out nSlow, out bytes);
+                long counted = 0; // FastIp4 counted every frame's bytes already
+                if (nSlow != 0)
+                    nSlow = InputAcl<TTrace>(in e, inAcl, false, slow, nSlow, ref nDrop, ref counted);
+            }
             if (nSlow != 0)
                 n6 = FastIp6(slow, nSlow, portMac, ctx.Fwd6, ctx.Dst6, out nSlow);
         }
@@ -468,8 +487,26 @@ public sealed unsafe class Worker
     /// <summary>The one-pass IPv4 check over a burst: plain packets go to the IPv4 candidates
     /// (with their destinations), the rest to <paramref name="slow"/>; also sums the bytes. A
     /// leaf without calls, so everything it touches stays in registers.</summary>
+    /// <summary>Compile-time switch of the one-pass IPv4 check: with the port's classifier
+    /// pre-filter (frames a rule may match go to the slow path, where the rules see them) or without.</summary>
+    private interface IAclMode
+    {
+        static abstract bool On { get; }
+    }
+
+    private struct NoAcl : IAclMode
+    {
+        public static bool On => false;
+    }
+
+    private struct WithAcl : IAclMode
+    {
+        public static bool On => true;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static uint FastIp4(void** rx, uint n, ulong portMac, void** fwd4, void** slow, out uint nSlow, out long bytes)
+    private static uint FastIp4<TAcl>(void** rx, uint n, ulong portMac, void** fwd4, void** slow, AclPrefilter* pre, out uint nSlow, out long bytes)
+        where TAcl : struct, IAclMode
     {
         // Few live values, so nothing is spilled per packet: one count for both candidate
         // arrays (the destinations are addressed from the mbuf array, which they follow), a
@@ -484,7 +521,8 @@ public sealed unsafe class Worker
             uint pktLen = Mbuf.PktLen(m);
             sum += pktLen;
             byte* frame = Mbuf.Data(m);
-            if (Mbuf.DataLen(m) >= 34 && Forwarding.IsPlainIp4Header(frame, pktLen, want, mask))
+            if (Mbuf.DataLen(m) >= 34 && Forwarding.IsPlainIp4Header(frame, pktLen, want, mask)
+                && (!TAcl.On || !AclPrefilter.NeedsRules4(pre, frame, Mbuf.DataLen(m))))
             {
                 fwd4[k] = m;
                 *(uint*)((byte*)fwd4 + WorkerContext.Dst4AfterFwd4 + k * 4) = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
