@@ -75,6 +75,9 @@ RT=(${BENCH_TABLE:+table $BENCH_TABLE})
 # for carrying rules. Varied prefixes, protocols and port ranges, as a real filter list would be.
 ACL_ARGS=()
 [ -n "${BENCH_FLOW_TABLE:-}" ] && ACL_ARGS+=(--flow-table "$BENCH_FLOW_TABLE")
+# BENCH_MBUFS=N: lcpd's --mbufs (net_pcap's infinite_rx holds every frame of the pcap in mbufs,
+# per port: FLOWS=1048576 needs about 2.2 million, and HUGEPAGES=4096 for the harness).
+[ -n "${BENCH_MBUFS:-}" ] && ACL_ARGS+=(--mbufs "$BENCH_MBUFS")
 if [ "${BENCH_ACL:-0}" -gt 0 ]; then
     ACL_FILE=/tmp/lcpbench-acl-$$
     python3 - "$BENCH_ACL" "${PORT_VDEV0%%,*}" "${PORT_VDEV1%%,*}" > "$ACL_FILE" <<'PY'

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -120,9 +121,22 @@ public sealed unsafe class FlowTable : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool SrcIsLo(byte* src, byte* dst, int n, ushort sport, ushort dport)
     {
-        int c = new ReadOnlySpan<byte>(src, n).SequenceCompareTo(new ReadOnlySpan<byte>(dst, n));
-        return c < 0 || (c == 0 && sport <= dport);
+        // Addresses compared as big-endian numbers: the byte order of the wire.
+        if (n == 4)
+        {
+            uint a = BinaryPrimitives.ReverseEndianness(*(uint*)src), b = BinaryPrimitives.ReverseEndianness(*(uint*)dst);
+            return a < b || (a == b && sport <= dport);
+        }
+        ulong a0 = BinaryPrimitives.ReverseEndianness(*(ulong*)src), b0 = BinaryPrimitives.ReverseEndianness(*(ulong*)dst);
+        if (a0 != b0)
+            return a0 < b0;
+        ulong a1 = BinaryPrimitives.ReverseEndianness(*(ulong*)(src + 8)), b1 = BinaryPrimitives.ReverseEndianness(*(ulong*)(dst + 8));
+        return a1 < b1 || (a1 == b1 && sport <= dport);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Same(byte* a, byte* b, int n) =>
+        n == 4 ? *(uint*)a == *(uint*)b : *(ulong*)a == *(ulong*)b && *(ulong*)(a + 8) == *(ulong*)(b + 8);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Hash(byte* lo, byte* hi, int n, uint ports, byte proto, byte zone)
@@ -141,7 +155,47 @@ public sealed unsafe class FlowTable : IDisposable
     /// created (or the table is full: counted); <paramref name="fromLo"/> says which endpoint sent
     /// this packet.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public FlowEntry* Lookup(byte* key, bool v6, byte zone, uint now, bool create, out bool fromLo, out bool created)
+    public FlowEntry* Lookup(byte* key, bool v6, byte zone, uint now, bool create, out bool fromLo, out bool created) =>
+        Lookup(key, v6, zone, now, create, Bucket(key, v6, zone), out fromLo, out created);
+
+    /// <summary>The bucket a key falls in (what <see cref="Prefetch"/> and the bulk lookups take).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint Bucket(byte* key, bool v6, byte zone)
+    {
+        int n = v6 ? 16 : 4;
+        byte proto = key[0];
+        byte* src = key + 4, dst = key + 4 + n;
+        byte* l4 = key + 4 + 2 * n;
+        ushort sport = (ushort)(l4[0] << 8 | l4[1]), dport = (ushort)(l4[2] << 8 | l4[3]);
+        if (proto is 1 or 58)
+            sport = dport = 0;
+        bool fromLo = SrcIsLo(src, dst, n, sport, dport);
+        byte* lo = fromLo ? src : dst, hi = fromLo ? dst : src;
+        ushort loPort = fromLo ? sport : dport, hiPort = fromLo ? dport : sport;
+        return Hash(lo, hi, n, (uint)loPort << 16 | hiPort, proto, zone) & _mask;
+    }
+
+    /// <summary>Starts loading a bucket's head (a burst hashes every key first and prefetches,
+    /// so the table's cache misses overlap instead of following one another).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchBucket(uint bucket)
+    {
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_buckets + bucket);
+    }
+
+    /// <summary>Starts loading the first entry of a bucket's chain (after <see cref="PrefetchBucket"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchHead(uint bucket)
+    {
+        uint i = _buckets[bucket];
+        if (i != 0 && System.Runtime.Intrinsics.X86.Sse.IsSupported)
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_e + (i - 1));
+    }
+
+    /// <param name="bucket">the key's <see cref="Bucket"/></param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public FlowEntry* Lookup(byte* key, bool v6, byte zone, uint now, bool create, uint bucket, out bool fromLo, out bool created)
     {
         int n = v6 ? 16 : 4;
         byte proto = key[0];
@@ -157,15 +211,14 @@ public sealed unsafe class FlowTable : IDisposable
         fromLo = SrcIsLo(src, dst, n, sport, dport);
         byte* lo = fromLo ? src : dst, hi = fromLo ? dst : src;
         ushort loPort = fromLo ? sport : dport, hiPort = fromLo ? dport : sport;
-        uint b = Hash(lo, hi, n, (uint)loPort << 16 | hiPort, proto, zone) & _mask;
+        uint b = bucket;
         byte fam = v6 ? FlowEntry.V6 : (byte)0;
         created = false;
         for (uint i = _buckets[b]; i != 0;)
         {
             FlowEntry* e = _e + (i - 1);
             if (e->Proto == proto && e->Zone == zone && e->LoPort == loPort && e->HiPort == hiPort && (e->Flags & FlowEntry.V6) == fam
-                && new ReadOnlySpan<byte>(e->Lo, n).SequenceEqual(new ReadOnlySpan<byte>(lo, n))
-                && new ReadOnlySpan<byte>(e->Hi, n).SequenceEqual(new ReadOnlySpan<byte>(hi, n)))
+                && Same(e->Lo, lo, n) && Same(e->Hi, hi, n))
                 return e;
             i = e->Next;
         }

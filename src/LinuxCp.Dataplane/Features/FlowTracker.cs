@@ -45,17 +45,39 @@ public static unsafe class FlowTracker
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static uint Track(FlowTable t, AclScratch s, byte zone, void** pkts, uint n, uint now, FlowFullPolicy policy, void** drop, ref uint nDrop)
     {
-        byte* key = s.Keys6; // one key at a time; room for either family
+        // Three passes over the burst, so that the table's cache misses overlap: key and bucket
+        // of every packet (prefetching the bucket heads), then the first entries of the chains,
+        // then the lookups and updates. Key i is in slot i of the scratch (room for IPv6);
+        // Verdict[i] says what it is (0: not IP, 4 or 6) and Res6[i] holds its bucket.
+        byte* keys = s.Keys6;
+        for (uint i = 0; i < n; i++)
+        {
+            byte* key = keys + i * AclKey.Size6;
+            if (!KeyOf(pkts[i], key, out bool v6))
+            {
+                s.Verdict[i] = 0;
+                continue;
+            }
+            s.Verdict[i] = (byte)(v6 ? 6 : 4);
+            uint b = t.Bucket(key, v6, zone);
+            s.Res6[i] = b;
+            t.PrefetchBucket(b);
+        }
+        for (uint i = 0; i < n; i++)
+            if (s.Verdict[i] != 0)
+                t.PrefetchHead(s.Res6[i]);
         uint kept = 0;
         for (uint i = 0; i < n; i++)
         {
             void* m = pkts[i];
-            if (!KeyOf(m, key, out bool v6))
+            if (s.Verdict[i] == 0)
             {
                 pkts[kept++] = m;
                 continue;
             }
-            FlowEntry* f = t.Lookup(key, v6, zone, now, true, out bool fromLo, out _);
+            bool v6 = s.Verdict[i] == 6;
+            byte* key = keys + i * AclKey.Size6;
+            FlowEntry* f = t.Lookup(key, v6, zone, now, true, s.Res6[i], out bool fromLo, out _);
             if (f == null)
             {
                 if (policy == FlowFullPolicy.Drop)
