@@ -83,10 +83,30 @@ public sealed unsafe class FlowTable : IDisposable
             throw new ArgumentOutOfRangeException(nameof(capacity), "a flow table holds 16 to 67,108,864 flows");
         Capacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity);
         _mask = (uint)Capacity - 1;
-        _e = (FlowEntry*)NativeMemory.AlignedAlloc((nuint)Capacity * (nuint)sizeof(FlowEntry), 64);
-        _buckets = (uint*)NativeMemory.AlignedAlloc((nuint)Capacity * sizeof(uint), 64);
+        _e = (FlowEntry*)Allocate((nuint)Capacity * (nuint)sizeof(FlowEntry));
+        _buckets = (uint*)Allocate((nuint)Capacity * sizeof(uint));
         NativeMemory.Clear(_buckets, (nuint)Capacity * sizeof(uint));
         Clear();
+    }
+
+    private const nuint HugePage = 2 << 20;
+    private const int MadvHugepage = 14;
+
+    [DllImport("libc")]
+    private static extern int madvise(void* addr, nuint length, int advice);
+
+    /// <summary>A table's array: on 2 MiB boundaries and, where the kernel offers transparent
+    /// huge pages, backed by them (a table of a million flows is 76 MiB read at random: with 4 KiB
+    /// pages nearly every lookup also misses the TLB).</summary>
+    private static void* Allocate(nuint bytes)
+    {
+        if (bytes < HugePage)
+            return NativeMemory.AlignedAlloc(bytes, 64);
+        nuint rounded = (bytes + HugePage - 1) & ~(HugePage - 1);
+        void* p = NativeMemory.AlignedAlloc(rounded, HugePage);
+        if (OperatingSystem.IsLinux())
+            _ = madvise(p, rounded, MadvHugepage); // advice only: without THP the table still works
+        return p;
     }
 
     /// <summary>Bytes of memory per flow: the entry and its bucket.</summary>

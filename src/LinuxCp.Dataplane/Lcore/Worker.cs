@@ -108,11 +108,16 @@ public sealed unsafe class Worker
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(TrackFlows), Flags)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(TrackOutput), Flags)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(Flows), Flags)!.MethodHandle);
-        RuntimeHelpers.PrepareMethod(typeof(FlowTracker).GetMethod(nameof(FlowTracker.Track))!.MethodHandle);
-        RuntimeHelpers.PrepareMethod(typeof(FlowTable).GetMethod(nameof(FlowTable.Sweep))!.MethodHandle);
-        RuntimeHelpers.PrepareMethod(typeof(FlowTable).GetMethod(nameof(FlowTable.Clear))!.MethodHandle);
-        foreach (var filter in typeof(AclFilter).GetMethods().Where(m => m.Name == nameof(AclFilter.Filter)))
-            RuntimeHelpers.PrepareMethod(filter.MethodHandle);
+        // Every method of the feature nodes, callees included: a first call under traffic (the
+        // first expiry reaching FlowTable.Remove, say) would be compiled on the worker, a stall
+        // of milliseconds (seen in perf/scripts/flow-sweep.sh before this).
+        const System.Reflection.BindingFlags All = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic
+            | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DeclaredOnly;
+        foreach (Type t in new[] { typeof(FlowTable), typeof(FlowTracker), typeof(FlowTimeouts), typeof(AclFilter), typeof(AclPrefilter),
+                     typeof(AclKey), typeof(PuntBuckets), typeof(PuntClasses) })
+            foreach (var m in t.GetMethods(All))
+                if (!m.IsAbstract && !m.ContainsGenericParameters && m.GetMethodBody() is not null)
+                    RuntimeHelpers.PrepareMethod(m.MethodHandle);
         const System.Reflection.BindingFlags Static = System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic;
         var fast4 = typeof(Worker).GetMethod(nameof(FastIp4), Static)!;
         RuntimeHelpers.PrepareMethod(fast4.MethodHandle, [typeof(NoAcl).TypeHandle]);
