@@ -26,7 +26,7 @@ printf 'net_pcap0 input reflect\n' > "$tmp/rules"
 gcc -O2 -o "$tmp/gapfloor" "$ROOT/perf/native/gapfloor.c"
 "$ROOT/bin/lcpd" --no-huge -m 1024 --no-pci --file-prefix "lcpsweep$$" --lcores "0@0,1@$CPU" \
     --vdev "net_pcap0,rx_pcap=$tmp/flows.pcap,tx_pcap=/dev/null" -- \
-    --api-socket "$sock" --no-rest --flow-table "$FLOWS" --classify-file "$tmp/rules" > "$tmp/lcpd.log" 2>&1 &
+    --api-socket "$sock" --no-rest --flow-table "$FLOWS" --classify-file "$tmp/rules" ${LCPD_ARGS:-} > "$tmp/lcpd.log" 2>&1 &
 pid=$!
 # lcpctl and python are processes too: keep them (this shell's children) off the worker's CPU.
 taskset -pc 0 $$ >/dev/null
