@@ -97,7 +97,7 @@ public unsafe class FastLoopBenchmarks
         for (int i = 0; i < Burst; i++)
         {
             void* m = _mbufs[i];
-            if (Forwarding.Rewrite4(_t.Groups, _t.Paths, _nhs[i], Mbuf.Data(m), out ushort port) == Reason.Count)
+            if (Forwarding.Rewrite4(_t.Groups, _t.Paths, _nhs[i], Mbuf.Data(m), out ushort port) == Reason.Forward)
             {
                 int c = _ctx.TxCounts[port]++;
                 if (c == 0)

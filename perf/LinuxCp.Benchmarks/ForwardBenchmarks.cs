@@ -55,7 +55,7 @@ public unsafe class ForwardBenchmarks
             byte* f = _frames + i * 128;
             f[22] = 64; // keep the TTL from running down across iterations
             if (Forwarding.IsPlainIp4(f, 60, PortMac)
-                && Forwarding.Rewrite4(_t.Groups, _t.Paths, 9, f, out _) == Reason.Count)
+                && Forwarding.Rewrite4(_t.Groups, _t.Paths, 9, f, out _) == Reason.Forward)
                 forwarded++;
             *(ulong*)f = PortMac | (*(ulong*)f & 0xFFFF_0000_0000_0000UL);
         }

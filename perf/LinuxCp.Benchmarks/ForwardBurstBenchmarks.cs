@@ -106,7 +106,7 @@ public unsafe class ForwardBurstBenchmarks
         for (uint i = 0; i < n; i++)
         {
             byte* f = (byte*)_cand[i];
-            if (Forwarding.Rewrite4(_t.Groups, _t.Paths, _nh[i], f, out ushort port) == Reason.Count)
+            if (Forwarding.Rewrite4(_t.Groups, _t.Paths, _nh[i], f, out ushort port) == Reason.Forward)
             {
                 _txBufs[port * Burst + _txCounts[port]++] = f;
                 forwarded++;

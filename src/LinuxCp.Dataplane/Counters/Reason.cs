@@ -46,7 +46,14 @@ public enum Reason : byte
     DropPuntPoliced,
     DropFlowTableFull,
 
+    /// <summary>The number of counted reasons (the counters' size); what follows is not counted.</summary>
     Count,
+
+    // ---- verdicts, not counters ----
+    /// <summary>Not punted nor dropped: the fast path forwards the packet.</summary>
+    Forward,
+    /// <summary>No reason: a trace record not (yet) classified, a cross-connected packet.</summary>
+    None,
 }
 
 public static class ReasonInfo
@@ -96,6 +103,8 @@ public static class ReasonInfo
         Reason.DropClassify => "classify-drop",
         Reason.DropPuntPoliced => "punt-policed",
         Reason.DropFlowTableFull => "flow-table-full",
+        Reason.Forward => "forward",
+        Reason.None => "none",
         _ => "unknown",
     };
 

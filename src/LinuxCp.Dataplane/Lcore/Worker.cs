@@ -419,7 +419,7 @@ public sealed unsafe class Worker
                 if (r == Reason.PuntIp4)
                 {
                     r = Forwarding.Ip4Eligible(frame, portMac);
-                    if (r == Reason.Count)
+                    if (r == Reason.Forward)
                     {
                         if (TTrace.On)
                             ctx.TraceSlots4[n4] = slot;
@@ -432,7 +432,7 @@ public sealed unsafe class Worker
                 else if (r == Reason.PuntIp6)
                 {
                     r = Forwarding.Ip6Eligible(frame, portMac);
-                    if (r == Reason.Count)
+                    if (r == Reason.Forward)
                     {
                         if (TTrace.On)
                             ctx.TraceSlots6[n6] = slot;
@@ -657,7 +657,7 @@ public sealed unsafe class Worker
             void* m = mbufs[i];
             byte* frame = Mbuf.Data(m);
             Reason r = TFamily.Rewrite(groups, paths, nhs[i], frame, out ushort txPort);
-            if (r == Reason.Count)
+            if (r == Reason.Forward)
             {
                 if (TTrace.On)
                     TraceForwarded(slots[i], txPort, frame, Mbuf.DataLen(m));
@@ -910,7 +910,7 @@ public sealed unsafe class Worker
         {
             bytes += Mbuf.PktLen(rx[i]);
             if (TTrace.On)
-                TraceEnd(TraceBegin(in e, rx[i]), TraceOutcome.CrossConnected, Reason.Count, e.Peer);
+                TraceEnd(TraceBegin(in e, rx[i]), TraceOutcome.CrossConnected, Reason.None, e.Peer);
         }
         c.Port(e.Port, PortCounter.RxPackets) += n;
         c.Port(e.Port, PortCounter.RxBytes) += bytes;
@@ -977,7 +977,7 @@ public sealed unsafe class Worker
             if (TTrace.On)
             {
                 TraceForwarded(slot, e.Peer, h, Mbuf.DataLen(m));
-                TraceEnd(slot, TraceOutcome.CrossConnected, Reason.Count, e.Peer);
+                TraceEnd(slot, TraceOutcome.CrossConnected, Reason.None, e.Peer);
             }
             output[nOut++] = m;
         }
@@ -1089,8 +1089,8 @@ public sealed unsafe class Worker
         r->TxPort = ushort.MaxValue;
         r->RxKind = (byte)e.Kind;
         r->Outcome = TraceOutcome.Pending;
-        r->Classified = (byte)Reason.Count;
-        r->FinalReason = (byte)Reason.Count;
+        r->Classified = (byte)Reason.None;
+        r->FinalReason = (byte)Reason.None;
         r->LookedUp = 0;
         r->NextHop = 0;
         r->BeforeLen = (ushort)len;

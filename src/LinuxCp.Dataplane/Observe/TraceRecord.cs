@@ -28,7 +28,7 @@ public unsafe struct TraceRecord
     /// <summary><see cref="Tables.PollKind"/> of the port it came in on.</summary>
     public byte RxKind;
     public TraceOutcome Outcome;
-    /// <summary>The classifier's verdict (<see cref="Counters.Reason.Count"/>: forwarding candidate).</summary>
+    /// <summary>The classifier's verdict (<see cref="Counters.Reason.None"/>: not classified).</summary>
     public byte Classified;
     /// <summary>Final punt/drop reason (when punted or dropped).</summary>
     public byte FinalReason;

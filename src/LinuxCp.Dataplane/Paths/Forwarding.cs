@@ -7,12 +7,12 @@ using LinuxCp.Dataplane.Fib;
 
 namespace LinuxCp.Dataplane.Paths;
 
-/// <summary>The IPv4/IPv6 fast path decisions and rewrites. <see cref="Reason.Count"/> means
+/// <summary>The IPv4/IPv6 fast path decisions and rewrites. <see cref="Reason.Forward"/> means
 /// "forward"; anything else is the punt or drop reason. Frames are modified only once the
 /// decision to forward is made, so a punted packet is exactly as received.</summary>
 public static unsafe class Forwarding
 {
-    public const Reason Forward = Reason.Count;
+    public const Reason Forward = Reason.Forward;
 
     /// <summary>The common case in one pass: Ethernet to the port's MAC, IPv4 without options,
     /// TTL &gt; 1, a total length that fits the packet, a unicast destination. The caller

@@ -436,7 +436,7 @@ public sealed partial class CommandHandlers : IDisposable
         var classified = (Reason)rec.Classified;
         if (rec.LookedUp != 0)
             steps.Add(new("classify", classified == Reason.PuntIp6 ? "ip6 unicast to us: forwarding candidate" : "ip4 unicast to us: forwarding candidate"));
-        else if (classified != Reason.Count)
+        else if (classified != Reason.None)
             steps.Add(new("classify", ReasonInfo.Name(classified)));
         if (rec.LookedUp != 0)
         {
