@@ -344,4 +344,51 @@ public sealed class ClassifyTests
         }
         Assert.Empty(_f.Lcpd.CtlJson("show", "flow", "summary")["tracked"]!.AsArray());
     }
+
+    private (int Status, string Body) Rest(string method, string path, string? json = null)
+    {
+        var args = new List<string> { "-s", "-w", "\n%{http_code}", "-X", method, "--unix-socket", _f.Lcpd.Socket };
+        if (json is not null)
+            args.AddRange(["-H", "Content-Type: application/json", "-d", json]);
+        args.Add($"http://lcpd{path}");
+        CmdResult r = Cmd.Run("curl", [.. args]);
+        string[] lines = r.Out.TrimEnd().Split('\n');
+        return (int.Parse(lines[^1]), string.Join('\n', lines[..^1]));
+    }
+
+    [Fact]
+    public void PuntPolicers_OverRest_SetOffRestore_Metrics()
+    {
+        try
+        {
+            var (status, body) = Rest("GET", "/api/v1/punt/policers");
+            Assert.Equal(200, status);
+            JsonArray all = JsonNode.Parse(body)!.AsArray();
+            Assert.Equal("arp-nd routing l2-control local ttl-expired glean no-route multicast other".Split(' '), all.Select(c => c!["class"]!.GetValue<string>()));
+            Assert.Equal("burst class description passed policed port rate".Split(' '), all[0]!.AsObject().Select(p => p.Key).Order());
+
+            (status, body) = Rest("PUT", "/api/v1/punt/policers/glean", """{"rate":100,"burst":10}""");
+            Assert.Equal(200, status);
+            JsonObject glean = Net.Find(JsonNode.Parse(body)!, "class", "glean");
+            Assert.Equal(100, glean["rate"]!.GetValue<long>());
+            Assert.Equal(10, glean["burst"]!.GetValue<long>());
+            (status, body) = Rest("PUT", "/api/v1/punt/policers/glean", """{"off":true}""");
+            Assert.Equal(200, status);
+            Assert.Null(Net.Find(JsonNode.Parse(body)!, "class", "glean")["rate"]);
+            (status, body) = Rest("PUT", "/api/v1/punt/policers/nosuch", """{"rate":1,"burst":1}""");
+            Assert.Equal(400, status);
+            Assert.Contains("unknown punt class 'nosuch'", body, StringComparison.Ordinal);
+            (status, _) = Rest("PUT", "/api/v1/punt/policers/glean", """{"rate":0,"burst":1}""");
+            Assert.Equal(400, status); // a rate of 0 is "off", said so explicitly
+
+            string metrics = Rest("GET", "/metrics").Body;
+            Assert.Contains("lcp_punt_policed_total{class=\"ttl-expired\"}", metrics, StringComparison.Ordinal);
+            Assert.Contains("lcp_punt_passed_total{class=\"arp-nd\"}", metrics, StringComparison.Ordinal);
+        }
+        finally
+        {
+            _f.Lcpd.Ctl("set", "punt", "policer", "glean", "rate", "2000", "burst", "400");
+        }
+        Assert.Equal(2000, Net.Find(_f.Lcpd.CtlJson("show", "punt", "policers"), "class", "glean")["rate"]!.GetValue<long>());
+    }
 }
