@@ -20,13 +20,7 @@ public sealed class ClassifyCommands : IDisposable
 
     public Classifier Rules { get; }
 
-    private ushort? PortOf(string name)
-    {
-        foreach (PortInfo p in _s.Pairs.AllPorts())
-            if (p.Kind == PortKind.Phy && p.Name == name)
-                return p.Id;
-        return null;
-    }
+    private ushort? PortOf(string name) => _s.FindPhy(name)?.Id;
 
     public List<ClassifyRuleDto> Add(string[] rest)
     {
@@ -119,8 +113,8 @@ public sealed class ClassifyCommands : IDisposable
             port = rest[1];
         else if (rest.Length != 0)
             throw new ApiException($"usage: {spec.Usage}");
-        if (port is not null && PortOf(port) is null)
-            throw new ApiException($"no dataplane port named '{port}' (see show interfaces)");
+        if (port is not null)
+            _s.PhyPort(port);
         return [.. Rules.Show(port).Select(Dto)];
     }
 

@@ -40,9 +40,7 @@ public sealed class FlowCommands(RouterState state, Func<Classifier> features, i
         }
     }
 
-    private PortInfo Port(string name) =>
-        state.Pairs.AllPorts().FirstOrDefault(p => p.Kind == PortKind.Phy && p.Name == name)
-        ?? throw new ApiException($"no dataplane port named '{name}' (see show interfaces)");
+    private PortInfo Port(string name) => state.PhyPort(name);
 
     public FlowSummaryDto Enable(CommandSpec spec, string[] rest, bool on)
     {

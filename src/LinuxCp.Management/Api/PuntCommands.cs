@@ -12,8 +12,7 @@ public sealed class PuntCommands(RouterState state, Classifier features, long ts
     {
         PortInfo? only = null;
         if (rest.Length == 2 && rest[0] == "interface")
-            only = state.Pairs.AllPorts().FirstOrDefault(p => p.Kind == PortKind.Phy && p.Name == rest[1])
-                ?? throw new ApiException($"no dataplane port named '{rest[1]}' (see show interfaces)");
+            only = state.PhyPort(rest[1]);
         else if (rest.Length != 0)
             throw new ApiException($"usage: {spec.Usage}");
         PuntPolicers pol = features.Current.Policers;

@@ -7,3 +7,14 @@ namespace LinuxCp.Management.Api;
 /// <summary>What the management layer reads and drives: the engine, the pairs, the pool.</summary>
 public sealed record RouterState(DataplaneEngine Engine, PairManager Pairs, Mempool Pool, string Version, string DpdkVersion,
     LinuxCp.ControlPlane.Routing.RoutingService? Routing = null, bool DebugCommands = false);
+
+public static class RouterStatePorts
+{
+    /// <summary>The dataplane (phy) port of that name, the ports features sit on (not mirrors).</summary>
+    public static PortInfo? FindPhy(this RouterState s, string name) =>
+        s.Pairs.AllPorts().FirstOrDefault(p => p.Kind == PortKind.Phy && p.Name == name);
+
+    /// <summary><see cref="FindPhy"/>, or the API error that names what to look at.</summary>
+    public static PortInfo PhyPort(this RouterState s, string name) =>
+        s.FindPhy(name) ?? throw new LinuxCp.Management.Contracts.ApiException($"no dataplane port named '{name}' (see show interfaces)");
+}
