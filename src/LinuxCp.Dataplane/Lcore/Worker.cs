@@ -107,6 +107,7 @@ public sealed unsafe class Worker
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(OutputAcl), Flags)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(TrackFlows), Flags)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(TrackOutput), Flags)!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FreeOutputDrops), Flags)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(Flows), Flags)!.MethodHandle);
         // Every method of the feature nodes, callees included: a first call under traffic (the
         // first expiry reaching FlowTable.Remove, say) would be compiled on the worker, a stall
@@ -847,15 +848,24 @@ public sealed unsafe class Worker
             new AclFlows(ctx.Flows, (byte)port, ctx.NowMs, tracked));
         if (nDrop != 0)
         {
-            if (bytes >= 0)
-                for (uint i = 0; i < nDrop; i++)
-                    bytes -= Mbuf.PktLen(ctx.AclDrop[i]);
-            DpdkSharp.Burst.Free(ctx.AclDrop, nDrop);
             ctx.Counters.Reason(Reason.DropClassify) += nDrop;
-            ctx.Counters.Port(port, PortCounter.Drops) += nDrop;
+            FreeOutputDrops(port, nDrop, ref bytes);
         }
         Mark(RuntimePath.Acl, n);
         return kept;
+    }
+
+    /// <summary>Frees what an output feature dropped (the first <paramref name="nDrop"/> of
+    /// AclDrop), counted on the port, and takes their bytes off <paramref name="bytes"/> when known.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void FreeOutputDrops(ushort port, uint nDrop, ref long bytes)
+    {
+        WorkerContext ctx = _ctx;
+        if (bytes >= 0)
+            for (uint i = 0; i < nDrop; i++)
+                bytes -= Mbuf.PktLen(ctx.AclDrop[i]);
+        DpdkSharp.Burst.Free(ctx.AclDrop, nDrop);
+        ctx.Counters.Port(port, PortCounter.Drops) += nDrop;
     }
 
     /// <summary>The flow tracker on a tracked port's burst (RX after the input rules, TX after the
@@ -1004,12 +1014,7 @@ public sealed unsafe class Worker
         long droppedBytes = 0;
         uint kept = TrackFlows(port, settings, pkts, n, _ctx.AclDrop, ref nDrop, ref droppedBytes);
         if (nDrop != 0)
-        {
-            if (bytes >= 0)
-                bytes -= droppedBytes;
-            DpdkSharp.Burst.Free(_ctx.AclDrop, nDrop);
-            _ctx.Counters.Port(port, PortCounter.Drops) += nDrop;
-        }
+            FreeOutputDrops(port, nDrop, ref bytes);
         return kept;
     }
 
