@@ -88,4 +88,13 @@ internal static partial class Log
 
     [LoggerMessage(1027, LogLevel.Warning, "mirror {HostIf} in {Netns}: IPv6 address {Address} failed duplicate address detection (another node, or the kernel interface under the port, has it): Linux sends no ND from it and IPv6 through the port fails; {Fix}")]
     public static partial void DadFailed(ILogger log, string hostIf, string netns, string address, string fix);
+
+    [LoggerMessage(1028, LogLevel.Information, "port {Port} link {State}: carrier {Carrier} on its mirror {HostIf}")]
+    public static partial void CarrierSynced(ILogger log, string port, string state, string hostIf, string carrier);
+
+    [LoggerMessage(1029, LogLevel.Warning, "port {Port}: cannot set the carrier of its mirror {HostIf}: {Reason} (retried)")]
+    public static partial void CarrierFailed(ILogger log, string port, string hostIf, string reason);
+
+    [LoggerMessage(1030, LogLevel.Warning, "link sync: {Reason}")]
+    public static partial void LinkSyncFailed(ILogger log, string reason);
 }

@@ -176,6 +176,7 @@ namespace LinuxCp.Daemon
                     return Fail("no ports: give EAL a device (-a <pci address> or --vdev <device>)");
                 FibWriter? fib = null;
                 RoutingService? routing = null;
+                LinkSync? linkSync = null;
                 try
                 {
                     if (opt.Fib)
@@ -207,10 +208,17 @@ namespace LinuxCp.Daemon
                         routing = new RoutingService(fib, pairs, new NetlinkOptions { ReceiveBuffer = (int)opt.NetlinkReceiveBuffer, BatchEvents = (int)opt.NetlinkBatch }, logs);
                         routing.Start();
                     }
-                    return Serve(opt, logs, log, engine, pairs, pool, workerCpus, routing);
+                    if (opt.LinkSync)
+                    {
+                        linkSync = new LinkSync(pairs.Pairs, logs.CreateLogger<LinkSync>(), TimeSpan.FromMilliseconds(opt.LinkPollMs),
+                            TimeSpan.FromMilliseconds(opt.LinkHoldDownMs));
+                        linkSync.Start();
+                    }
+                    return Serve(opt, logs, log, engine, pairs, pool, workerCpus, routing, linkSync);
                 }
                 finally
                 {
+                    linkSync?.Dispose();
                     routing?.Dispose();
                     fib?.Dispose();
                 }
@@ -228,10 +236,10 @@ namespace LinuxCp.Daemon
         private static int Dpdk_SocketId() => (int)DpdkSharp.Native.Dpdk.rte_socket_id();
 
         private static int Serve(LaunchOptions opt, ILoggerFactory logs, ILogger log, DataplaneEngine engine,
-            PairManager pairs, Mempool pool, ulong workerCpus, RoutingService? routing)
+            PairManager pairs, Mempool pool, ulong workerCpus, RoutingService? routing, LinkSync? linkSync)
         {
             string version = typeof(Lcpd).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
-            var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing, opt.DebugCommands);
+            var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing, opt.DebugCommands) { LinkSync = linkSync };
             using var handlers = new CommandHandlers(state, opt.FlowTable);
             if (opt.ClassifyFile is string rulesFile)
             {

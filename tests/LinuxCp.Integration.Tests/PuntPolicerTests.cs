@@ -30,30 +30,6 @@ public sealed class PuntPolicerTests : IDisposable
         print(n)
         """;
 
-    private static string BirdConf(string routerId, string local, string peer, int localAs, int peerAs, string? exportRoute) => $$"""
-        router id {{routerId}};
-        protocol device { }
-        {{(exportRoute is null ? "" : $"protocol static {{ ipv4; route {exportRoute} blackhole; }}")}}
-        protocol bgp peer1 {
-          local {{local}} as {{localAs}};
-          neighbor {{peer}} as {{peerAs}};
-          hold time 3; keepalive time 1; connect retry time 1;
-          ipv4 { import all; export {{(exportRoute is null ? "none" : "all")}}; };
-        }
-        """;
-
-    /// <summary>The BGP session's state and since-time as `birdc show protocols` gives them.</summary>
-    private static (bool Established, string Since) Session(string ns, string ctl)
-    {
-        CmdResult r = Cmd.InNs(ns, "birdc", "-s", ctl, "show", "protocols", "peer1");
-        string? line = r.Out.Split('\n').FirstOrDefault(l => l.StartsWith("peer1", StringComparison.Ordinal));
-        if (line is null)
-            return (false, "");
-        string[] w = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        // name proto table state since [since-time] info
-        return (line.Contains("Established", StringComparison.Ordinal), w.Length > 5 ? $"{w[4]} {w[5]}" : w.ElementAtOrDefault(4) ?? "");
-    }
-
     [Fact]
     public void TtlExpiryFlood_OnTheBgpPort_IsPoliced_SessionStaysEstablished()
     {
@@ -68,17 +44,12 @@ public sealed class PuntPolicerTests : IDisposable
         topo.ConfigureRouterInterface(b);
         Net.Ping(a.Ns, b.Ip4); // both neighbours resolved: the flood is a TTL expiry, nothing else
 
-        string rConf = Path.Combine(_dir, "r.conf"), hConf = Path.Combine(_dir, "h.conf");
-        string rCtl = Path.Combine(_dir, "r.ctl"), hCtl = Path.Combine(_dir, "h.ctl");
-        File.WriteAllText(rConf, BirdConf(a.RouterIp4, a.RouterIp4, a.Ip4, 65001, 65002, null));
-        File.WriteAllText(hConf, BirdConf(a.Ip4, a.Ip4, a.RouterIp4, 65002, 65001, "100.99.0.0/24"));
-        using var routerBird = new Background(topo.Rt, "bird", "-f", "-c", rConf, "-s", rCtl, "-P", Path.Combine(_dir, "r.pid"));
-        using var hostBird = new Background(a.Ns, "bird", "-f", "-c", hConf, "-s", hCtl, "-P", Path.Combine(_dir, "h.pid"));
-        Net.WaitUntil(() => Session(topo.Rt, rCtl).Established && Session(a.Ns, hCtl).Established, TimeSpan.FromSeconds(30),
+        using var routerBird = new Bird(topo.Rt, _dir, "r", Bird.BgpConf(a.RouterIp4, a.RouterIp4, a.Ip4, 65001, 65002, null));
+        using var hostBird = new Bird(a.Ns, _dir, "h", Bird.BgpConf(a.Ip4, a.Ip4, a.RouterIp4, 65002, 65001, "100.99.0.0/24"));
+        Net.WaitUntil(() => routerBird.Session().Established && hostBird.Session().Established, TimeSpan.FromSeconds(30),
             $"BGP established ({routerBird.Output} {hostBird.Output})");
-        Net.WaitUntil(() => Cmd.InNs(topo.Rt, "birdc", "-s", rCtl, "show", "route", "100.99.0.0/24").Out.Contains("100.99.0.0/24", StringComparison.Ordinal),
-            TimeSpan.FromSeconds(10), "the host's route learned over BGP");
-        string since = Session(topo.Rt, rCtl).Since;
+        Net.WaitUntil(() => routerBird.HasRoute("100.99.0.0/24"), TimeSpan.FromSeconds(10), "the host's route learned over BGP");
+        string since = routerBird.Session().Since;
 
         JsonNode Policers() => l.CtlJson("show", "punt", "policers");
         long Of(JsonNode p, string cls, string field) => Net.Find(p, "class", cls)[field]!.GetValue<long>();
@@ -91,7 +62,7 @@ public sealed class PuntPolicerTests : IDisposable
             var deadline = DateTime.UtcNow.AddSeconds(Seconds + 10);
             while (!flood.Wait(TimeSpan.FromMilliseconds(500)))
             {
-                var (up, s) = Session(topo.Rt, rCtl);
+                var (up, s) = routerBird.Session();
                 Assert.True(up && s == since, $"the BGP session went down or was reset during the flood: since {s} (was {since}); policers {Policers().ToJsonString()}");
                 Assert.True(DateTime.UtcNow < deadline, "the flood did not end");
             }
@@ -108,7 +79,7 @@ public sealed class PuntPolicerTests : IDisposable
             Assert.True(Net.ErrorCount(l, "punt-policed") >= policed);
         }
         Thread.Sleep(4000); // longer than the hold time: a session hurt by the flood would show it now
-        var (stillUp, sinceAfter) = Session(topo.Rt, rCtl);
+        var (stillUp, sinceAfter) = routerBird.Session();
         Assert.True(stillUp && sinceAfter == since, $"BGP session reset after the flood (since {sinceAfter}, was {since})");
         Net.Ping(a.Ns, b.Ip4);
 

@@ -534,46 +534,8 @@ public sealed class NetlinkLinux : ILinux, IDisposable
             }
         }
 
-        /// <summary>Finds the NLMSG_ERROR answering <paramref name="seq"/>: its errno and the
-        /// extended-ack text (NLMSGERR_ATTR_MSG) when the kernel gave one.</summary>
-        private static bool Ack(ReadOnlySpan<byte> b, uint seq, out int errno, out string? ext)
-        {
-            errno = 0;
-            ext = null;
-            while (b.Length >= Nl.HeaderSize)
-            {
-                uint len = BinaryPrimitives.ReadUInt32LittleEndian(b);
-                if (len < Nl.HeaderSize || len > b.Length)
-                    return false;
-                ushort type = BinaryPrimitives.ReadUInt16LittleEndian(b[4..]);
-                ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(b[6..]);
-                uint s = BinaryPrimitives.ReadUInt32LittleEndian(b[8..]);
-                if (type == Nl.Error && s == seq && len >= Nl.HeaderSize + 4 + Nl.HeaderSize)
-                {
-                    ReadOnlySpan<byte> body = b[Nl.HeaderSize..(int)len];
-                    errno = -BinaryPrimitives.ReadInt32LittleEndian(body);
-                    // The original request follows: its header only when capped (0x100), then TLVs (0x200).
-                    if ((flags & 0x200) != 0)
-                    {
-                        int orig = (flags & 0x100) != 0 ? Nl.HeaderSize : (int)BinaryPrimitives.ReadUInt32LittleEndian(body[4..]);
-                        int at = 4 + ((orig + 3) & ~3);
-                        if (at <= body.Length)
-                        {
-                            var attrs = new NetlinkParser.Attrs(body[at..]);
-                            while (attrs.Next(out ushort t, out ReadOnlySpan<byte> p))
-                                if (t == 1)
-                                    ext = Encoding.UTF8.GetString(p.IndexOf((byte)0) is int z and >= 0 ? p[..z] : p);
-                        }
-                    }
-                    return true;
-                }
-                int aligned = (int)((len + 3) & ~3u);
-                if (aligned >= b.Length)
-                    break;
-                b = b[aligned..];
-            }
-            return false;
-        }
+        private static bool Ack(ReadOnlySpan<byte> b, uint seq, out int errno, out string? ext) =>
+            NetlinkRequest.TryFindAck(b, seq, out errno, out ext);
 
         public void Dump(ushort type, byte family, ref Collect sink, int bodyLen)
         {

@@ -26,6 +26,7 @@ public sealed partial class CommandHandlers : IDisposable
     {
         _s = state;
         Routing = new RoutingCommands(state);
+        Interfaces = new InterfaceCommands(state);
         Capture = new CaptureService(state.Engine);
         Gc = new GcMonitor();
         Flows = new FlowCommands(state, () => Classify!.Rules, flowTable);
@@ -49,6 +50,9 @@ public sealed partial class CommandHandlers : IDisposable
 
     /// <summary>The punt policers (control-plane protection).</summary>
     public PuntCommands Punt { get; }
+
+    /// <summary>set interface state|mtu.</summary>
+    public InterfaceCommands Interfaces { get; }
 
     /// <summary>The pair and FIB commands.</summary>
     public RoutingCommands Routing { get; }
@@ -90,6 +94,8 @@ public sealed partial class CommandHandlers : IDisposable
             "doctor" => NoArgs(spec, rest, RunDoctor),
             "show interfaces" => NoArgs(spec, rest, ShowInterfaces),
             "show lcp" => NoArgs(spec, rest, Routing.ShowLcp),
+            "set interface state" => Interfaces.SetState(spec, rest),
+            "set interface mtu" => Interfaces.SetMtu(spec, rest),
             "show errors" => NoArgs(spec, rest, ShowErrors),
             "show buffers" => NoArgs(spec, rest, ShowBuffers),
             "clear errors" => NoArgs(spec, rest, ClearErrors),
@@ -198,15 +204,19 @@ public sealed partial class CommandHandlers : IDisposable
     public List<InterfaceDto> ShowInterfaces()
     {
         var list = new List<InterfaceDto>();
+        List<Pair> pairs = [.. _s.Pairs.Pairs()];
         foreach (PortInfo p in _s.Pairs.AllPorts())
         {
-            var (up, _) = EthPort.Link(p.Id);
+            // A port's link: the kernel interface's carrier under an af_packet/af_xdp port (those
+            // PMDs always say up). Admin state: the mirror's, which a port follows.
+            bool up = p.Kind == PortKind.Phy ? LinkSync.PortLink(p, _s.Pairs.Host) : EthPort.Link(p.Id).Up;
+            Pair? pair = pairs.FirstOrDefault(x => x.Phy.Id == p.Id || (x.Mirror.Id == p.Id && x.State == PairState.Up));
             var st = EthPort.Stats(p.Id);
             long C(PortCounter c) => _s.Engine.ReadPort(p.Id, c);
             long nicDrops = (long)(st.imissed + st.ierrors + st.rx_nombuf);
             list.Add(new InterfaceDto(
                 p.Name, p.Id, p.Kind.ToString().ToLowerInvariant(), p.Mac.ToString(), EthPort.Mtu(p.Id),
-                AdminUp: true, LinkUp: up,
+                AdminUp: pair?.AdminUp ?? true, LinkUp: up,
                 C(PortCounter.RxPackets), C(PortCounter.TxPackets), C(PortCounter.RxBytes), C(PortCounter.TxBytes),
                 C(PortCounter.Drops) + nicDrops, C(PortCounter.Punts), C(PortCounter.Forwarded)));
         }

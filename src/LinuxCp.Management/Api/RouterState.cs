@@ -6,7 +6,11 @@ namespace LinuxCp.Management.Api;
 
 /// <summary>What the management layer reads and drives: the engine, the pairs, the pool.</summary>
 public sealed record RouterState(DataplaneEngine Engine, PairManager Pairs, Mempool Pool, string Version, string DpdkVersion,
-    LinuxCp.ControlPlane.Routing.RoutingService? Routing = null, bool DebugCommands = false);
+    LinuxCp.ControlPlane.Routing.RoutingService? Routing = null, bool DebugCommands = false)
+{
+    /// <summary>lcp-sync (ports' links to their mirrors' carrier), when on.</summary>
+    public LinkSync? LinkSync { get; init; }
+}
 
 public static class RouterStatePorts
 {

@@ -29,6 +29,7 @@ public sealed class RoutingCommands(RouterState state)
     {
         uint table = Nl.TableMain;
         string source = p.Table is null ? "main" : "explicit";
+        bool? carrier = null;
         if (state.Routing is RoutingService r)
         {
             lock (r.Lock)
@@ -38,10 +39,14 @@ public sealed class RoutingCommands(RouterState state)
                     (table, source) = ns.Binding(m);
                 else if (p.Table is uint t)
                     table = t;
+                if (p.State == PairState.Up && ns?.Links.Get(p.HostIfIndex) is LinkState l && l.Carrier >= 0)
+                    carrier = l.Carrier == 1;
             }
         }
+        LinkSyncStatus? sync = p.State == PairState.Up ? state.LinkSync?.Status(p.Phy.Id) : null;
         return new LcpDto(p.Phy.Name, p.HostIf, p.Netns, p.Tun ? "tun" : "tap", p.HostIfIndex,
-            p.State == PairState.Up ? "up" : "down", p.DownReason, table, source, p.Persist, p.Adopted);
+            p.State == PairState.Up ? "up" : "down", p.DownReason, table, source, p.Persist, p.Adopted,
+            sync?.PortLinkUp, p.AdminUp, carrier, sync?.Changes ?? 0, sync?.Pending ?? false);
     }
 
     public List<LcpDto> ShowLcp() => [.. Pairs.Pairs().Select(Describe)];

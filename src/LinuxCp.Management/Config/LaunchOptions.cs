@@ -75,6 +75,12 @@ public sealed record LaunchOptions
     public HttpSecurity HttpSecurity { get; init; } = new();
     /// <summary>Serve REST over the API socket (HTTP connections are recognised and forwarded).</summary>
     public bool Rest { get; init; } = true;
+    /// <summary>--link-hold-down: how long a port's link change must last before its mirror's carrier follows (ms).</summary>
+    public uint LinkHoldDownMs { get; init; }
+    /// <summary>--link-poll: how often ports' links are read (ms).</summary>
+    public uint LinkPollMs { get; init; } = 100;
+    /// <summary>--no-link-sync: leave the mirrors' carrier alone.</summary>
+    public bool LinkSync { get; init; } = true;
     /// <summary>--queue-map: which queue of every port each worker lcore polls.</summary>
     public IReadOnlyDictionary<uint, ushort> QueueMap { get; init; } = new Dictionary<uint, ushort>();
 
@@ -121,6 +127,10 @@ public sealed record LaunchOptions
                                  which RX/TX queue of every port each worker lcore uses
                                  (default: the i-th worker lcore uses queue i)
           --no-punt-other        drop non-IP/ARP ethertypes instead of punting them
+          --link-hold-down <ms>  a port's link change reaches its mirror's carrier once it has lasted
+                                 this long (default 0: at the next poll); damps flapping links
+          --link-poll <ms>       how often ports' links are read (10-10000, default 100)
+          --no-link-sync         leave the mirrors' carrier alone (lcp-sync off)
           --keep-port-ipv6       leave IPv6 on the kernel interface under an af_packet/af_xdp/pcap
                                  port whose mirror has its MAC (by default lcpd turns it off: the two
                                  would share a link-local address and the mirror's DAD would fail)
@@ -273,6 +283,15 @@ public sealed record LaunchOptions
                     break;
                 case "--no-punt-other":
                     o = o with { PuntOther = false };
+                    break;
+                case "--link-hold-down":
+                    o = o with { LinkHoldDownMs = Number(a, Value(), 0, 600_000) };
+                    break;
+                case "--link-poll":
+                    o = o with { LinkPollMs = Number(a, Value(), 10, 10_000) };
+                    break;
+                case "--no-link-sync":
+                    o = o with { LinkSync = false };
                     break;
                 case "--keep-port-ipv6":
                     o = o with { KeepPortIpv6 = true };

@@ -6,6 +6,10 @@ public sealed record InterfaceDto(
     string Name, int PortId, string Kind, string Mac, int Mtu, bool AdminUp, bool LinkUp,
     long RxPackets, long TxPackets, long RxBytes, long TxBytes, long Drops, long Punts, long Forwarded = 0);
 
+/// <summary>What set interface state|mtu did: the port, its mirror (null: unpaired, changed
+/// directly), the admin state and MTU asked for, and a note when the driver could not follow.</summary>
+public sealed record InterfaceStateDto(string Port, string? HostIf, bool AdminUp, int Mtu, string? Note);
+
 public sealed record FibPathDto(string? Via, string Interface, bool Resolved);
 
 /// <summary>One FIB entry. <paramref name="Table"/>: the kernel table it mirrors;
@@ -34,9 +38,13 @@ public sealed record ResyncDto(long Objects, long Resyncs, long Overruns, long M
 
 /// <summary>A pair. State up/down (reason when down: its mirror was deleted, its namespace
 /// deleted, ...); the kernel table its port forwards in and where that binding comes from
-/// (explicit, vrf, rule, main); persist; adopted: the mirror existed and was taken over at start.</summary>
+/// (explicit, vrf, rule, main); persist; adopted: the mirror existed and was taken over at start.
+/// Both sides' link state: the port's link, the mirror's admin state and carrier as the kernel
+/// reports them; link_changes: carrier changes lcp-sync gave the mirror; link_pending: a port
+/// link change waits out the hold-down.</summary>
 public sealed record LcpDto(string Port, string HostIf, string? Netns, string Kind, int HostIfindex,
-    string State = "up", string? Reason = null, uint Table = 254, string TableSource = "main", bool Persist = false, bool Adopted = false);
+    string State = "up", string? Reason = null, uint Table = 254, string TableSource = "main", bool Persist = false, bool Adopted = false,
+    bool? PortLinkUp = null, bool MirrorAdminUp = true, bool? MirrorCarrier = null, long LinkChanges = 0, bool LinkPending = false);
 
 public sealed record ErrorCounterDto(string Reason, string Kind, long Count, string Description, List<long> PerWorker);
 
