@@ -27,6 +27,8 @@ public static class Replay
         public void Publish(FibSnapshot snapshot) { }
         public bool WaitGracePeriod(TimeSpan timeout) => true;
         public ulong PeerMac(ushort port) => 0;
+
+        public void LearnedNeighbors(List<LinuxCp.Dataplane.Tables.LearnedNeighbor> into) { }
     }
 
     public static int Run(string[] args)

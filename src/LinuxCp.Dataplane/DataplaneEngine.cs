@@ -30,6 +30,13 @@ public sealed unsafe class DataplaneEngine : IFibPublisher, Features.IFeaturePub
     /// its TUN mirror both rewrite to it.</summary>
     public ulong PeerMac(ushort port) => Volatile.Read(ref TunPeerMacs[port]);
 
+    /// <summary>The neighbours (source address -> MAC) the workers learned on point-to-point ports.</summary>
+    public void LearnedNeighbors(List<LearnedNeighbor> into)
+    {
+        foreach (Worker w in _workers)
+            w.Context.Learned.ReadInto(into);
+    }
+
     public WorkerOptions Options { get; }
 
     /// <summary>The lcore that runs a worker on the calling (main) thread, if any.</summary>

@@ -133,4 +133,37 @@ public sealed class LinkAddressNeighborTests : IDisposable
         Assert.Null(_h.Entry("10.0.1.2"));
         Assert.Equal(GroupKind.Forward, _h.Kind("10.0.1.2", t));
     }
+
+    [Fact]
+    public void LearnedOnATun_HostRouteWhereAttached_AdjacencyMac_KeptOverResync_GoneWithTheMirror()
+    {
+        _h.Feed(w => w.Route(false, "10.2.0.0/24", hops: (12, null, 1))
+            .Route(false, "198.51.100.0/24", hops: (12, "10.2.0.3", 1)));
+        const ulong MacA = 0x0000_a200_0000_0002UL, MacB = 0x0000_a300_0000_0002UL;
+        Assert.True(_h.Ns.Neighbors.Learned(SyncHarness.Tun2, false, SyncHarness.Ip("10.2.0.2"), MacA));
+        Assert.True(_h.Ns.Neighbors.Learned(SyncHarness.Tun2, false, SyncHarness.Ip("10.2.0.3"), MacB));
+        Assert.True(_h.Ns.Neighbors.Learned(SyncHarness.Tun2, false, SyncHarness.Ip("192.0.2.7"), MacB)); // a routed source: no host route
+        Assert.False(_h.Ns.Neighbors.Learned(SyncHarness.Tun2, false, SyncHarness.Ip("10.2.0.2"), MacA)); // nothing new
+        Assert.False(_h.Ns.Neighbors.Learned(SyncHarness.Lcp0, false, SyncHarness.Ip("10.0.0.9"), MacA)); // a TAP has Linux's
+        _h.Fib.Commit();
+        FibEntry host = _h.Entry("10.2.0.2")!;
+        Assert.Equal((GroupKind.Forward, RouteSource.Neighbor), (host.Kind, host.Source));
+        Assert.Null(_h.Entry("192.0.2.7"));
+        int pid = _h.Fib.PublishedBuckets(_h.Entry("198.51.100.1")!.Group)[0];
+        Assert.Equal(MacB, _h.Fib.PublishedPath(pid).DstMac);
+
+        // A netlink resync (Linux has no neighbours there) does not sweep them.
+        _h.Resync(w => w.Route(false, "10.2.0.0/24", hops: (12, null, 1)).Route(false, "198.51.100.0/24", hops: (12, "10.2.0.3", 1))
+            .Link(false, 12, "tun2").Link(false, 10, "lcp0", mac: SyncHarness.Mac0.Bits).Link(false, 11, "lcp1", mac: SyncHarness.Mac1.Bits));
+        Assert.Equal(RouteSource.Neighbor, _h.Entry("10.2.0.2")!.Source);
+
+        // The mirror goes: its learned neighbours with it.
+        _h.Ns.SetMirrors([SyncHarness.Lcp0, SyncHarness.Lcp1]);
+        _h.Fib.Commit();
+        Assert.NotEqual(RouteSource.Neighbor, _h.Entry("10.2.0.2")?.Source);
+        _h.Ns.SetMirrors([SyncHarness.Lcp0, SyncHarness.Lcp1, SyncHarness.Tun2]);
+        _h.Fib.Commit();
+        Assert.NotEqual(RouteSource.Neighbor, _h.Entry("10.2.0.2")?.Source); // forgotten, not brought back
+        Assert.True(_h.Ns.Neighbors.Learned(SyncHarness.Tun2, false, SyncHarness.Ip("10.2.0.2"), MacA));
+    }
 }

@@ -226,6 +226,29 @@ public sealed class FibWriterTests : IDisposable
     }
 
     [Fact]
+    public void PointToPointPort_ANeighbourWithItsOwnMac_OthersUseThePeer()
+    {
+        _f.SetPort(3, true, 1400, PortMac, pointToPoint: true);
+        _f.Set(0, P("198.51.100.0/24"), RouteSource.Kernel, Via(3, "10.0.1.2"));
+        _f.Set(0, P("203.0.113.0/24"), RouteSource.Kernel, Via(3, "10.0.1.3"));
+        _f.Set(0, P("2001:db8:99::/48"), RouteSource.Kernel, Via(3, "2001:db8:1::3"));
+        _pub.Peers[3] = 0x0000_0200_0000_00bbUL; // the last sender on the link
+        Assert.True(_f.RefreshPeers());
+        _f.SetNeighbor(3, false, Ip("10.0.1.2"), new MacAddress(0x0000_0200_0000_00a2UL));
+        _f.SetNeighbor(3, true, Ip("2001:db8:1::3"), new MacAddress(0x0000_0200_0000_00a3UL));
+        _f.Commit();
+        ulong Mac(string ip) => _f.PublishedPath(_f.PublishedBuckets(Lookup(ip))[0]).DstMac;
+        Assert.Equal(0x0000_0200_0000_00a2UL, Mac("198.51.100.1"));
+        Assert.Equal(0x0000_0200_0000_00bbUL, Mac("203.0.113.1"));
+        Assert.Equal(0x0000_0200_0000_00a3UL, Mac("2001:db8:99::1"));
+
+        // The neighbour forgotten: back to the peer.
+        _f.SetNeighbor(3, false, Ip("10.0.1.2"), null);
+        _f.Commit();
+        Assert.Equal(0x0000_0200_0000_00bbUL, Mac("198.51.100.1"));
+    }
+
+    [Fact]
     public void GroupIdsExhausted_RefusedAndPunted_RecoverWhenIdsFree()
     {
         Up(1);

@@ -120,6 +120,86 @@ public sealed class LaunchTests
         }
     }
 
+    /// <summary>Two hosts behind one TUN-paired port (a bridge between them and the port): Linux
+    /// routes a prefix via each, and has no ARP there, so what it sends on the TUN must be given
+    /// the MAC of the next hop it chose — the adjacency the FIB holds for that next hop (learned
+    /// from what each host sent), not the last sender's.</summary>
+    [Fact]
+    public void TunPair_TwoNextHops_EachPacketTakesItsNextHopsAdjacency()
+    {
+        using var t = new Topology(hosts: 2);
+        TestHost h0 = t.Hosts[0], h1 = t.Hosts[1];
+        // h0's namespace becomes a switch: its end of the port's wire and two hosts on a bridge.
+        Cmd.InNsOk(h0.Ns, "ip", "addr", "flush", "dev", h0.Ifname);
+        Cmd.InNsOk(h0.Ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); // a silent switch
+        Cmd.InNsOk(h0.Ns, "ip", "link", "add", "br0", "type", "bridge");
+        Cmd.InNsOk(h0.Ns, "ip", "link", "set", h0.Ifname, "master", "br0");
+        Cmd.InNsOk(h0.Ns, "ip", "link", "set", "br0", "up");
+        var hosts = new List<(string Ns, string Ip, string Behind)>();
+        for (int i = 0; i < 2; i++)
+        {
+            string ns = t.AddNamespace($"a{i}");
+            string ip = $"10.201.1.{2 + i}", behind = $"10.9{1 + i}.0.1";
+            Cmd.Ok("ip", "link", "add", $"s{i}", "netns", h0.Ns, "type", "veth", "peer", "name", "eth0", "netns", ns);
+            Cmd.InNsOk(h0.Ns, "ip", "link", "set", $"s{i}", "master", "br0");
+            Cmd.InNsOk(h0.Ns, "ip", "link", "set", $"s{i}", "up");
+            Cmd.InNsOk(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1");
+            Cmd.InNsOk(ns, "ip", "link", "set", "lo", "up");
+            Cmd.InNsOk(ns, "ip", "addr", "add", $"{behind}/32", "dev", "lo");
+            Cmd.InNsOk(ns, "ip", "addr", "add", $"{ip}/24", "dev", "eth0");
+            Cmd.InNsOk(ns, "ethtool", "-K", "eth0", "tx", "off");
+            Cmd.InNsOk(ns, "ip", "link", "set", "eth0", "up");
+            Cmd.InNsOk(ns, "ip", "route", "add", "default", "via", h0.RouterIp4);
+            hosts.Add((ns, ip, behind));
+        }
+        using var l = LcpdProcess.Start(t.Dp, Eal(t), [.. LcpdProcess.TestFib, "--netns", t.Rt,
+            "--pair", $"{h0.PortName}=tun0,tun", "--pair", $"{h1.PortName}={h1.MirrorName}"]);
+        t.EnableRouting();
+        t.ConfigureRouterInterface(h1);
+        Cmd.InNsOk(t.Rt, "ip", "addr", "add", $"{h0.RouterIp4}/24", "dev", "tun0");
+        Cmd.InNsOk(t.Rt, "ip", "link", "set", "tun0", "up");
+        Cmd.InNsOk(t.Rt, "ip", "route", "add", "10.91.0.0/16", "via", hosts[0].Ip, "dev", "tun0");
+        Cmd.InNsOk(t.Rt, "ip", "route", "add", "10.92.0.0/16", "via", hosts[1].Ip, "dev", "tun0");
+        string portMac = Net.Find(l.CtlJson("show", "interfaces"), "name", h0.PortName)["mac"]!.GetValue<string>();
+        foreach (var (ns, _, _) in hosts)
+            Cmd.InNsOk(ns, "ip", "neigh", "replace", h0.RouterIp4, "lladdr", portMac, "dev", "eth0", "nud", "permanent");
+
+        // Each host speaks to the router once: the workers learn its address and MAC.
+        foreach (var (ns, _, _) in hosts)
+            Net.Ping(ns, h0.RouterIp4, count: 1);
+        string[] macs = [.. hosts.Select(h => Cmd.InNsOk(h.Ns, "cat", "/sys/class/net/eth0/address").Trim())];
+        Net.WaitUntil(() =>
+        {
+            JsonArray n = l.CtlJson("show", "ip", "neighbors").AsArray();
+            return hosts.Select((h, i) => n.Any(x => x!["ip"]!.GetValue<string>() == h.Ip && x["mac"]!.GetValue<string>() == macs[i])).All(b => b);
+        }, TimeSpan.FromSeconds(3), "both hosts learned as tun0's neighbours");
+
+        // Linux's own packets (the router pings what is behind each host, and each host), by
+        // turns: with one adjacency for the whole link (the last sender), every other would go to
+        // the wrong host, which does not forward, and be lost.
+        for (int round = 0; round < 3; round++)
+        {
+            foreach (var (ns, ip, behind) in hosts)
+            {
+                Net.Ping(t.Rt, behind, count: 1);
+                Net.Ping(t.Rt, ip, count: 1);
+            }
+        }
+
+        // Transit through the dataplane takes the same adjacencies (Linux forwards nothing).
+        Net.Ping(h1.Ns, hosts[0].Behind, count: 1); // h1 resolved in Linux once
+        long linux = Net.LinuxForwarded(t.Rt, false);
+        for (int round = 0; round < 2; round++)
+            foreach (var (_, ip, behind) in hosts)
+            {
+                Net.Ping(h1.Ns, behind, count: 1);
+                Net.Ping(h1.Ns, ip, count: 1);
+            }
+        Assert.Equal(linux, Net.LinuxForwarded(t.Rt, false));
+        JsonArray fib = l.CtlJson("show", "ip", "fib").AsArray();
+        Assert.Contains(fib, r => r!["prefix"]!.GetValue<string>() == $"{hosts[1].Ip}/32" && r["source"]!.GetValue<string>() == "neighbor");
+    }
+
     [Fact]
     public void MirrorRefusesFrames_FreedAndCounted_NoMbufLeak()
     {

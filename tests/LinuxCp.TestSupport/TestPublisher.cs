@@ -22,4 +22,9 @@ public sealed class TestPublisher : IFibPublisher
     }
 
     public ulong PeerMac(ushort port) => Peers.GetValueOrDefault(port);
+
+    /// <summary>What the workers learned on point-to-point ports (tests fill it).</summary>
+    public List<LinuxCp.Dataplane.Tables.LearnedNeighbor> Learned { get; } = [];
+
+    public void LearnedNeighbors(List<LinuxCp.Dataplane.Tables.LearnedNeighbor> into) => into.AddRange(Learned);
 }

@@ -65,6 +65,9 @@ public sealed class Topology : IDisposable
         }
     }
 
+    /// <summary>Another namespace of the test (deleted with the others), named after <paramref name="role"/>.</summary>
+    public string AddNamespace(string role) => AddNs(role);
+
     private string AddNs(string role)
     {
         string ns = $"lcpt-{role}-{Id}";

@@ -608,7 +608,8 @@ public sealed class PairManager
                 ushort m = pair.Mirror.Id;
                 byte table = (byte)pair.TableIndex;
                 entries.Add(new PollEntry(phy.Id, m, pair.Tun ? PollKind.PhyToTun : PollKind.PhyToTap, pair.Phy.Mac.Bits, 0, !pair.AdminUp, table));
-                entries.Add(new PollEntry(m, phy.Id, pair.Tun ? PollKind.TunToPhy : PollKind.TapToPhy, pair.Mirror.Mac.Bits, pair.Phy.Mac.Bits));
+                // The mirror's entry carries the table too: a TUN's packets look up their adjacency there.
+                entries.Add(new PollEntry(m, phy.Id, pair.Tun ? PollKind.TunToPhy : PollKind.TapToPhy, pair.Mirror.Mac.Bits, pair.Phy.Mac.Bits, false, table));
             }
             else
             {

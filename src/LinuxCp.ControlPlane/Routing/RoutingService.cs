@@ -2,6 +2,7 @@ using LinuxCp.ControlPlane.Netlink;
 using LinuxCp.ControlPlane.Pairs;
 using LinuxCp.ControlPlane.Sync;
 using LinuxCp.Dataplane.Fib;
+using LinuxCp.Dataplane.Tables;
 using Microsoft.Extensions.Logging;
 
 namespace LinuxCp.ControlPlane.Routing;
@@ -29,6 +30,7 @@ public sealed class RoutingService : IDisposable
     private readonly Dictionary<string, long> _warned = [];
     private bool _started;
     private Timer? _peerTimer;
+    private readonly List<LearnedNeighbor> _learned = [];
     private Timer? _nsTimer;
 
     public object Lock { get; } = new();
@@ -151,7 +153,17 @@ public sealed class RoutingService : IDisposable
             return;
         try
         {
-            if (_peerTimer is not null && _fib.RefreshPeers())
+            if (_peerTimer is null)
+                return;
+            bool changed = _fib.RefreshPeers();
+            // Each source the workers saw on a TUN mirror's port is that mirror's neighbour.
+            _learned.Clear();
+            _fib.LearnedNeighbors(_learned);
+            foreach (LearnedNeighbor n in _learned)
+                foreach (var (_, ns, _) in _listeners.Values)
+                    if (ns.MirrorOfPort(n.Port) is MirrorInfo m && m.Tun)
+                        changed |= ns.Neighbors.Learned(m, n.V6, n.Ip, n.Mac);
+            if (changed)
                 CommitLocked();
         }
         finally

@@ -101,6 +101,15 @@ public sealed class NamespaceSync : INetlinkSink, IDisposable
 
     public IReadOnlyCollection<MirrorInfo> Mirrors => _mirrors.Values;
 
+    /// <summary>The mirror of a dataplane port in this namespace, if it has one here.</summary>
+    public MirrorInfo? MirrorOfPort(ushort port)
+    {
+        foreach (MirrorInfo m in _mirrors.Values)
+            if (m.Port == port)
+                return m;
+        return null;
+    }
+
     /// <summary>Replaces the set of mirrors in this namespace (pairs created or deleted): what
     /// changed is re-translated (routes, nexthops and neighbours through them).</summary>
     public void SetMirrors(IEnumerable<MirrorInfo> mirrors)

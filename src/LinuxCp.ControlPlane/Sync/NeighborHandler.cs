@@ -8,8 +8,9 @@ namespace LinuxCp.ControlPlane.Sync;
 /// adjacency its MAC (every route through it forwards) and a host route to it in every table
 /// that reaches it as Linux would: a table with an attached (connected) route through its
 /// mirror covering it (main, for ports bound by a rule; the VRF's table, for a VRF member). An
-/// unresolved or deleted one makes them glean (punt, Linux resolves). TUN mirrors have no
-/// neighbours (their one adjacency is the link's peer).</summary>
+/// unresolved or deleted one makes them glean (punt, Linux resolves). Linux has no neighbours on
+/// a TUN mirror: there, the workers' learning stands in for it (<see cref="Learned"/>: each
+/// source address seen on the port with its MAC), and other next hops use the link's peer.</summary>
 public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
 {
     private readonly record struct NeighKey(int IfIndex, bool V6, UInt128 Ip);
@@ -21,6 +22,7 @@ public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
         public ushort State;
         public byte Mark;
         public ulong Tables; // dense indexes of the tables its host route is in (bit per index)
+        public bool Learned; // from the workers (a TUN mirror's port), not from Linux
     }
 
     private readonly NamespaceSync _ns;
@@ -52,10 +54,30 @@ public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
         Apply(key, s);
     }
 
+    /// <summary>A source address the workers saw on a TUN mirror's port, with the frame's source
+    /// MAC: it becomes a resolved neighbour (its adjacency rewrites to that MAC, and it gets a host
+    /// route where an attached prefix of the mirror covers it). Returns whether anything changed.
+    /// Learned neighbours are kept until the mirror goes (netlink resyncs do not sweep them).</summary>
+    public bool Learned(MirrorInfo mirror, bool v6, UInt128 ip, ulong mac)
+    {
+        if (!mirror.Tun)
+            return false;
+        var key = new NeighKey(mirror.IfIndex, v6, ip);
+        if (_neighs.TryGetValue(key, out NeighState? s) && s.Resolved && s.Mac == mac)
+            return false;
+        if (s is null)
+            _neighs[key] = s = new NeighState { Learned = true };
+        s.Resolved = true;
+        s.Mac = mac;
+        s.State = Nl.NudReachable;
+        Apply(key, s);
+        return true;
+    }
+
     private void Apply(NeighKey key, NeighState s)
     {
         MirrorInfo? mirror = _ns.Mirror(key.IfIndex);
-        if (mirror is null || mirror.Tun)
+        if (mirror is null || mirror.Tun != s.Learned)
         {
             SetHostRoutes(key, s, 0, null);
             return;
@@ -89,6 +111,9 @@ public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
         foreach (var (k, s) in _neighs)
             if (k.IfIndex == mirror.IfIndex)
                 SetHostRoutes(k, s, 0, null);
+        // What the workers learned belonged to that mirror's link.
+        foreach (NeighKey k in _neighs.Where(kv => kv.Key.IfIndex == mirror.IfIndex && kv.Value.Learned).Select(kv => kv.Key).ToList())
+            _neighs.Remove(k);
     }
 
     /// <summary>The attached routes through a port changed: its neighbours' host routes follow.</summary>
@@ -112,7 +137,7 @@ public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
 
     public int EndSync()
     {
-        var stale = _neighs.Where(kv => kv.Value.Mark != _ns.Epoch).Select(kv => kv.Key).ToList();
+        var stale = _neighs.Where(kv => kv.Value.Mark != _ns.Epoch && !kv.Value.Learned).Select(kv => kv.Key).ToList();
         foreach (NeighKey k in stale)
             Delete(new NeighMsg { Deleted = true, IfIndex = k.IfIndex, V6 = k.V6, Ip = k.Ip });
         return stale.Count;

@@ -40,9 +40,19 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
         return false;
     }
 
+    /// <summary>The port a prefix is attached to: Linux reaches it without a gateway through a
+    /// mirror (on a TUN, the route forwards to the link's peer, and the neighbours the workers saw
+    /// there get host routes); ushort.MaxValue when it is not attached.</summary>
+    private static ushort AttachedPort(RouteTarget? t) =>
+        t is { Kind: GroupKind.Glean } ? t.GleanPort
+        : t is { Kind: GroupKind.Forward, Nexthop: null, NextHops: [{ Gateway: var gw } hop] } && gw == UInt128.Zero ? hop.Port
+        : ushort.MaxValue;
+
     private void NoteAttached(in RouteKey key, Prefix p, RouteTarget? t)
     {
-        ushort port = t is { Kind: GroupKind.Glean } ? t.GleanPort : ushort.MaxValue;
+        // Attached: a prefix Linux reaches without a gateway through a mirror (on a TUN, the route
+        // forwards to the link's peer, and the neighbours the workers saw there get host routes).
+        ushort port = AttachedPort(t);
         bool changed = false;
         foreach (var (k, list) in _attached)
         {
@@ -142,7 +152,7 @@ public sealed class RouteHandler : INetlinkHandler<RouteMsg>, IDisposable
         Prefix p = key.Prefix;
         RouteTarget? t = _routes.TryGetBest(key, out KernelRoute best) ? Target(best, p.V6) : null;
         _ns.Fib.Set(index, p, RouteSource.Kernel, t);
-        bool now = t is { Kind: GroupKind.Glean };
+        bool now = AttachedPort(t) != ushort.MaxValue;
         ref byte flags = ref _routes.PrefixFlags(key);
         bool was = ((System.Runtime.CompilerServices.Unsafe.IsNullRef(ref flags) ? removedFlags : flags) & KernelRoutes.FlagAttached) != 0;
         if (now == was && !now)

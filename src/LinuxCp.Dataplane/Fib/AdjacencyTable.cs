@@ -6,8 +6,9 @@ namespace LinuxCp.Dataplane.Fib;
 /// one (its peer), whatever the address.</summary>
 public readonly record struct AdjacencyKey(ushort Port, bool V6, UInt128 Ip);
 
-/// <summary>A phy port as Linux configured its mirror. Point-to-point ports (TUN mirrors)
-/// have one adjacency for every next hop: the MAC of the link's peer, learned by the workers.</summary>
+/// <summary>A phy port as Linux configured its mirror. Point-to-point ports (TUN mirrors) run no
+/// ARP/ND: a next hop's adjacency is the MAC the workers saw it send from, or else the MAC of the
+/// link's peer (the last sender), learned by the workers.</summary>
 public readonly record struct PortState(bool Up, ushort Mtu, ulong Mac, bool PointToPoint = false, ulong PeerMac = 0);
 
 /// <summary>The interned adjacency table: (port, neighbour) -> path id. Groups hold references
@@ -147,8 +148,12 @@ public sealed unsafe class AdjacencyTable
     private PathSlot Compute(in AdjacencyKey k)
     {
         PortState port = _ports[k.Port];
-        ulong mac = port.PeerMac;
-        if (!port.Up || (port.PointToPoint ? mac == 0 : !_neighbors.TryGetValue(k, out mac)))
+        // A point-to-point port: the neighbour's own MAC when the workers saw its frames,
+        // otherwise the link's peer.
+        bool known = _neighbors.TryGetValue(k, out ulong mac);
+        if (port.PointToPoint && !known)
+            mac = port.PeerMac;
+        if (!port.Up || (port.PointToPoint ? mac == 0 : !known))
             return new PathSlot { Kind = PathKind.Glean, TxPort = k.Port };
         return new PathSlot { Kind = PathKind.Forward, DstMac = mac, SrcMac = port.Mac, TxPort = k.Port, Mtu = port.Mtu };
     }

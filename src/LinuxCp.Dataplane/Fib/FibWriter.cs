@@ -26,6 +26,9 @@ public interface IFibPublisher
 
     /// <summary>The peer MAC the workers learned on a point-to-point port (0: none yet).</summary>
     ulong PeerMac(ushort port);
+
+    /// <summary>Appends each source address the workers saw on a point-to-point port, with its MAC.</summary>
+    void LearnedNeighbors(List<Tables.LearnedNeighbor> into);
 }
 
 /// <summary>What one <see cref="FibWriter.Commit"/> did.</summary>
@@ -435,6 +438,10 @@ public sealed unsafe class FibWriter : IDisposable
                 changed |= _adj.SetPeer(port, _pub.PeerMac(port));
         return changed;
     }
+
+    /// <summary>The source addresses (and MACs) the workers saw on point-to-point ports: the
+    /// control plane makes them those ports' neighbours (Linux has none there).</summary>
+    public void LearnedNeighbors(List<Tables.LearnedNeighbor> into) => _pub.LearnedNeighbors(into);
 
     /// <summary>Forgets the neighbours and link state of a port (its pair went away).</summary>
     public void ForgetPort(ushort port) => _adj.ForgetPort(port);

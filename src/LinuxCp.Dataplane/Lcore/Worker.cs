@@ -109,13 +109,18 @@ public sealed unsafe class Worker
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(TrackOutput), Flags)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FreeOutputDrops), Flags)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(Flows), Flags)!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(LearnPeer), Flags)!.MethodHandle);
+        var tunAdj = typeof(Worker).GetMethod(nameof(TunAdjacencies), Flags)!;
+        foreach (Type family in new[] { typeof(V4), typeof(V6) })
+            foreach (Type trace in new[] { typeof(NoTrace), typeof(Traced) })
+                RuntimeHelpers.PrepareMethod(tunAdj.MethodHandle, [family.TypeHandle, trace.TypeHandle]);
         // Every method of the feature nodes, callees included: a first call under traffic (the
         // first expiry reaching FlowTable.Remove, say) would be compiled on the worker, a stall
         // of milliseconds (seen in perf/scripts/flow-sweep.sh before this).
         const System.Reflection.BindingFlags All = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic
             | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DeclaredOnly;
         foreach (Type t in new[] { typeof(FlowTable), typeof(FlowTracker), typeof(FlowTimeouts), typeof(AclFilter), typeof(AclPrefilter),
-                     typeof(AclKey), typeof(PuntBuckets), typeof(PuntClasses) })
+                     typeof(AclKey), typeof(PuntBuckets), typeof(PuntClasses), typeof(LearnTable) })
             foreach (var m in t.GetMethods(All))
                 if (!m.IsAbstract && !m.ContainsGenericParameters && m.GetMethodBody() is not null)
                     RuntimeHelpers.PrepareMethod(m.MethodHandle);
@@ -803,14 +808,19 @@ public sealed unsafe class Worker
             _ctx.DropBuf[nDrop++] = m;
     }
 
-    /// <summary>Remembers the source MAC of an IP frame from a point-to-point port's peer;
-    /// written only when it changes (the slot is shared by all workers).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>Remembers the source MAC of an IP frame (whose headers the classifier checked)
+    /// from a point-to-point port: as the link's peer (written only when it changes: the slot is
+    /// shared by all workers) and as the adjacency of its source address (this worker's table).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void LearnPeer(ushort port, byte* frame)
     {
         ulong mac = *(uint*)(frame + 6) | ((ulong)*(ushort*)(frame + 10) << 32);
         if (_dp.TunPeerMacs[port] != mac)
             Volatile.Write(ref _dp.TunPeerMacs[port], mac);
+        bool v6 = frame[12] == 0x86;
+        UInt128 src = v6 ? new UInt128(BinaryPrimitives.ReverseEndianness(*(ulong*)(frame + 22)), BinaryPrimitives.ReverseEndianness(*(ulong*)(frame + 30)))
+            : BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 26));
+        _ctx.Learned.Learn(port, v6, src, mac);
     }
 
     // ---- interface features -------------------------------------------------------------------
@@ -942,26 +952,31 @@ public sealed unsafe class Worker
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void TunRx<TTrace>(in PollEntry e, uint n) where TTrace : struct, ITrace
     {
-        WorkerCounters c = _ctx.Counters;
-        void** rx = _ctx.RxBuf;
-        void** output = _ctx.OutBuf;
-        void** drop = _ctx.DropBuf;
-        uint nOut = 0, nDrop = 0;
+        WorkerContext ctx = _ctx;
+        WorkerCounters c = ctx.Counters;
+        void** rx = ctx.RxBuf;
+        void** output = ctx.OutBuf;
+        void** drop = ctx.DropBuf;
+        uint nOut = 0, nDrop = 0, n4 = 0, n6 = 0;
         long bytes = 0;
-        // The adjacency Linux would have used: a TUN link is point-to-point, so every packet it
-        // sends goes to the link's one peer, the same adjacency the FIB's paths through this
-        // port rewrite to.
+        // The adjacency Linux would have used (seed 000): Linux routed the packet onto the TUN, so
+        // the port's table names its next hop; its path's rewrite is the adjacency (a neighbour
+        // the workers saw on the link). When there is none (no route, a next hop not seen yet),
+        // the link's peer: the last sender on the port.
         ulong peerMac = _dp.TunPeerMacs[e.Peer];
         if (peerMac == 0)
             peerMac = BroadcastMac; // no frame seen from the peer yet
         ulong srcMac = e.PeerPortMac;
+        FibSnapshot fib = _dp.CurrentFib;
+        bool lookup = fib.Enabled && fib.V4[e.Table] != 0;
 
         for (uint i = 0; i < n; i++)
         {
             void* m = rx[i];
             bytes += Mbuf.PktLen(m);
             int slot = TTrace.On ? TraceBegin(in e, m) : -1;
-            int version = Mbuf.DataLen(m) == 0 ? 0 : Mbuf.Data(m)[0] >> 4;
+            uint len = Mbuf.DataLen(m);
+            int version = len == 0 ? 0 : Mbuf.Data(m)[0] >> 4;
             ushort type = version == 4 ? FrameClassifier.EtherTypeIp4
                 : version == 6 ? FrameClassifier.EtherTypeIp6 : (ushort)0;
             if (type == 0)
@@ -980,17 +995,38 @@ public sealed unsafe class Worker
                     TraceEnd(slot, TraceOutcome.Dropped, Reason.DropTunNoHeadroom, ushort.MaxValue);
                 continue;
             }
+            byte* ip = Mbuf.Data(m);
             byte* h = Mbuf.Prepend(m, FrameClassifier.EtherHeader);
             WriteMac(h, peerMac);
             WriteMac(h + 6, srcMac);
-            *(ushort*)(h + 12) = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(type);
-            if (TTrace.On)
+            *(ushort*)(h + 12) = BinaryPrimitives.ReverseEndianness(type);
+            if (lookup && version == 4 && len >= 24)
+            {
+                ctx.Fwd4[n4] = m;
+                ctx.Dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(ip + 16));
+                if (TTrace.On)
+                    ctx.TraceSlots4[n4] = slot;
+                n4++;
+            }
+            else if (lookup && version == 6 && len >= 44)
+            {
+                ctx.Fwd6[n6] = m;
+                Unsafe.CopyBlockUnaligned(ctx.Dst6 + n6 * 16, ip + 24, 16);
+                if (TTrace.On)
+                    ctx.TraceSlots6[n6] = slot;
+                n6++;
+            }
+            else if (TTrace.On)
             {
                 TraceForwarded(slot, e.Peer, h, Mbuf.DataLen(m));
                 TraceEnd(slot, TraceOutcome.CrossConnected, Reason.None, e.Peer);
             }
             output[nOut++] = m;
         }
+        if (n4 != 0)
+            TunAdjacencies<V4, TTrace>(in e, fib, ctx.Fwd4, ctx.TraceSlots4, n4);
+        if (n6 != 0)
+            TunAdjacencies<V6, TTrace>(in e, fib, ctx.Fwd6, ctx.TraceSlots6, n6);
         c.Port(e.Port, PortCounter.RxPackets) += n;
         c.Port(e.Port, PortCounter.RxBytes) += bytes;
         c.Port(e.Port, PortCounter.Drops) += nDrop;
@@ -998,6 +1034,38 @@ public sealed unsafe class Worker
             Send(e.Peer, output, nOut, Reason.DropPhyTxFull);
         DpdkSharp.Burst.Free(drop, nDrop);
         XconnectDone<TTrace>(n);
+    }
+
+    /// <summary>For what a TUN mirror sent (Ethernet header already prepended, towards the peer):
+    /// one bulk lookup of the destinations in the port's table; a packet whose next hop has a
+    /// resolved path out of the paired port takes that path's rewrite (its neighbour's MAC).
+    /// Nothing else changes: Linux already did the TTL and the routing.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private void TunAdjacencies<TFamily, TTrace>(in PollEntry e, FibSnapshot fib, void** mbufs, int* slots, uint n)
+        where TFamily : struct, IFamily
+        where TTrace : struct, ITrace
+    {
+        ulong* nhs = _ctx.NextHops;
+        TFamily.Lookup(fib, e.Table, _ctx, nhs, n);
+        bool v6 = typeof(TFamily) == typeof(V6);
+        for (uint i = 0; i < n; i++)
+        {
+            byte* h = Mbuf.Data(mbufs[i]);
+            PathSlot* s = Forwarding.ResolvedPath(fib.Groups, fib.Paths, nhs[i], h + FrameClassifier.EtherHeader, v6);
+            if (s != null && s->TxPort == e.Peer)
+            {
+                *(ulong*)h = s->L2Head;
+                *(uint*)(h + 8) = s->L2Tail;
+            }
+            if (TTrace.On && slots[i] >= 0)
+            {
+                TraceRecord* t = _ctx.Trace!.Records + slots[i];
+                t->LookedUp = 1;
+                t->NextHop = nhs[i];
+                TraceForwarded(slots[i], e.Peer, h, Mbuf.DataLen(mbufs[i]));
+                TraceEnd(slots[i], TraceOutcome.CrossConnected, Reason.None, e.Peer);
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

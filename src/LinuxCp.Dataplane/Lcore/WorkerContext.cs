@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 using LinuxCp.Dataplane.Counters;
 
+using LinuxCp.Dataplane.Tables;
+
 namespace LinuxCp.Dataplane.Lcore;
 
 /// <summary>Per-worker state: queue id, burst scratch in native memory, counters and the loop's
@@ -11,6 +13,9 @@ public sealed unsafe class WorkerContext : IDisposable
     public uint Lcore { get; }
     public ushort Queue { get; }
     public WorkerCounters Counters { get; } = new();
+
+    /// <summary>Neighbours this worker learned on point-to-point ports (their adjacencies).</summary>
+    public LearnTable Learned { get; } = new();
 
     /// <summary>rx, punt/out and drop burst arrays, BurstSize pointers each.</summary>
     internal void** RxBuf;

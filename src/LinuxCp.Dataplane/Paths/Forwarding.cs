@@ -157,6 +157,41 @@ public static unsafe class Forwarding
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Mix(uint h) => (h ^ (h >> 16)) * 0x45D9F3B;
 
+    /// <summary>ECMP flow hash of an IPv4 header: addresses, protocol and, for unfragmented TCP/UDP, ports.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Hash4(byte* ip)
+    {
+        uint hash = *(uint*)(ip + 12) ^ *(uint*)(ip + 16) ^ ip[9];
+        if ((ip[9] == 6 || ip[9] == 17) && (*(ushort*)(ip + 6) & 0xFF3F) == 0)
+            hash ^= *(uint*)(ip + 20);
+        return Mix(Mix(hash));
+    }
+
+    /// <summary>ECMP flow hash of an IPv6 header (no extension headers followed).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Hash6(byte* ip)
+    {
+        uint* a = (uint*)(ip + 8);
+        uint hash = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7] ^ ip[6];
+        if (ip[6] == 6 || ip[6] == 17)
+            hash ^= *(uint*)(ip + 40);
+        return Mix(Mix(hash));
+    }
+
+    /// <summary>The resolved path a packet with this IP header takes to next hop
+    /// <paramref name="nh"/> (ECMP by its flow hash), or null when the next hop does not forward
+    /// or is unresolved. Used for what Linux sends on a TUN mirror: the adjacency Linux would
+    /// have used. The caller checked that the header is readable (20 / 40 bytes, +4 for ports).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static PathSlot* ResolvedPath(GroupEntry* groups, PathEntry* paths, ulong nh, byte* ip, bool v6)
+    {
+        GroupEntry* g = groups + nh;
+        if (g->Kind != GroupKind.Forward)
+            return null;
+        PathSlot* s = Select(paths, g, g->Buckets <= 1 ? 0 : v6 ? Hash6(ip) : Hash4(ip));
+        return s->Kind == PathKind.Forward ? s : null;
+    }
+
     /// <summary>The resolved path of a group that forwards through exactly one path, or null
     /// when the packet needs <see cref="Rewrite4"/>/<see cref="Rewrite6"/> (not a forwarding
     /// group, ECMP, next hop unresolved). Valid until the worker's next quiescent point.</summary>
@@ -210,15 +245,7 @@ public static unsafe class Forwarding
         if (g->Kind != GroupKind.Forward)
             return NotForwarded(g->Kind);
         byte* ip = frame + FrameClassifier.EtherHeader;
-        uint hash = 0;
-        if (g->Buckets > 1)
-        {
-            hash = *(uint*)(ip + 12) ^ *(uint*)(ip + 16) ^ ip[9];
-            if ((ip[9] == 6 || ip[9] == 17) && (*(ushort*)(ip + 6) & 0xFF3F) == 0)
-                hash ^= *(uint*)(ip + 20);
-            hash = Mix(Mix(hash));
-        }
-        PathSlot* s = Select(paths, g, hash);
+        PathSlot* s = Select(paths, g, g->Buckets > 1 ? Hash4(ip) : 0);
         if (s->Kind != PathKind.Forward)
             return Reason.PuntGlean;
         if (!Apply4(frame, s))
@@ -235,16 +262,7 @@ public static unsafe class Forwarding
         if (g->Kind != GroupKind.Forward)
             return NotForwarded(g->Kind);
         byte* ip = frame + FrameClassifier.EtherHeader;
-        uint hash = 0;
-        if (g->Buckets > 1)
-        {
-            uint* a = (uint*)(ip + 8);
-            hash = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7] ^ ip[6];
-            if (ip[6] == 6 || ip[6] == 17)
-                hash ^= *(uint*)(ip + 40);
-            hash = Mix(Mix(hash));
-        }
-        PathSlot* s = Select(paths, g, hash);
+        PathSlot* s = Select(paths, g, g->Buckets > 1 ? Hash6(ip) : 0);
         if (s->Kind != PathKind.Forward)
             return Reason.PuntGlean;
         if (!Apply6(frame, s))
