@@ -15,7 +15,7 @@ export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPE
 # System packages the build, the tests and the demo use.
 APT_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config gcc make libc6-dev python3 python3-clang-14 libclang1-14
               iproute2 ethtool iputils-ping iputils-arping procps tshark git curl iptables etcd-server etcd-client
-              python3-matplotlib afl++ bird2)
+              python3-matplotlib afl++ bird2 python3-scapy)
 
 log() { printf '[build] %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }

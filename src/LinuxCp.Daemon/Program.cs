@@ -166,6 +166,7 @@ namespace LinuxCp.Daemon
                 RxDescriptors = opt.RxDescriptors,
                 TxDescriptors = opt.TxDescriptors,
                 KeepPortIpv6 = opt.KeepPortIpv6,
+                PuntUnknownVlan = opt.PuntUnknownVlan,
             };
             bool portsUp = false;
             try
@@ -196,7 +197,7 @@ namespace LinuxCp.Daemon
                     {
                         try
                         {
-                            pairs.Create(p.Port, p.HostIf, p.Netns, p.Tun, p.Persist, p.Table);
+                            pairs.Create(p.Port, p.HostIf, p.Netns, p.Tun, p.Persist, p.Table, p.Tpid);
                         }
                         catch (PairException e)
                         {

@@ -129,9 +129,9 @@ public sealed unsafe class DataplaneEngine : IFibPublisher, Features.IFeaturePub
 
     /// <summary>Publishes a new poll table and waits until no worker can still be using the old
     /// one. Returns false if a worker did not pass a quiescent point in time.</summary>
-    public bool Publish(PollEntry[] entries, TimeSpan? graceTimeout = null)
+    public bool Publish(PollEntry[] entries, TimeSpan? graceTimeout = null, VlanTable? vlans = null)
     {
-        return PublishAndWait(ref _table, new PollTable(entries, Interlocked.Increment(ref _generation)), graceTimeout);
+        return PublishAndWait(ref _table, new PollTable(entries, Interlocked.Increment(ref _generation), vlans), graceTimeout);
     }
 
     /// <summary>Release-stores what workers read, fences (so the epoch snapshot cannot be taken
@@ -412,7 +412,8 @@ public sealed unsafe class DataplaneEngine : IFibPublisher, Features.IFeaturePub
     {
         foreach (Worker w in _workers)
             w.Context.Counters.ClearPort(port);
-        TunPeerMacs[port] = 0;
+        if (port < TunPeerMacs.Length)
+            TunPeerMacs[port] = 0;
     }
 
     public void Dispose()

@@ -16,7 +16,8 @@ public sealed record LinkSyncStatus(bool PortLinkUp, bool? MirrorCarrier, bool P
 /// check the link), up restores it. A change reaches the mirror once it has lasted the hold-down
 /// (a flap shorter than that is never seen by Linux). Polls every port on a control thread: the
 /// link of a port that reads a kernel interface (af_packet, af_xdp, pcap) is that interface's
-/// carrier, which those PMDs do not report; any other port's is the PMD's.</summary>
+/// carrier, which those PMDs do not report; any other port's is the PMD's; a sub-interface's is
+/// its parent's.</summary>
 public sealed class LinkSync : IDisposable
 {
     private readonly Func<IReadOnlyList<Pair>> _pairs;
@@ -61,6 +62,12 @@ public sealed class LinkSync : IDisposable
     /// one, and the PMD's link status otherwise.</summary>
     public static bool PortLink(PortInfo phy, HostFacts host)
     {
+        if (phy.Sub is SubInfo sub)
+        {
+            // A sub-interface's link is its parent's.
+            ushort id = sub.Parent;
+            phy = new PortInfo(id, EthPort.Name(id), PortKind.Phy, phy.Mac, EthPort.Driver(id));
+        }
         if (PairManager.KernelInterface(phy) is string kif)
             return host.Carrier(kif) == true;
         return EthPort.Link(phy.Id).Up;

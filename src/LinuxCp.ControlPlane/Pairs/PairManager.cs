@@ -22,7 +22,8 @@ public sealed class PairManager
     private readonly Mempool _pool;
     private readonly ILogger _log;
     private readonly Dictionary<ushort, PortInfo> _phys = [];
-    private readonly Dictionary<ushort, Pair> _pairs = []; // by phy port id
+    private readonly Dictionary<ushort, Pair> _pairs = []; // by phy port (or sub-interface) id
+    private readonly Dictionary<ushort, PortInfo> _subs = []; // sub-interfaces, by interface id
     private int _mirrorSeq;
 
     public PairManager(DataplaneEngine dp, Mempool pool, string? defaultNetns, ILogger log)
@@ -41,6 +42,10 @@ public sealed class PairManager
 
     /// <summary>Where /proc and /sys are read (tests give a synthetic tree).</summary>
     public Host.HostFacts Host { get; init; } = LinuxCp.ControlPlane.Host.HostFacts.Real;
+
+    /// <summary>On a port with sub-interfaces, frames whose tags none of them has go to the
+    /// port's own mirror as received (--unknown-vlan punt) instead of being dropped (vlan-unknown).</summary>
+    public bool PuntUnknownVlan { get; init; }
 
     public ushort RxDescriptors { get; init; } = 1024;
     public ushort TxDescriptors { get; init; } = 1024;
@@ -94,6 +99,13 @@ public sealed class PairManager
             return [.. _pairs.Values.OrderBy(p => p.Phy.Id)];
     }
 
+    /// <summary>The sub-interfaces (each exists while it has a pair), by id.</summary>
+    public IReadOnlyList<PortInfo> SubInterfaces()
+    {
+        lock (_lock)
+            return [.. _subs.Values.OrderBy(p => p.Id)];
+    }
+
     /// <summary>Every port lcpd polls, phys and the mirrors of pairs that are up, by port id.</summary>
     public IReadOnlyList<PortInfo> AllPorts()
     {
@@ -110,9 +122,12 @@ public sealed class PairManager
 
     private PortInfo ResolveLocked(string spec)
     {
-        if (ushort.TryParse(spec, out ushort id) && _phys.TryGetValue(id, out PortInfo? byId))
+        if (ushort.TryParse(spec, out ushort id) && (_phys.TryGetValue(id, out PortInfo? byId) || _subs.TryGetValue(id, out byId)))
             return byId;
         foreach (PortInfo p in _phys.Values)
+            if (p.Name == spec)
+                return p;
+        foreach (PortInfo p in _subs.Values)
             if (p.Name == spec)
                 return p;
         if (EthPort.TryGetByName(spec, out ushort other) && !_phys.ContainsKey(other))
@@ -135,21 +150,95 @@ public sealed class PairManager
     /// <summary>Raised after a pair changed (outside the manager's lock).</summary>
     public event Action<Pair, PairEvent>? PairChanged;
 
-    /// <summary>Creates a pair. Throws <see cref="PairException"/> with an operator-facing reason.</summary>
-    public Pair Create(string portSpec, string hostIf, string? netns, bool tun, bool persist = false, uint? table = null)
+    /// <summary>Creates a pair. <paramref name="portSpec"/> names a port, or a sub-interface of
+    /// one (<c>&lt;port&gt;.&lt;vid&gt;</c>, QinQ <c>&lt;port&gt;.&lt;outer&gt;.&lt;inner&gt;</c> with
+    /// an outer tag of <paramref name="tpid"/>, 802.1ad by default), which is made with the pair and
+    /// goes with it. Throws <see cref="PairException"/> with an operator-facing reason.</summary>
+    public Pair Create(string portSpec, string hostIf, string? netns, bool tun, bool persist = false, uint? table = null, ushort? tpid = null)
     {
         // Lock order: routing lock before pair lock (the netlink thread holds the routing lock
         // when it applies link state here), so the event is raised after ours is released.
-        Pair created = CreateLocked(portSpec, hostIf, netns, tun, persist, table);
+        Pair created = CreateLocked(portSpec, hostIf, netns, tun, persist, table, tpid);
         PairChanged?.Invoke(created, PairEvent.Created);
         return created;
     }
 
-    private Pair CreateLocked(string portSpec, string hostIf, string? netns, bool tun, bool persist, uint? table)
+    /// <summary>Splits <c>&lt;port&gt;.&lt;vid&gt;[.&lt;vid&gt;]</c> into a phy port and tags (a port
+    /// name that itself has dots, like a PCI address, is matched first). Null when it is not one.</summary>
+    private (PortInfo Parent, VlanTags Tags)? ParseSubLocked(string spec, ushort? tpid)
+    {
+        static bool Vid(string s, out ushort v) => ushort.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out v);
+        PortInfo? Phy(string name) => _phys.Values.FirstOrDefault(p => p.Name == name)
+            ?? (ushort.TryParse(name, out ushort id) && _phys.TryGetValue(id, out PortInfo? byId) ? byId : null);
+        int dot = spec.LastIndexOf('.');
+        if (dot <= 0 || !Vid(spec[(dot + 1)..], out ushort last))
+            return null;
+        string head = spec[..dot];
+        if (Phy(head) is PortInfo parent)
+        {
+            if (tpid is not null)
+                throw new PairException($"tpid applies to the outer tag of a QinQ sub-interface (<port>.<outer>.<inner>), not to {spec}");
+            return CheckVids(spec, parent, new VlanTags(VlanTags.Dot1q, last));
+        }
+        int dot2 = head.LastIndexOf('.');
+        if (dot2 > 0 && Vid(head[(dot2 + 1)..], out ushort outer) && Phy(head[..dot2]) is PortInfo grand)
+        {
+            if (tpid is ushort t && t is not (VlanTags.Dot1q or VlanTags.Dot1ad))
+                throw new PairException($"tpid 0x{t:x4}: the outer tag of a QinQ sub-interface is 802.1ad (88a8) or 802.1Q (8100)");
+            return CheckVids(spec, grand, new VlanTags(tpid ?? VlanTags.Dot1ad, outer, last));
+        }
+        return null;
+
+        static (PortInfo, VlanTags) CheckVids(string spec, PortInfo parent, VlanTags t)
+        {
+            if (!VlanTags.ValidVid(t.Outer) || (t.QinQ && !VlanTags.ValidVid(t.Inner)))
+                throw new PairException($"sub-interface {spec}: a VLAN id is 1 to 4094");
+            return (parent, t);
+        }
+    }
+
+    /// <summary>The port a pair is made for: a known port or sub-interface, or a new sub-interface
+    /// (registered by the caller once its mirror exists).</summary>
+    private PortInfo ResolveForPairLocked(string spec, ushort? tpid, out bool newSub)
+    {
+        newSub = false;
+        PortInfo? known = _phys.Values.FirstOrDefault(p => p.Name == spec) ?? _subs.Values.FirstOrDefault(p => p.Name == spec);
+        if (known is null && ParseSubLocked(spec, tpid) is var (parent, tags))
+        {
+            string name = tags.QinQ ? $"{parent.Name}.{tags.Outer}.{tags.Inner}" : $"{parent.Name}.{tags.Outer}";
+            PortInfo? same = _subs.Values.FirstOrDefault(s => s.Sub!.Parent == parent.Id && s.Sub.Tags.Outer == tags.Outer && s.Sub.Tags.Inner == tags.Inner);
+            if (same is not null)
+            {
+                if (same.Sub!.Tags != tags)
+                    throw new PairException($"sub-interface {same.Name} exists with {same.Sub.Tags}");
+                return same;
+            }
+            ushort id = 0;
+            for (int i = Dataplane.Interfaces.FirstSub; i < Dataplane.Interfaces.Max; i++)
+            {
+                if (!_subs.ContainsKey((ushort)i))
+                {
+                    id = (ushort)i;
+                    break;
+                }
+            }
+            if (id == 0)
+                throw new PairException($"no room for sub-interface {name}: lcpd has {Dataplane.Interfaces.MaxSubs} at most");
+            newSub = true;
+            return new PortInfo(id, name, PortKind.Sub, parent.Mac, "vlan", new SubInfo(parent.Id, tags));
+        }
+        if (known is not null && tpid is not null && known.Kind != PortKind.Sub)
+            throw new PairException($"tpid applies to a QinQ sub-interface, not to port {known.Name}");
+        return known ?? ResolveLocked(spec);
+    }
+
+    private Pair CreateLocked(string portSpec, string hostIf, string? netns, bool tun, bool persist, uint? table, ushort? tpid)
     {
         lock (_lock)
         {
-            PortInfo phy = ResolveLocked(portSpec);
+            PortInfo phy = ResolveForPairLocked(portSpec, tpid, out bool newSub);
+            if (phy.Kind == PortKind.Sub && tun)
+                throw new PairException($"sub-interface {phy.Name} is multi-point: its mirror is a TAP (tun is for point-to-point ports)");
             if (ValidateHostIf(hostIf) is string bad)
                 throw new PairException(bad);
             string? ns = string.IsNullOrEmpty(netns) ? DefaultNetns : netns;
@@ -164,7 +253,11 @@ public sealed class PairManager
                     throw new PairException($"host-if {hostIf} is already used by the pair of {p.Phy.Name}");
             EnsureNetns(ns);
             LinkSnapshot? adopt = CheckExisting(ns, hostIf, tun, persist);
+            if (newSub)
+                _dp.ClearPortCounters(phy.Id);
             Pair pair = MakeMirror(phy, hostIf, ns, tun, persist, adopt) with { Table = table };
+            if (newSub)
+                _subs[phy.Id] = phy;
             _pairs[phy.Id] = pair;
             PublishLocked();
             if (adopt is not null)
@@ -246,7 +339,7 @@ public sealed class PairManager
         {
             _dp.ClearPortCounters(mirrorId);
             EthPort.SetupInNetns(ns, mirrorId, (ushort)_dp.WorkerCount, RxDescriptors, TxDescriptors, _pool);
-            ushort mtu = EthPort.Mtu(phy.Id);
+            ushort mtu = EthPort.Mtu(phy.DpdkPort);
             // An adopted mirror keeps the MTU Linux gave it; the port follows (netlink).
             if (adopt is null && mtu != 0 && EthPort.SetMtu(mirrorId, mtu) is int mrc and < 0)
                 Log.MirrorMtuFailed(_log, hostIf, mtu, Eal.StrError(-mrc));
@@ -369,13 +462,16 @@ public sealed class PairManager
             if (!_pairs.TryGetValue(pair.Phy.Id, out Pair? cur) || cur.Mirror.Id != pair.Mirror.Id)
                 return pair;
             Pair next = cur with { AdminUp = adminUp };
-            if (mtu != 0 && mtu != EthPort.Mtu(cur.Phy.Id))
+            // A sub-interface has no DPDK port: its MTU is checked per packet (the FIB's paths)
+            // and its MAC is its parent's.
+            bool sub = cur.Phy.Kind == PortKind.Sub;
+            if (!sub && mtu != 0 && mtu != EthPort.Mtu(cur.Phy.Id))
             {
                 int rc = EthPort.SetMtu(cur.Phy.Id, mtu);
                 if (rc < 0)
                     Log.PortMtuFailed(_log, cur.Phy.Name, mtu, Eal.StrError(-rc));
             }
-            if (mac is MacAddress m && m != cur.Phy.Mac && !cur.Tun)
+            if (mac is MacAddress m && m != cur.Phy.Mac && !cur.Tun && !sub)
             {
                 int rc = EthPort.SetMac(cur.Phy.Id, m);
                 if (rc < 0)
@@ -525,6 +621,7 @@ public sealed class PairManager
                     throw new PairException($"port {phy.Name} has no pair");
             }
             _pairs.Remove(pair.Phy.Id);
+            _subs.Remove(pair.Phy.Id); // a sub-interface lives as long as its pair
             if (pair.State == PairState.Up)
                 RemoveMirrorLocked(pair);
             else
@@ -542,6 +639,7 @@ public sealed class PairManager
         {
             var all = _pairs.Values.Where(p => p.State == PairState.Up).ToList();
             _pairs.Clear();
+            _subs.Clear();
             PublishLocked();
             foreach (Pair p in all)
                 RemoveDevice(p);
@@ -601,24 +699,47 @@ public sealed class PairManager
     private bool PublishTableLocked()
     {
         var entries = new List<PollEntry>();
+        var subs = new List<SubInterface>();
+        foreach (PortInfo sub in _subs.Values.OrderBy(p => p.Id))
+        {
+            // A sub-interface is received on its parent's queues: its entry lives in the VLAN
+            // table; its mirror is polled like any other.
+            if (_pairs.TryGetValue(sub.Id, out Pair? sp) && sp.State == PairState.Up)
+            {
+                byte table = (byte)sp.TableIndex;
+                subs.Add(new SubInterface(sub.Id, sub.Sub!.Parent, sub.Sub.Tags,
+                    new PollEntry(sub.Id, sp.Mirror.Id, PollKind.PhyToTap, ParentMac(sub), 0, !sp.AdminUp, table)));
+                entries.Add(new PollEntry(sp.Mirror.Id, sub.Id, PollKind.TapToPhy, sp.Mirror.Mac.Bits, ParentMac(sub), false, table));
+            }
+            else
+            {
+                subs.Add(new SubInterface(sub.Id, sub.Sub!.Parent, sub.Sub.Tags, new PollEntry(sub.Id, sub.Id, PollKind.PhyUnpaired, ParentMac(sub), 0)));
+            }
+        }
+        var vlans = subs.Count == 0 ? VlanTable.Empty
+            : new VlanTable(subs, PuntUnknownVlan, id => _phys.TryGetValue(id, out PortInfo? pp) && pp.Driver == "net_af_packet");
         foreach (PortInfo phy in _phys.Values.OrderBy(p => p.Id))
         {
+            bool hasSubs = vlans.HasSubs(phy.Id);
             if (_pairs.TryGetValue(phy.Id, out Pair? pair) && pair.State == PairState.Up)
             {
                 ushort m = pair.Mirror.Id;
                 byte table = (byte)pair.TableIndex;
-                entries.Add(new PollEntry(phy.Id, m, pair.Tun ? PollKind.PhyToTun : PollKind.PhyToTap, pair.Phy.Mac.Bits, 0, !pair.AdminUp, table));
+                entries.Add(new PollEntry(phy.Id, m, pair.Tun ? PollKind.PhyToTun : PollKind.PhyToTap, pair.Phy.Mac.Bits, 0, !pair.AdminUp, table, hasSubs));
                 // The mirror's entry carries the table too: a TUN's packets look up their adjacency there.
                 entries.Add(new PollEntry(m, phy.Id, pair.Tun ? PollKind.TunToPhy : PollKind.TapToPhy, pair.Mirror.Mac.Bits, pair.Phy.Mac.Bits, false, table));
             }
             else
             {
                 // Unpaired, or its mirror is lost: nothing to punt to (counted as no-mirror).
-                entries.Add(new PollEntry(phy.Id, phy.Id, PollKind.PhyUnpaired, (pair?.Phy ?? phy).Mac.Bits, 0));
+                entries.Add(new PollEntry(phy.Id, phy.Id, PollKind.PhyUnpaired, (pair?.Phy ?? phy).Mac.Bits, 0, Subs: hasSubs));
             }
         }
-        return _dp.Publish([.. entries]);
+        return _dp.Publish([.. entries], vlans: vlans);
     }
+
+    /// <summary>A sub-interface's MAC: its parent's, as it is now.</summary>
+    private ulong ParentMac(PortInfo sub) => _phys.TryGetValue(sub.Sub!.Parent, out PortInfo? parent) ? parent.Mac.Bits : sub.Mac.Bits;
 
     internal static string NsLabel(string? ns) => ns is null ? "the default namespace" : $"netns {ns}";
 }

@@ -1,4 +1,5 @@
 using DpdkSharp;
+using LinuxCp.Dataplane.Tables;
 
 namespace LinuxCp.ControlPlane.Pairs;
 
@@ -7,10 +8,20 @@ public enum PortKind
     Phy,
     Tap,
     Tun,
+    /// <summary>A VLAN / QinQ sub-interface of a phy port (no DPDK port of its own).</summary>
+    Sub,
 }
 
-/// <summary>A DPDK port lcpd owns: a physical (or vdev) port, or a mirror it created.</summary>
-public sealed record PortInfo(ushort Id, string Name, PortKind Kind, MacAddress Mac, string Driver);
+/// <summary>What makes a sub-interface: its parent port's id and its tags.</summary>
+public sealed record SubInfo(ushort Parent, VlanTags Tags);
+
+/// <summary>A port lcpd owns: a physical (or vdev) port, a mirror it created, or a sub-interface
+/// of a physical port (<paramref name="Sub"/>; its id is a dataplane interface id, not a DPDK port).</summary>
+public sealed record PortInfo(ushort Id, string Name, PortKind Kind, MacAddress Mac, string Driver, SubInfo? Sub = null)
+{
+    /// <summary>The DPDK port frames of this port are received and sent on (a sub-interface's parent).</summary>
+    public ushort DpdkPort => Sub?.Parent ?? Id;
+}
 
 /// <summary>Whether a pair's mirror works.</summary>
 public enum PairState

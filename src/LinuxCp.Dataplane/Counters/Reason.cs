@@ -45,6 +45,8 @@ public enum Reason : byte
     DropClassify,
     DropPuntPoliced,
     DropFlowTableFull,
+    DropVlanUnknown,
+    DropSubNoHeadroom,
 
     /// <summary>The number of counted reasons (the counters' size); what follows is not counted.</summary>
     Count,
@@ -103,6 +105,8 @@ public static class ReasonInfo
         Reason.DropClassify => "classify-drop",
         Reason.DropPuntPoliced => "punt-policed",
         Reason.DropFlowTableFull => "flow-table-full",
+        Reason.DropVlanUnknown => "vlan-unknown",
+        Reason.DropSubNoHeadroom => "vlan-no-headroom",
         Reason.Forward => "forward",
         Reason.None => "none",
         _ => "unknown",
@@ -148,6 +152,8 @@ public static class ReasonInfo
         Reason.DropClassify => "dropped by a classifier rule (show classify)",
         Reason.DropPuntPoliced => "punt over its policer's budget (show punt policers)",
         Reason.DropFlowTableFull => "new flow on a tracked port with the flow table full (full-policy drop)",
+        Reason.DropVlanUnknown => "tagged frame matching no sub-interface of a port that has some",
+        Reason.DropSubNoHeadroom => "no room in the buffer to push a sub-interface's VLAN tags",
         _ => "",
     };
 }

@@ -62,7 +62,7 @@ public sealed class WorkerCounters
     public const int PerPort = 8;
     private const int Pad = 8; // one cache line of longs
 
-    private readonly long[] _ports = new long[Pad + EthPort.MaxPorts * PerPort + Pad];
+    private readonly long[] _ports = new long[Pad + Interfaces.Max * PerPort + Pad];
     private readonly long[] _reasons = new long[Pad + (int)Counters.Reason.Count + Pad];
 
     /// <summary>Per path: calls, packets, and over sampled bursts only: packets and TSC cycles.</summary>

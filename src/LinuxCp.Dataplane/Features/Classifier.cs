@@ -32,7 +32,7 @@ public sealed class Classifier : IDisposable
     private readonly List<int> _retiredSlots = [];
     private FeatureSnapshot _current = FeatureSnapshot.None;
     private readonly Action? _ensureFlowTables;
-    private readonly bool[] _tracked = new bool[DpdkSharp.EthPort.MaxPorts];
+    private readonly bool[] _tracked = new bool[Interfaces.Max];
     private FlowTimeouts _timeouts = FlowTimeouts.Default;
     private FlowFullPolicy _fullPolicy = FlowFullPolicy.Pass;
     private uint _nextId = 1;

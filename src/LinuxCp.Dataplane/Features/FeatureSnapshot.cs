@@ -6,7 +6,7 @@ namespace LinuxCp.Dataplane.Features;
 /// publishes it like the FIB.</summary>
 public sealed class FeatureSnapshot
 {
-    public static readonly FeatureSnapshot None = new(new AclPortRules?[DpdkSharp.EthPort.MaxPorts], new AclPortRules?[DpdkSharp.EthPort.MaxPorts], PuntPolicers.Off, FlowSettings.Off);
+    public static readonly FeatureSnapshot None = new(new AclPortRules?[Interfaces.Max], new AclPortRules?[Interfaces.Max], PuntPolicers.Off, FlowSettings.Off);
 
     /// <summary>Indexed by port id.</summary>
     public readonly AclPortRules?[] Input, Output;
@@ -19,7 +19,7 @@ public sealed class FeatureSnapshot
     {
         Policers = policers;
         Flows = flows;
-        if (input.Length != DpdkSharp.EthPort.MaxPorts || output.Length != DpdkSharp.EthPort.MaxPorts)
+        if (input.Length != Interfaces.Max || output.Length != Interfaces.Max)
             throw new ArgumentException("a feature snapshot has one slot per port");
         Input = input;
         Output = output;

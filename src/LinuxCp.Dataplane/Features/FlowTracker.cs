@@ -9,7 +9,7 @@ namespace LinuxCp.Dataplane.Features;
 /// timeouts and the table-full policy. Immutable; part of the <see cref="FeatureSnapshot"/>.</summary>
 public sealed class FlowSettings
 {
-    public static readonly FlowSettings Off = new(new bool[EthPort.MaxPorts], new bool[EthPort.MaxPorts], FlowTimeouts.Default, FlowFullPolicy.Pass);
+    public static readonly FlowSettings Off = new(new bool[Interfaces.Max], new bool[Interfaces.Max], FlowTimeouts.Default, FlowFullPolicy.Pass);
 
     public readonly bool[] Tracked;
     public readonly bool[] Live;

@@ -180,7 +180,7 @@ public static unsafe class PuntBuckets
     /// <summary>Longs per port and class: credit, last refill, passed, policed.</summary>
     public const int Stride = 4;
 
-    public static int Longs => DpdkSharp.EthPort.MaxPorts * (int)PuntClass.Count * Stride;
+    public static int Longs => Interfaces.Max * (int)PuntClass.Count * Stride;
 
     /// <summary>Takes a packet's cost from the (port, class) bucket if it has it; counts either way.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -22,7 +22,7 @@ public sealed unsafe class AdjacencyTable
     private readonly Interner<AdjacencyKey> _ids = new(1, NextHopTables.MaxPaths, deferred: true);
     private PathSlot[] _written = new PathSlot[1024];
     private readonly Dictionary<AdjacencyKey, ulong> _neighbors = [];
-    private readonly PortState[] _ports = new PortState[DpdkSharp.EthPort.MaxPorts];
+    private readonly PortState[] _ports = new PortState[Interfaces.Max];
     private readonly HashSet<int> _dirty = [];
 
     public AdjacencyTable(NextHopTables nh) => _nh = nh;

@@ -64,12 +64,12 @@ public sealed unsafe class Worker
     private void Prewarm()
     {
         var e = new PollEntry(0, 0, PollKind.PhyUnpaired, 0, 0);
-        PhyRx<Unpaired, NoTrace>(in e, 0);
-        PhyRx<ToTap, NoTrace>(in e, 0);
-        PhyRx<ToTun, NoTrace>(in e, 0);
-        PhyRx<Unpaired, Traced>(in e, 0);
-        PhyRx<ToTap, Traced>(in e, 0);
-        PhyRx<ToTun, Traced>(in e, 0);
+        PhyRx<Unpaired, NoTrace>(in e, _ctx.RxBuf, 0);
+        PhyRx<ToTap, NoTrace>(in e, _ctx.RxBuf, 0);
+        PhyRx<ToTun, NoTrace>(in e, _ctx.RxBuf, 0);
+        PhyRx<Unpaired, Traced>(in e, _ctx.RxBuf, 0);
+        PhyRx<ToTap, Traced>(in e, _ctx.RxBuf, 0);
+        PhyRx<ToTun, Traced>(in e, _ctx.RxBuf, 0);
         TapRx<NoTrace>(in e, 0);
         TunRx<NoTrace>(in e, 0);
         TapRx<Traced>(in e, 0);
@@ -110,6 +110,10 @@ public sealed unsafe class Worker
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FreeOutputDrops), Flags)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(Flows), Flags)!.MethodHandle);
         RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(LearnPeer), Flags)!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(PushTags), Flags)!.MethodHandle);
+        var subRx = typeof(Worker).GetMethod(nameof(SubRx), Flags)!;
+        RuntimeHelpers.PrepareMethod(subRx.MethodHandle, [typeof(NoTrace).TypeHandle]);
+        RuntimeHelpers.PrepareMethod(subRx.MethodHandle, [typeof(Traced).TypeHandle]);
         var tunAdj = typeof(Worker).GetMethod(nameof(TunAdjacencies), Flags)!;
         foreach (Type family in new[] { typeof(V4), typeof(V6) })
             foreach (Type trace in new[] { typeof(NoTrace), typeof(Traced) })
@@ -120,7 +124,7 @@ public sealed unsafe class Worker
         const System.Reflection.BindingFlags All = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic
             | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DeclaredOnly;
         foreach (Type t in new[] { typeof(FlowTable), typeof(FlowTracker), typeof(FlowTimeouts), typeof(AclFilter), typeof(AclPrefilter),
-                     typeof(AclKey), typeof(PuntBuckets), typeof(PuntClasses), typeof(LearnTable) })
+                     typeof(AclKey), typeof(PuntBuckets), typeof(PuntClasses), typeof(LearnTable), typeof(VlanTable), typeof(VlanDemux) })
             foreach (var m in t.GetMethods(All))
                 if (!m.IsAbstract && !m.ContainsGenericParameters && m.GetMethodBody() is not null)
                     RuntimeHelpers.PrepareMethod(m.MethodHandle);
@@ -165,7 +169,8 @@ public sealed unsafe class Worker
 
         while (!_dp.StopRequested)
         {
-            PollEntry[] entries = _dp.CurrentTable.Entries;
+            PollTable table = _dp.CurrentTable;
+            PollEntry[] entries = table.Entries;
             uint got = 0;
             bool sampling = (iter & (WorkerOptions.SampleEvery - 1)) == 0;
             ctx.Sampling = sampling;
@@ -186,24 +191,29 @@ public sealed unsafe class Worker
                 if (Volatile.Read(ref ctx.TraceRemaining) <= 0
                     || ((tracePort = Volatile.Read(ref ctx.TracePort)) >= 0 && tracePort != e.Port))
                 {
+                    // A port with sub-interfaces hands them their frames first (tags popped).
+                    if (e.Subs && (n = SubRx<NoTrace>(in e, table.Vlans, n)) == 0)
+                        continue;
                     switch (e.Kind)
                     {
-                        case PollKind.PhyToTap: PhyRx<ToTap, NoTrace>(in e, n); break;
-                        case PollKind.PhyToTun: PhyRx<ToTun, NoTrace>(in e, n); break;
+                        case PollKind.PhyToTap: PhyRx<ToTap, NoTrace>(in e, rx, n); break;
+                        case PollKind.PhyToTun: PhyRx<ToTun, NoTrace>(in e, rx, n); break;
                         case PollKind.TapToPhy: TapRx<NoTrace>(in e, n); break;
                         case PollKind.TunToPhy: TunRx<NoTrace>(in e, n); break;
-                        default: PhyRx<Unpaired, NoTrace>(in e, n); break;
+                        default: PhyRx<Unpaired, NoTrace>(in e, rx, n); break;
                     }
                 }
                 else
                 {
+                    if (e.Subs && (n = SubRx<Traced>(in e, table.Vlans, n)) == 0)
+                        continue;
                     switch (e.Kind)
                     {
-                        case PollKind.PhyToTap: PhyRx<ToTap, Traced>(in e, n); break;
-                        case PollKind.PhyToTun: PhyRx<ToTun, Traced>(in e, n); break;
+                        case PollKind.PhyToTap: PhyRx<ToTap, Traced>(in e, rx, n); break;
+                        case PollKind.PhyToTun: PhyRx<ToTun, Traced>(in e, rx, n); break;
                         case PollKind.TapToPhy: TapRx<Traced>(in e, n); break;
                         case PollKind.TunToPhy: TunRx<Traced>(in e, n); break;
-                        default: PhyRx<Unpaired, Traced>(in e, n); break;
+                        default: PhyRx<Unpaired, Traced>(in e, rx, n); break;
                     }
                 }
             }
@@ -313,14 +323,70 @@ public sealed unsafe class Worker
         public static bool On => true;
     }
 
+    /// <summary>The sub-interfaces of a parent port's burst (in <see cref="WorkerContext.RxBuf"/>):
+    /// their frames lose their tags and are processed per sub-interface, each as if received on
+    /// a port of its own (its mirror, table, counters, features); frames of unknown tags are
+    /// dropped (vlan-unknown) unless the parent takes them. Returns how many frames stay, at the
+    /// front of RxBuf, for the parent.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private uint SubRx<TTrace>(in PollEntry e, VlanTable vlans, uint n) where TTrace : struct, ITrace
+    {
+        WorkerContext ctx = _ctx;
+        VlanDemux? d = vlans.Demux[e.Port];
+        if (d is null)
+            return n; // the table changed under the entry: its next burst sees the new one
+        uint nSub = 0, nDrop = 0;
+        long taggedBytes = 0;
+        uint kept = VlanTable.Split(d, ctx.RxBuf, n, ctx.SubPkts, ctx.SubIds, ref nSub, ctx.DropBuf, ref nDrop, ref taggedBytes);
+        WorkerCounters c = ctx.Counters;
+        c.Port(e.Port, PortCounter.RxPackets) += n - kept;
+        c.Port(e.Port, PortCounter.RxBytes) += taggedBytes;
+        if (nDrop != 0)
+        {
+            if (TTrace.On)
+            {
+                for (uint i = 0; i < nDrop; i++)
+                    TraceEnd(TraceBegin(in e, ctx.DropBuf[i]), TraceOutcome.Dropped, Reason.DropVlanUnknown, ushort.MaxValue);
+                Volatile.Write(ref ctx.TracePublished, ctx.TraceNext);
+            }
+            c.Reason(Reason.DropVlanUnknown) += nDrop;
+            c.Port(e.Port, PortCounter.Drops) += nDrop;
+            DpdkSharp.Burst.Free(ctx.DropBuf, nDrop);
+        }
+        // One sub-interface at a time, its frames in the order they came.
+        while (nSub != 0)
+        {
+            ushort id = ctx.SubIds[0];
+            uint g = 0, rest = 0;
+            for (uint i = 0; i < nSub; i++)
+            {
+                if (ctx.SubIds[i] == id)
+                {
+                    ctx.SubGroup[g++] = ctx.SubPkts[i];
+                }
+                else
+                {
+                    ctx.SubPkts[rest] = ctx.SubPkts[i];
+                    ctx.SubIds[rest++] = ctx.SubIds[i];
+                }
+            }
+            nSub = rest;
+            ref readonly PollEntry se = ref vlans.Entry(id);
+            if (se.Kind == PollKind.PhyToTap)
+                PhyRx<ToTap, TTrace>(in se, ctx.SubGroup, g);
+            else
+                PhyRx<Unpaired, TTrace>(in se, ctx.SubGroup, g);
+        }
+        return kept;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void PhyRx<TMode, TTrace>(in PollEntry e, uint n)
+    private void PhyRx<TMode, TTrace>(in PollEntry e, void** rx, uint n)
         where TMode : struct, IPhyMode
         where TTrace : struct, ITrace
     {
         WorkerContext ctx = _ctx;
         WorkerCounters c = ctx.Counters;
-        void** rx = ctx.RxBuf;
         void** drop = ctx.DropBuf;
         bool puntOther = _opt.PuntOther;
         // The port's table: one load per burst (0 when the table has no lookup structures, as
@@ -1107,7 +1173,10 @@ public sealed unsafe class Worker
         }
         if (Volatile.Read(ref _ctx.CapturePort) == port && (_ctx.CaptureDirections & 2) != 0)
             CaptureBurst(pkts, n, 2);
-        uint sent = DpdkSharp.Burst.Tx(port, _ctx.Queue, pkts, (ushort)n);
+        ushort txPort = port;
+        if (Interfaces.IsSub(port) && (n = PushTags(port, pkts, n, ref bytes, out txPort)) == 0)
+            return;
+        uint sent = DpdkSharp.Burst.Tx(txPort, _ctx.Queue, pkts, (ushort)n);
         if (sent < n)
         {
             for (uint i = sent; i < n; i++)
@@ -1120,6 +1189,27 @@ public sealed unsafe class Worker
         }
         c.Port(port, PortCounter.TxPackets) += sent;
         c.Port(port, PortCounter.TxBytes) += bytes;
+        if (txPort != port)
+        {
+            // The parent counts what went on its wire too (tags included).
+            c.Port(txPort, PortCounter.TxPackets) += sent;
+            c.Port(txPort, PortCounter.TxBytes) += bytes + sent * _dp.CurrentTable.Vlans.TagBytesOf(port);
+        }
+    }
+
+    /// <summary>A sub-interface's output: its tags pushed on every frame, to leave on its parent.
+    /// A frame without room for them is dropped (vlan-no-headroom). Returns how many remain.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private uint PushTags(ushort port, void** pkts, uint n, ref long bytes, out ushort parent)
+    {
+        uint nDrop = 0;
+        uint kept = _dp.CurrentTable.Vlans.Push(port, pkts, n, _ctx.AclDrop, ref nDrop, out parent);
+        if (nDrop != 0)
+        {
+            _ctx.Counters.Reason(Reason.DropSubNoHeadroom) += nDrop;
+            FreeOutputDrops(port, nDrop, ref bytes);
+        }
+        return kept;
     }
 
     // ---- runtime figures -----------------------------------------------------------------------

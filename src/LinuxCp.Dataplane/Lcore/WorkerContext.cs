@@ -76,6 +76,11 @@ public sealed unsafe class WorkerContext : IDisposable
     // burst's drops while its TX is flushed) and the rule counters (packets, bytes per slot).
     internal readonly Features.AclScratch Acl = new();
     internal void** AclDrop;
+    /// <summary>A parent port's frames of its sub-interfaces (tags popped), their ids, and one
+    /// sub-interface's share of them at a time.</summary>
+    internal void** SubPkts;
+    internal void** SubGroup;
+    internal ushort* SubIds;
     internal long* AclHits;
     /// <summary>The flow table (null until the control plane gives one: flow enable, reflect),
     /// the time in milliseconds since the table's epoch (set each loop iteration), and a clear
@@ -150,17 +155,20 @@ public sealed unsafe class WorkerContext : IDisposable
         Lcore = lcore;
         Queue = queue;
         int bytes = WorkerOptions.BurstSize * sizeof(void*);
-        RxBuf = (void**)NativeMemory.AlignedAlloc((nuint)bytes * 5, 64);
+        RxBuf = (void**)NativeMemory.AlignedAlloc((nuint)bytes * 7 + WorkerOptions.BurstSize * sizeof(ushort), 64);
         OutBuf = RxBuf + WorkerOptions.BurstSize;
         DropBuf = OutBuf + WorkerOptions.BurstSize;
         SlowBuf = DropBuf + WorkerOptions.BurstSize;
         AclDrop = SlowBuf + WorkerOptions.BurstSize;
+        SubPkts = AclDrop + WorkerOptions.BurstSize;
+        SubGroup = SubPkts + WorkerOptions.BurstSize;
+        SubIds = (ushort*)(SubGroup + WorkerOptions.BurstSize);
         AclHits = (long*)NativeMemory.AlignedAlloc(2 * Features.Classifier.MaxRules * sizeof(long), 64);
         NativeMemory.Clear(AclHits, 2 * Features.Classifier.MaxRules * sizeof(long));
         Punt = (long*)NativeMemory.AlignedAlloc((nuint)(Features.PuntBuckets.Longs * sizeof(long)), 64);
         NativeMemory.Clear(Punt, (nuint)(Features.PuntBuckets.Longs * sizeof(long)));
         const int b = WorkerOptions.BurstSize;
-        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 4 + b * 4 + b * 16 + b * 4 * 3 + DpdkSharp.EthPort.MaxPorts * (b * 8 + 4 + 2 + 8)), 64);
+        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 4 + b * 4 + b * 16 + b * 4 * 3 + Interfaces.Max * (b * 8 + 4 + 2 + 8)), 64);
         byte* s = _scratch;
         TraceSlots = (int*)s; s += b * 4;
         TraceSlots4 = (int*)s; s += b * 4;
@@ -171,12 +179,12 @@ public sealed unsafe class WorkerContext : IDisposable
         NextHops = (ulong*)s; s += b * 8;
         Dst6 = s; s += b * 16;
         Left = (void***)s; s += b * 8;
-        TxBufs = (void**)s; s += DpdkSharp.EthPort.MaxPorts * b * 8;
-        TxCounts = (int*)s; s += DpdkSharp.EthPort.MaxPorts * 4;
-        TxBytes = (long*)s; s += DpdkSharp.EthPort.MaxPorts * 8;
+        TxBufs = (void**)s; s += Interfaces.Max * b * 8;
+        TxCounts = (int*)s; s += Interfaces.Max * 4;
+        TxBytes = (long*)s; s += Interfaces.Max * 8;
         TxPending = (ushort*)s;
-        NativeMemory.Clear(TxCounts, (nuint)(DpdkSharp.EthPort.MaxPorts * 4));
-        NativeMemory.Clear(TxBytes, (nuint)(DpdkSharp.EthPort.MaxPorts * 8));
+        NativeMemory.Clear(TxCounts, (nuint)(Interfaces.Max * 4));
+        NativeMemory.Clear(TxBytes, (nuint)(Interfaces.Max * 8));
     }
 
     private byte* _scratch;
@@ -208,7 +216,8 @@ public sealed unsafe class WorkerContext : IDisposable
             NativeMemory.AlignedFree(AclHits);
             NativeMemory.AlignedFree(Punt);
             Punt = null;
-            RxBuf = OutBuf = DropBuf = SlowBuf = AclDrop = null;
+            RxBuf = OutBuf = DropBuf = SlowBuf = AclDrop = SubPkts = SubGroup = null;
+            SubIds = null;
             AclHits = null;
             Acl.Dispose();
             _scratch = null;

@@ -17,8 +17,11 @@ public enum PollKind : byte
 
 /// <summary>One port a worker polls, and where its traffic goes. <paramref name="Table"/>: the
 /// dense index of the dataplane table its packets are forwarded in (0, the default table,
-/// unless the port is bound to another).</summary>
-public readonly record struct PollEntry(ushort Port, ushort Peer, PollKind Kind, ulong PortMac, ulong PeerPortMac, bool Down = false, byte Table = 0);
+/// unless the port is bound to another). <paramref name="Subs"/>: the port has sub-interfaces
+/// (<see cref="PollTable.Vlans"/>): its tagged frames are handed to them first. A sub-interface
+/// has an entry of the same shape (its id as <paramref name="Port"/>), in the VLAN table.</summary>
+public readonly record struct PollEntry(ushort Port, ushort Peer, PollKind Kind, ulong PortMac, ulong PeerPortMac, bool Down = false, byte Table = 0,
+    bool Subs = false);
 
 /// <summary>An immutable snapshot of what the workers poll. The control plane builds a new one
 /// and publishes it; workers pick it up at the top of their next loop iteration.</summary>
@@ -29,9 +32,13 @@ public sealed class PollTable
     public PollEntry[] Entries { get; }
     public long Generation { get; }
 
-    public PollTable(PollEntry[] entries, long generation)
+    /// <summary>The sub-interfaces (VLAN / QinQ) of the ports.</summary>
+    public VlanTable Vlans { get; }
+
+    public PollTable(PollEntry[] entries, long generation, VlanTable? vlans = null)
     {
         Entries = entries;
         Generation = generation;
+        Vlans = vlans ?? VlanTable.Empty;
     }
 }

@@ -220,6 +220,18 @@ public sealed partial class CommandHandlers : IDisposable
                 C(PortCounter.RxPackets), C(PortCounter.TxPackets), C(PortCounter.RxBytes), C(PortCounter.TxBytes),
                 C(PortCounter.Drops) + nicDrops, C(PortCounter.Punts), C(PortCounter.Forwarded)));
         }
+        // Sub-interfaces: counters of their own (the parent's count their frames too), the
+        // parent's link, their mirror's MTU and admin state.
+        foreach (PortInfo sub in _s.Pairs.SubInterfaces())
+        {
+            Pair? pair = pairs.FirstOrDefault(x => x.Phy.Id == sub.Id);
+            long C(PortCounter c) => _s.Engine.ReadPort(sub.Id, c);
+            int mtu = pair is { State: PairState.Up } ? EthPort.Mtu(pair.Mirror.Id) : EthPort.Mtu(sub.DpdkPort);
+            list.Add(new InterfaceDto(
+                sub.Name, sub.Id, "sub", sub.Mac.ToString(), mtu, AdminUp: pair?.AdminUp ?? true, LinkUp: LinkSync.PortLink(sub, _s.Pairs.Host),
+                C(PortCounter.RxPackets), C(PortCounter.TxPackets), C(PortCounter.RxBytes), C(PortCounter.TxBytes),
+                C(PortCounter.Drops), C(PortCounter.Punts), C(PortCounter.Forwarded), EthPort.Name(sub.DpdkPort), sub.Sub!.Tags.ToString()));
+        }
         return list;
     }
 
@@ -575,12 +587,16 @@ public sealed partial class CommandHandlers : IDisposable
         string? netns = null;
         bool tun = false, persist = false;
         uint? table = null;
+        ushort? tpid = null;
         for (int i = 3; i < a.Length; i++)
         {
             switch (a[i])
             {
                 case "netns" when i + 1 < a.Length:
                     netns = a[++i];
+                    break;
+                case "tpid" when i + 1 < a.Length:
+                    tpid = RoutingCommands.ParseTpid(a[++i]) ?? throw new ApiException($"tpid '{a[i]}': 88a8 (802.1ad) or 8100 (802.1Q)");
                     break;
                 case "table" when i + 1 < a.Length:
                     table = RoutingCommands.TableArgs(["table", a[++i]], spec.Usage, false).Table;
@@ -595,7 +611,7 @@ public sealed partial class CommandHandlers : IDisposable
                     throw new ApiException($"unexpected argument '{a[i]}'; usage: {spec.Usage}");
             }
         }
-        return Routing.Create(port, hostIf, netns, tun, persist, table);
+        return Routing.Create(port, hostIf, netns, tun, persist, table, tpid);
     }
 
     private LcpDto LcpDelete(CommandSpec spec, string[] a)

@@ -26,9 +26,11 @@ public sealed class InterfaceCommands(RouterState state)
         PortInfo port = Port(a[0]);
         bool up = a[1] == "up";
         string? driver = null;
-        int rc = up ? Dpdk.rte_eth_dev_set_link_up(port.Id) : Dpdk.rte_eth_dev_set_link_down(port.Id);
+        // A sub-interface has no link of its own: only its mirror (and so its traffic) goes down.
+        int rc = port.Kind == PortKind.Sub ? -95 : up ? Dpdk.rte_eth_dev_set_link_up(port.Id) : Dpdk.rte_eth_dev_set_link_down(port.Id);
         if (rc < 0)
-            driver = rc == -95 ? "the driver cannot change its link (only the mirror was changed)" : Eal.StrError(-rc);
+            driver = port.Kind == PortKind.Sub ? null
+                : rc == -95 ? "the driver cannot change its link (only the mirror was changed)" : Eal.StrError(-rc);
         Pair? pair = state.Pairs.Pairs().FirstOrDefault(p => p.Phy.Id == port.Id && p.State == PairState.Up);
         if (pair is null)
         {
@@ -37,7 +39,7 @@ public sealed class InterfaceCommands(RouterState state)
             return new InterfaceStateDto(port.Name, null, up, EthPort.Mtu(port.Id), null);
         }
         MirrorChange(pair, NetlinkRequest.SetLink(pair.HostIfIndex, up: up), $"set {pair.HostIf} {a[1]}");
-        return new InterfaceStateDto(port.Name, pair.HostIf, up, EthPort.Mtu(port.Id), driver);
+        return new InterfaceStateDto(port.Name, pair.HostIf, up, EthPort.Mtu(pair.Mirror.Id), driver);
     }
 
     /// <summary>set interface mtu &lt;port&gt; &lt;bytes&gt;.</summary>
@@ -51,6 +53,8 @@ public sealed class InterfaceCommands(RouterState state)
         Pair? pair = state.Pairs.Pairs().FirstOrDefault(p => p.Phy.Id == port.Id && p.State == PairState.Up);
         if (pair is null)
         {
+            if (port.Kind == PortKind.Sub)
+                throw new ApiException($"sub-interface {port.Name} has no mirror to take the MTU");
             int rc = EthPort.SetMtu(port.Id, (ushort)mtu);
             if (rc < 0)
                 throw new ApiException($"port {port.Name}: MTU {mtu} refused by the driver: {Eal.StrError(-rc)}");

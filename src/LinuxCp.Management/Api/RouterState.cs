@@ -14,9 +14,10 @@ public sealed record RouterState(DataplaneEngine Engine, PairManager Pairs, Memp
 
 public static class RouterStatePorts
 {
-    /// <summary>The dataplane (phy) port of that name, the ports features sit on (not mirrors).</summary>
+    /// <summary>The dataplane port (phy or sub-interface) of that name, the ports features sit on (not mirrors).</summary>
     public static PortInfo? FindPhy(this RouterState s, string name) =>
-        s.Pairs.AllPorts().FirstOrDefault(p => p.Kind == PortKind.Phy && p.Name == name);
+        s.Pairs.AllPorts().FirstOrDefault(p => p.Kind == PortKind.Phy && p.Name == name)
+        ?? s.Pairs.SubInterfaces().FirstOrDefault(p => p.Name == name);
 
     /// <summary><see cref="FindPhy"/>, or the API error that names what to look at.</summary>
     public static PortInfo PhyPort(this RouterState s, string name) =>

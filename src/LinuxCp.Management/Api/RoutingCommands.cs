@@ -51,11 +51,19 @@ public sealed class RoutingCommands(RouterState state)
 
     public List<LcpDto> ShowLcp() => [.. Pairs.Pairs().Select(Describe)];
 
-    public LcpDto Create(string port, string hostIf, string? netns, bool tun, bool persist, uint? table)
+    /// <summary>The outer TPID of a QinQ sub-interface in the words of the CLI and launch line.</summary>
+    public static ushort? ParseTpid(string s) => s.ToLowerInvariant() switch
+    {
+        "88a8" or "0x88a8" or "dot1ad" => LinuxCp.Dataplane.Tables.VlanTags.Dot1ad,
+        "8100" or "0x8100" or "dot1q" => LinuxCp.Dataplane.Tables.VlanTags.Dot1q,
+        _ => null,
+    };
+
+    public LcpDto Create(string port, string hostIf, string? netns, bool tun, bool persist, uint? table, ushort? tpid = null)
     {
         try
         {
-            return Describe(Pairs.Create(port, hostIf, netns, tun, persist, table));
+            return Describe(Pairs.Create(port, hostIf, netns, tun, persist, table, tpid));
         }
         catch (PairException e)
         {

@@ -5,7 +5,7 @@ using LinuxCp.ControlPlane.Pairs;
 namespace LinuxCp.Management.Config;
 
 /// <summary>A pair requested on the launch line: <c>--pair &lt;port&gt;=&lt;host-if&gt;[,tun][,netns=&lt;ns&gt;][,persist][,table=&lt;n&gt;]</c>.</summary>
-public sealed record PairSpec(string Port, string HostIf, bool Tun, string? Netns, bool Persist, uint? Table = null);
+public sealed record PairSpec(string Port, string HostIf, bool Tun, string? Netns, bool Persist, uint? Table = null, ushort? Tpid = null);
 
 /// <summary>The launch line is malformed; the message says how.</summary>
 public sealed class UsageException : Exception
@@ -75,6 +75,8 @@ public sealed record LaunchOptions
     public HttpSecurity HttpSecurity { get; init; } = new();
     /// <summary>Serve REST over the API socket (HTTP connections are recognised and forwarded).</summary>
     public bool Rest { get; init; } = true;
+    /// <summary>--unknown-vlan punt: on a port with sub-interfaces, tags none has go to the port's mirror.</summary>
+    public bool PuntUnknownVlan { get; init; }
     /// <summary>--link-hold-down: how long a port's link change must last before its mirror's carrier follows (ms).</summary>
     public uint LinkHoldDownMs { get; init; }
     /// <summary>--link-poll: how often ports' links are read (ms).</summary>
@@ -95,8 +97,11 @@ public sealed record LaunchOptions
         the worker runs on the main lcore.
 
         lcpd options:
-          --pair <port>=<host-if>[,tun][,netns=<ns>][,persist][,table=<n>]
+          --pair <port>[.<vid>[.<inner>]]=<host-if>[,tun][,netns=<ns>][,persist][,table=<n>][,tpid=88a8|8100]
                                  mirror <port> (DPDK device name or port id) as <host-if>; repeatable.
+                                 <port>.<vid>: an 802.1Q sub-interface of the port (made with the
+                                 pair); <port>.<outer>.<inner>: QinQ, outer tag 802.1ad (tpid=88a8,
+                                 the default) or 802.1Q (tpid=8100), inner 802.1Q.
                                  tun: point-to-point TUN mirror instead of a TAP; netns: namespace for
                                  the mirror (default --netns); persist: keep the interface after exit
                                  and adopt it, with Linux's addresses and routes, at the next start;
@@ -127,6 +132,9 @@ public sealed record LaunchOptions
                                  which RX/TX queue of every port each worker lcore uses
                                  (default: the i-th worker lcore uses queue i)
           --no-punt-other        drop non-IP/ARP ethertypes instead of punting them
+          --unknown-vlan drop|punt  on a port with sub-interfaces, what becomes of frames with tags
+                                 none of them has: dropped as vlan-unknown (default) or punted to
+                                 the port's own mirror as received
           --link-hold-down <ms>  a port's link change reaches its mirror's carrier once it has lasted
                                  this long (default 0: at the next poll); damps flapping links
           --link-poll <ms>       how often ports' links are read (10-10000, default 100)
@@ -284,6 +292,12 @@ public sealed record LaunchOptions
                 case "--no-punt-other":
                     o = o with { PuntOther = false };
                     break;
+                case "--unknown-vlan":
+                    string uv = Value();
+                    if (uv is not ("drop" or "punt"))
+                        throw new UsageException($"--unknown-vlan '{uv}': drop or punt");
+                    o = o with { PuntUnknownVlan = uv == "punt" };
+                    break;
                 case "--link-hold-down":
                     o = o with { LinkHoldDownMs = Number(a, Value(), 0, 600_000) };
                     break;
@@ -402,15 +416,22 @@ public sealed record LaunchOptions
         string[] parts = s.Split(',');
         int eq = parts[0].IndexOf('=', StringComparison.Ordinal);
         if (eq <= 0 || eq == parts[0].Length - 1)
-            throw new UsageException($"--pair '{s}': expected <port>=<host-if>[,tun][,netns=<ns>][,persist][,table=<n>]");
+            throw new UsageException($"--pair '{s}': expected <port>[.<vid>[.<inner>]]=<host-if>[,tun][,netns=<ns>][,persist][,table=<n>][,tpid=88a8|8100]");
         string port = parts[0][..eq], hostIf = parts[0][(eq + 1)..];
         if (PairManager.ValidateHostIf(hostIf) is string bad)
             throw new UsageException($"--pair '{s}': {bad}");
         bool tun = false, persist = false;
         string? ns = null;
         uint? table = null;
+        ushort? tpid = null;
         foreach (string opt in parts.Skip(1))
         {
+            if (opt.StartsWith("tpid=", StringComparison.Ordinal))
+            {
+                tpid = Api.RoutingCommands.ParseTpid(opt["tpid=".Length..])
+                    ?? throw new UsageException($"--pair '{s}': tpid '{opt["tpid=".Length..]}' is 88a8 (802.1ad) or 8100 (802.1Q)");
+                continue;
+            }
             if (opt.StartsWith("table=", StringComparison.Ordinal))
             {
                 if (!uint.TryParse(opt.AsSpan("table=".Length), NumberStyles.None, CultureInfo.InvariantCulture, out uint t) || t is 0 or 255)
@@ -430,7 +451,7 @@ public sealed record LaunchOptions
             else
                 throw new UsageException($"--pair '{s}': unknown pair option '{opt}'");
         }
-        return new PairSpec(port, hostIf, tun, ns, persist, table);
+        return new PairSpec(port, hostIf, tun, ns, persist, table, tpid);
     }
 }
 
