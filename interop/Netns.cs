@@ -76,4 +76,19 @@ public static unsafe class Netns
         ulong ino;
         return LcpShim.lcp_netns_inode(n.Pointer, &ino) == 0 ? ino : 0;
     }
+
+    /// <summary>Reads, then writes (when <paramref name="value"/> is not null) a network sysctl
+    /// (<c>/proc/sys/net/...</c>) inside <paramref name="netns"/> (null = ours). Returns 0 or a
+    /// negative errno; <paramref name="old"/> is the value before the write.</summary>
+    public static int Sysctl(string? netns, string path, string? value, out string? old)
+    {
+        using var n = new NativeUtf8(netns);
+        using var p = new NativeUtf8(path);
+        using var v = new NativeUtf8(value);
+        byte* buf = stackalloc byte[64];
+        buf[0] = 0;
+        int rc = LcpShim.lcp_sysctl_in_netns(n.Pointer, p.Pointer, v.Pointer, buf, 64);
+        old = rc == 0 ? new string((sbyte*)buf).Trim() : null;
+        return rc;
+    }
 }

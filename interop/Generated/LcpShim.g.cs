@@ -149,6 +149,10 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_sleep_us")]
     public static partial void lcp_sleep_us(uint usec);
 
+    /// <summary>lcp_sysctl_in_netns (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_sysctl_in_netns")]
+    public static partial int lcp_sysctl_in_netns(byte* netns, byte* path, byte* value, byte* old, uint oldlen);
+
     /// <summary>lcp_thread_set_control_affinity (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_thread_set_control_affinity")]
     public static partial int lcp_thread_set_control_affinity(ulong exclude);

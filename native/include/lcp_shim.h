@@ -120,6 +120,12 @@ int lcp_port_setup_in_netns(const char *netns, uint16_t port, uint16_t nq, uint1
 /* ifindex of a kernel interface by name inside a namespace (NULL = current); <0 on error. */
 int lcp_ifindex_in_netns(const char *netns, const char *ifname);
 /*
+ * A network sysctl (a path under /proc/sys/net/) read and/or written from a helper thread inside
+ * the namespace: the old value (NUL-terminated, up to oldlen - 1 bytes) into old when not NULL,
+ * then value written when not NULL. 0 or -errno.
+ */
+int lcp_sysctl_in_netns(const char *netns, const char *path, const char *value, char *old, uint32_t oldlen);
+/*
  * Identity of a named namespace: the inode of /run/netns/<name> (NULL = the caller's own,
  * /proc/self/ns/net; an absolute path: that file). -ENOENT when it is not a namespace file. A namespace deleted and created again under the same name has another.
  */

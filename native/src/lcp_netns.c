@@ -196,6 +196,52 @@ int lcp_ifindex_in_netns(const char *netns, const char *ifname)
 	return run_in_netns(netns, do_ifindex, ifname);
 }
 
+struct sysctl_arg {
+	const char *path;
+	const char *value;
+	char *old;
+	uint32_t oldlen;
+};
+
+static int do_sysctl(const void *p)
+{
+	const struct sysctl_arg *a = p;
+	if (a->old != NULL && a->oldlen > 1) {
+		int fd = open(a->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		ssize_t n = read(fd, a->old, a->oldlen - 1);
+		int err = errno;
+		close(fd);
+		if (n < 0)
+			return -err;
+		a->old[n] = '\0';
+	}
+	if (a->value != NULL) {
+		int fd = open(a->path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		size_t len = strlen(a->value);
+		ssize_t n = write(fd, a->value, len);
+		int err = errno;
+		close(fd);
+		if (n < 0)
+			return -err;
+		if ((size_t)n != len)
+			return -EIO;
+	}
+	return 0;
+}
+
+int lcp_sysctl_in_netns(const char *netns, const char *path, const char *value, char *old, uint32_t oldlen)
+{
+	/* Network sysctls are the namespace's of the thread that opens them. */
+	if (path == NULL || strncmp(path, "/proc/sys/net/", 14) != 0 || strstr(path, "..") != NULL)
+		return -EINVAL;
+	struct sysctl_arg a = { .path = path, .value = value, .old = old, .oldlen = oldlen };
+	return run_in_netns(netns, do_sysctl, &a);
+}
+
 int lcp_netns_inode(const char *netns, uint64_t *inode)
 {
 	char path[256];

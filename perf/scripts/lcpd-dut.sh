@@ -66,6 +66,10 @@ if [ -n "${BENCH_CONTROL_CPU:-}" ]; then
     DUT_EAL=$(sed -E "s/--lcores=[^ ]+/--lcores=0@$BENCH_CONTROL_CPU,1@$DUT_CPU/" <<<"$DUT_EAL")
     TASKSET=(taskset -c "$DUT_CPU,$BENCH_CONTROL_CPU")
 fi
+# BENCH_VLAN=<vid>[.<inner>]: the bench's frames carry that tag (a pcap from mkpcap.py --vlan):
+# what is paired (lcp0, lcp1) is each port's sub-interface of that tag, so the traffic is
+# received on one sub-interface and routed out of the other, tags popped and pushed.
+SUB=${BENCH_VLAN:+.$BENCH_VLAN}
 # BENCH_TABLE=<n>: both ports forward in kernel table n (--pair ...,table=n): the bench's routes
 # and the connected subnets go to table n, the main table keeps only the connected routes.
 PT=${BENCH_TABLE:+,table=$BENCH_TABLE}
@@ -93,7 +97,7 @@ PY
 fi
 # shellcheck disable=SC2086
 "${TASKSET[@]}" "$ROOT/bin/lcpd" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
-    --netns "$NS" --pair "0=lcp0$PT" --pair "1=lcp1$PT" --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
+    --netns "$NS" --pair "0$SUB=lcp0$PT" --pair "1$SUB=lcp1$PT" --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
     --api-socket "$SOCK" --no-rest "${ACL_ARGS[@]}" ${LCPD_ARGS:-} &
 pid=$!
 for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done

@@ -9,6 +9,8 @@
 # environment for lcpd-dut.sh, e.g. "BENCH_CONTROL_CPU=1"). ANCHOR_ENV=<env>: the anchor side is
 # lcpd too, with this environment instead of l3fwd (e.g. LCPD_ENV=BENCH_TABLE=100 ANCHOR_ENV=
 # BENCH_TABLE=: a non-default table against the main table, in the same interleaved pairs).
+# VLAN=<vid>[.<inner>]: lcpd routing between two sub-interfaces of that tag (the same frames,
+# tagged) against lcpd on the untagged frames, in the same interleaved pairs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 BENCH=${BENCH_DIR:-$(cd "$ROOT/../shared/bench" 2>/dev/null && pwd || true)}
@@ -27,6 +29,14 @@ if [ "$FAMILY" = v6 ]; then
     LCPD_ENV_BASE="BENCH_V6=1"
 else
     python3 "$ROOT/perf/scripts/mkpcap.py" "$PCAP" --flows "$FLOWS" --size 60 >/dev/null
+fi
+if [ -n "${VLAN:-}" ]; then
+    TAGGED=$(mktemp /tmp/lcp-pairs-vlan-XXXXXX.pcap)
+    trap 'rm -f "$PCAP" "$TAGGED"' EXIT
+    python3 "$ROOT/perf/scripts/mkpcap.py" "$TAGGED" --flows "$FLOWS" --size $([ "$FAMILY" = v6 ] && echo 66 || echo 60) \
+        --vlan "$VLAN" $([ "$FAMILY" = v6 ] && echo --ipv6) >/dev/null
+    LCPD_ENV="BENCH_VLAN=$VLAN BENCH_PCAP=$TAGGED ${LCPD_ENV:-}"
+    ANCHOR_ENV=${ANCHOR_ENV:-}
 fi
 OUT=${PAIRS_OUT:-$ROOT/perf/results/pairs-$(date +%Y%m%d-%H%M).md}
 mkdir -p "$(dirname "$OUT")"

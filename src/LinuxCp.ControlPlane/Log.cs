@@ -97,4 +97,13 @@ internal static partial class Log
 
     [LoggerMessage(1030, LogLevel.Warning, "link sync: {Reason}")]
     public static partial void LinkSyncFailed(ILogger log, string reason);
+
+    [LoggerMessage(1031, LogLevel.Information, "port {Name} (id {Id}) attached to {Ifname} in {Netns} ({Mac}): its kernel side is quiet (no IPv6, no ARP replies, no forwarding) until it is detached")]
+    public static partial void PortAttached(ILogger log, string name, ushort id, string ifname, string netns, string mac);
+
+    [LoggerMessage(1032, LogLevel.Information, "port {Name} detached from {Ifname} in {Netns}: its kernel settings restored")]
+    public static partial void PortDetached(ILogger log, string name, string ifname, string netns);
+
+    [LoggerMessage(1033, LogLevel.Warning, "attached interface {Ifname}: {Path} not changed: {Reason}")]
+    public static partial void AttachSysctlFailed(ILogger log, string ifname, string path, string reason);
 }

@@ -173,8 +173,19 @@ namespace LinuxCp.Daemon
             {
                 pairs.AdoptPhysicalPorts(opt.PortMacs);
                 portsUp = true;
+                foreach (AttachSpec a in opt.Attach)
+                {
+                    try
+                    {
+                        pairs.Attach(a.Ifname, a.Netns, a.Xdp);
+                    }
+                    catch (PairException e)
+                    {
+                        return Fail($"--attach {a.Ifname}: {e.Message}");
+                    }
+                }
                 if (pairs.PhysicalPorts().Count == 0)
-                    return Fail("no ports: give EAL a device (-a <pci address> or --vdev <device>)");
+                    return Fail("no ports: give EAL a device (-a <pci address> or --vdev <device>) or --attach an interface");
                 FibWriter? fib = null;
                 RoutingService? routing = null;
                 LinkSync? linkSync = null;

@@ -15,6 +15,10 @@ public sealed record LinkSnapshot(int IfIndex, string Name, string Kind, uint Fl
 /// <summary>Asks the kernel about one link of a namespace (RTM_GETLINK by name).</summary>
 public static class LinkQuery
 {
+    // One receive buffer per thread: lcp-sync asks every 100 ms.
+    [ThreadStatic]
+    private static byte[]? t_buf;
+
     private struct OneLink(uint seq) : INetlinkSink
     {
         public LinkSnapshot? Result;
@@ -57,7 +61,7 @@ public static class LinkQuery
         w.End();
         using var s = new NetlinkSocket(netns, 0, 1 << 16);
         s.Send(w.ToArray());
-        var buf = new byte[1 << 16];
+        byte[] buf = t_buf ??= new byte[1 << 16];
         var sink = new OneLink(Seq);
         long deadline = Environment.TickCount64 + 5000;
         while (!sink.Done && Environment.TickCount64 < deadline)

@@ -69,7 +69,21 @@ public sealed class LinkSync : IDisposable
             phy = new PortInfo(id, EthPort.Name(id), PortKind.Phy, phy.Mac, EthPort.Driver(id));
         }
         if (PairManager.KernelInterface(phy) is string kif)
+        {
+            // An interface attached from another namespace is not in our /sys: ask netlink there.
+            if (phy.Attached?.Netns is string ns)
+            {
+                try
+                {
+                    return LinkQuery.Get(ns, kif) is { } l && (l.Flags & Nl.IffLowerUp) != 0;
+                }
+                catch (Exception e) when (e is IOException or DpdkException)
+                {
+                    return false; // its namespace is gone: no link
+                }
+            }
             return host.Carrier(kif) == true;
+        }
         return EthPort.Link(phy.Id).Up;
     }
 

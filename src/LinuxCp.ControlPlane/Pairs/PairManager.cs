@@ -87,6 +87,120 @@ public sealed class PairManager
         }
     }
 
+    /// <summary>Attaches an existing kernel interface (a VM's tap, a veth, a NIC without a DPDK
+    /// driver) as a dataplane port: an af_packet (or, with <paramref name="xdp"/>, af_xdp) port
+    /// opened on it from inside its namespace, named <c>net_af_packet_&lt;ifname&gt;</c>. Its kernel
+    /// side is quietened as a NIC bound to DPDK would be (IPv6 off, no ARP replies, no IPv4
+    /// forwarding of what arrives there: the dataplane forwards it); the old values come back when
+    /// it is detached. It is a port like the others: pair it for Linux to have an address there.</summary>
+    public PortInfo Attach(string ifname, string? netns, bool xdp = false)
+    {
+        PortInfo info;
+        lock (_lock)
+        {
+            if (ValidateHostIf(ifname) is string bad)
+                throw new PairException(bad.Replace("host-if", "interface", StringComparison.Ordinal));
+            if (netns is not null && !Netns.IsValidName(netns))
+                throw new PairException($"bad netns name '{netns}'");
+            string where = NsLabel(netns);
+            if (_phys.Values.FirstOrDefault(p => p.Attached is { } a && a.Ifname == ifname && a.Netns == netns) is PortInfo dup)
+                throw new PairException($"{ifname} in {where} is attached already (port {dup.Name})");
+            if (_pairs.Values.FirstOrDefault(p => p.HostIf == ifname && p.Netns == netns) is Pair mine)
+                throw new PairException($"{ifname} in {where} is the mirror of {mine.Phy.Name}, not an interface to attach");
+            if (Netns.IfIndex(netns, ifname) <= 0)
+                throw new PairException($"no interface {ifname} in {where}");
+            string dev = $"{(xdp ? "net_af_xdp" : "net_af_packet")}_{ifname}";
+            if (EthPort.TryGetByName(dev, out _))
+                throw new PairException($"a port named {dev} exists already");
+            var saved = QuietKernelSide(netns, ifname);
+            string devargs = xdp ? $"{dev},iface={ifname},queue_count={_dp.WorkerCount}"
+                : $"{dev},iface={ifname},qpairs={_dp.WorkerCount},qdisc_bypass=1";
+            int rc = Netns.ProbeDevice(netns, devargs);
+            if (rc < 0 || !EthPort.TryGetByName(dev, out ushort id))
+            {
+                RestoreKernelSide(netns, ifname, saved);
+                throw new PairException($"cannot attach {ifname} in {where}: {(rc < 0 ? Eal.StrError(-rc) : "the device has no port")}");
+            }
+            try
+            {
+                _dp.ClearPortCounters(id);
+                EthPort.SetupInNetns(netns, id, (ushort)_dp.WorkerCount, RxDescriptors, TxDescriptors, _pool);
+            }
+            catch (DpdkException e)
+            {
+                EthPort.Remove(id);
+                RestoreKernelSide(netns, ifname, saved);
+                throw new PairException($"cannot set up {dev}: {e.Message}");
+            }
+            int arc = EthPort.AllMulticast(id);
+            if (arc < 0)
+                Log.AllMultiUnsupported(_log, dev, Eal.StrError(-arc));
+            info = new PortInfo(id, dev, PortKind.Phy, EthPort.Mac(id), EthPort.Driver(id), Attached: new AttachedIf(ifname, netns, saved));
+            _phys[id] = info;
+            PublishLocked();
+            Log.PortAttached(_log, dev, id, ifname, where, info.Mac.ToString());
+        }
+        return info;
+    }
+
+    /// <summary>Detaches a port attached with <see cref="Attach"/> (by port name, id, or the
+    /// interface's name): it leaves the poll table, then after the workers' grace period is
+    /// closed, and the interface's kernel side gets its settings back. Its pairs go first.</summary>
+    public PortInfo Detach(string spec)
+    {
+        lock (_lock)
+        {
+            PortInfo p = _phys.Values.FirstOrDefault(x => x.Attached?.Ifname == spec && x.Name != spec) is PortInfo byIf ? byIf : ResolveLocked(spec);
+            if (p.Attached is not AttachedIf a)
+                throw new PairException($"port {p.Name} was not attached (only ports made with attach can be detached)");
+            if (_pairs.Values.FirstOrDefault(x => x.Phy.Id == p.Id || x.Phy.Sub?.Parent == p.Id) is Pair pair)
+                throw new PairException($"port {p.Name} has a pair ({pair.HostIf}): delete it first");
+            _phys.Remove(p.Id);
+            if (!PublishLocked())
+            {
+                _phys[p.Id] = p;
+                PublishLocked();
+                throw new PairException($"a worker did not let go of {p.Name} in time; try again");
+            }
+            int rc = EthPort.Remove(p.Id);
+            if (rc < 0)
+                Log.MirrorRemoveFailed(_log, p.Name, Eal.StrError(-rc));
+            RestoreKernelSide(a.Netns, a.Ifname, a.Saved);
+            Log.PortDetached(_log, p.Name, a.Ifname, NsLabel(a.Netns));
+            return p;
+        }
+    }
+
+    // What an attached interface's kernel side must not do once the dataplane owns its traffic.
+    private static readonly (string Path, string Value)[] s_quiet =
+    [
+        ("/proc/sys/net/ipv6/conf/{0}/disable_ipv6", "1"), // no IPv6 there: no ND, nothing forwarded
+        ("/proc/sys/net/ipv4/conf/{0}/arp_ignore", "8"),   // no ARP replies for the namespace's addresses
+        ("/proc/sys/net/ipv4/conf/{0}/forwarding", "0"),   // what arrives there is dropped, not forwarded, by Linux
+    ];
+
+    private Dictionary<string, string> QuietKernelSide(string? netns, string ifname)
+    {
+        var saved = new Dictionary<string, string>();
+        foreach (var (pattern, value) in s_quiet)
+        {
+            string path = string.Format(System.Globalization.CultureInfo.InvariantCulture, pattern, ifname);
+            int rc = Netns.Sysctl(netns, path, value, out string? old);
+            if (rc == 0 && old is not null)
+                saved[path] = old;
+            else if (rc < 0)
+                Log.AttachSysctlFailed(_log, ifname, path, Eal.StrError(-rc));
+        }
+        return saved;
+    }
+
+    private void RestoreKernelSide(string? netns, string ifname, IReadOnlyDictionary<string, string> saved)
+    {
+        foreach (var (path, value) in saved)
+            if (Netns.Sysctl(netns, path, value, out _) is int rc and < 0 && rc != -2) // ENOENT: the interface is gone
+                Log.AttachSysctlFailed(_log, ifname, path, Eal.StrError(-rc));
+    }
+
     public IReadOnlyList<PortInfo> PhysicalPorts()
     {
         lock (_lock)
@@ -652,7 +766,11 @@ public sealed class PairManager
         lock (_lock)
         {
             foreach (PortInfo p in _phys.Values)
+            {
                 EthPort.Remove(p.Id);
+                if (p.Attached is AttachedIf a)
+                    RestoreKernelSide(a.Netns, a.Ifname, a.Saved);
+            }
             _phys.Clear();
         }
     }

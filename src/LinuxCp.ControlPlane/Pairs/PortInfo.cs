@@ -15,9 +15,15 @@ public enum PortKind
 /// <summary>What makes a sub-interface: its parent port's id and its tags.</summary>
 public sealed record SubInfo(ushort Parent, VlanTags Tags);
 
+/// <summary>An existing kernel interface lcpd attached as a port ("system" port): its name and
+/// namespace, and the sysctls lcpd changed there (restored when it is detached).</summary>
+public sealed record AttachedIf(string Ifname, string? Netns, IReadOnlyDictionary<string, string> Saved);
+
 /// <summary>A port lcpd owns: a physical (or vdev) port, a mirror it created, or a sub-interface
-/// of a physical port (<paramref name="Sub"/>; its id is a dataplane interface id, not a DPDK port).</summary>
-public sealed record PortInfo(ushort Id, string Name, PortKind Kind, MacAddress Mac, string Driver, SubInfo? Sub = null)
+/// of a physical port (<paramref name="Sub"/>; its id is a dataplane interface id, not a DPDK port).
+/// <paramref name="Attached"/>: a port made from an existing kernel interface (--attach).</summary>
+public sealed record PortInfo(ushort Id, string Name, PortKind Kind, MacAddress Mac, string Driver, SubInfo? Sub = null,
+    AttachedIf? Attached = null)
 {
     /// <summary>The DPDK port frames of this port are received and sent on (a sub-interface's parent).</summary>
     public ushort DpdkPort => Sub?.Parent ?? Id;

@@ -96,6 +96,8 @@ public sealed partial class CommandHandlers : IDisposable
             "show lcp" => NoArgs(spec, rest, Routing.ShowLcp),
             "set interface state" => Interfaces.SetState(spec, rest),
             "set interface mtu" => Interfaces.SetMtu(spec, rest),
+            "attach" => Interfaces.Attach(spec, rest),
+            "detach" => Interfaces.Detach(spec, rest),
             "show errors" => NoArgs(spec, rest, ShowErrors),
             "show buffers" => NoArgs(spec, rest, ShowBuffers),
             "clear errors" => NoArgs(spec, rest, ClearErrors),
@@ -218,7 +220,8 @@ public sealed partial class CommandHandlers : IDisposable
                 p.Name, p.Id, p.Kind.ToString().ToLowerInvariant(), p.Mac.ToString(), EthPort.Mtu(p.Id),
                 AdminUp: pair?.AdminUp ?? true, LinkUp: up,
                 C(PortCounter.RxPackets), C(PortCounter.TxPackets), C(PortCounter.RxBytes), C(PortCounter.TxBytes),
-                C(PortCounter.Drops) + nicDrops, C(PortCounter.Punts), C(PortCounter.Forwarded)));
+                C(PortCounter.Drops) + nicDrops, C(PortCounter.Punts), C(PortCounter.Forwarded),
+                KernelIf: p.Kind == PortKind.Phy ? PairManager.KernelInterface(p) : null, KernelNetns: p.Attached?.Netns));
         }
         // Sub-interfaces: counters of their own (the parent's count their frames too), the
         // parent's link, their mirror's MTU and admin state.

@@ -75,4 +75,51 @@ public sealed class InterfaceCommands(RouterState state)
             throw new ApiException(e.Message);
         }
     }
+
+    /// <summary>attach &lt;ifname&gt; [netns &lt;ns&gt;] [xdp].</summary>
+    public InterfaceDto Attach(CommandSpec spec, string[] a)
+    {
+        if (a.Length == 0)
+            throw new ApiException($"usage: {spec.Usage}");
+        string? netns = null;
+        bool xdp = false;
+        for (int i = 1; i < a.Length; i++)
+        {
+            if (a[i] == "netns" && i + 1 < a.Length)
+                netns = a[++i];
+            else if (a[i] == "xdp")
+                xdp = true;
+            else
+                throw new ApiException($"unexpected argument '{a[i]}'; usage: {spec.Usage}");
+        }
+        try
+        {
+            PortInfo p = state.Pairs.Attach(a[0], netns, xdp);
+            return Describe(p);
+        }
+        catch (PairException e)
+        {
+            throw new ApiException(e.Message);
+        }
+    }
+
+    /// <summary>detach &lt;port|ifname&gt;.</summary>
+    public InterfaceDto Detach(CommandSpec spec, string[] a)
+    {
+        if (a.Length != 1)
+            throw new ApiException($"usage: {spec.Usage}");
+        try
+        {
+            return Describe(state.Pairs.Detach(a[0]));
+        }
+        catch (PairException e)
+        {
+            throw new ApiException(e.Message);
+        }
+    }
+
+    private InterfaceDto Describe(PortInfo p) =>
+        new(p.Name, p.Id, "phy", p.Mac.ToString(), EthPort.IsValid(p.Id) ? EthPort.Mtu(p.Id) : 0, true,
+            EthPort.IsValid(p.Id) && LinkSync.PortLink(p, state.Pairs.Host), 0, 0, 0, 0, 0, 0,
+            KernelIf: p.Attached?.Ifname, KernelNetns: p.Attached?.Netns);
 }

@@ -5,6 +5,9 @@ using LinuxCp.ControlPlane.Pairs;
 namespace LinuxCp.Management.Config;
 
 /// <summary>A pair requested on the launch line: <c>--pair &lt;port&gt;=&lt;host-if&gt;[,tun][,netns=&lt;ns&gt;][,persist][,table=&lt;n&gt;]</c>.</summary>
+/// <summary>A kernel interface to attach as a port: <c>--attach &lt;ifname&gt;[,netns=&lt;ns&gt;][,xdp]</c>.</summary>
+public sealed record AttachSpec(string Ifname, string? Netns, bool Xdp);
+
 public sealed record PairSpec(string Port, string HostIf, bool Tun, string? Netns, bool Persist, uint? Table = null, ushort? Tpid = null);
 
 /// <summary>The launch line is malformed; the message says how.</summary>
@@ -22,6 +25,7 @@ public sealed record LaunchOptions
 {
     public IReadOnlyList<string> EalArgs { get; init; } = [];
     public IReadOnlyList<PairSpec> Pairs { get; init; } = [];
+    public IReadOnlyList<AttachSpec> Attach { get; init; } = [];
     public string? Netns { get; init; }
     public string ApiSocket { get; init; } = Contracts.Protocol.DefaultSocket;
     /// <summary>--api-socket-group: members of this group may use the API socket (mode 0660).</summary>
@@ -107,6 +111,11 @@ public sealed record LaunchOptions
                                  and adopt it, with Linux's addresses and routes, at the next start;
                                  table: forward in kernel table <n> of the namespace (otherwise the
                                  table an 'ip rule iif <host-if>' or a VRF device gives, or main)
+          --attach <ifname>[,netns=<ns>][,xdp]
+                                 make an existing kernel interface (a VM's tap, a veth, a NIC
+                                 without a DPDK driver) a port, named net_af_packet_<ifname>
+                                 (af_xdp with xdp); repeatable. Its kernel side is quietened (IPv6
+                                 off, no ARP replies, no forwarding) until lcpd lets it go
           --netns <ns>           default namespace for mirrors (created if missing)
           --port-mac <port>=<mac>  set a port's MAC before it starts (its mirror gets it too); repeatable
           --flow-table <n>       flows per worker's flow table (default 262144, 76 bytes each),
@@ -202,6 +211,7 @@ public sealed record LaunchOptions
 
         var ealArgs = args.Take(sep).ToList();
         var pairs = new List<PairSpec>();
+        var attach = new List<AttachSpec>();
         var o = new LaunchOptions { EalArgs = ealArgs };
         for (int i = sep + 1; i < args.Count; i++)
         {
@@ -219,6 +229,9 @@ public sealed record LaunchOptions
                     return o with { Help = true };
                 case "--pair":
                     pairs.Add(ParsePair(Value()));
+                    break;
+                case "--attach":
+                    attach.Add(ParseAttach(Value()));
                     break;
                 case "--netns":
                     string ns = Value();
@@ -401,7 +414,7 @@ public sealed record LaunchOptions
             if (!seenIfs.Add((p.HostIf, p.Netns ?? o.Netns)))
                 throw new UsageException($"duplicate host-if {p.HostIf}");
         }
-        return o with { Pairs = pairs };
+        return o with { Pairs = pairs, Attach = attach };
     }
 
     private static uint Number(string opt, string v, uint min, uint max)
@@ -409,6 +422,25 @@ public sealed record LaunchOptions
         if (!uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out uint n) || n < min || n > max)
             throw new UsageException($"{opt} takes a number from {min} to {max}, not '{v}'");
         return n;
+    }
+
+    public static AttachSpec ParseAttach(string s)
+    {
+        string[] parts = s.Split(',');
+        if (PairManager.ValidateHostIf(parts[0]) is string bad)
+            throw new UsageException($"--attach '{s}': {bad.Replace("host-if", "interface", StringComparison.Ordinal)}");
+        string? ns = null;
+        bool xdp = false;
+        foreach (string opt in parts.Skip(1))
+        {
+            if (opt == "xdp")
+                xdp = true;
+            else if (opt.StartsWith("netns=", StringComparison.Ordinal) && DpdkSharp.Netns.IsValidName(opt["netns=".Length..]))
+                ns = opt["netns=".Length..];
+            else
+                throw new UsageException($"--attach '{s}': expected <ifname>[,netns=<ns>][,xdp] (bad '{opt}')");
+        }
+        return new AttachSpec(parts[0], ns, xdp);
     }
 
     public static PairSpec ParsePair(string s)

@@ -12,7 +12,7 @@ public sealed record CommandSpec(string Path, string Args, string Help)
 public static class CommandCatalog
 {
     private static readonly string[][] Writes =
-        [["clear"], ["set"], ["debug"], ["trace", "add"], ["capture", "start"], ["capture", "stop"], ["lcp", "create"], ["lcp", "delete"], ["lcp", "resync"], ["classify"], ["flow", "enable"], ["flow", "disable"],
+        [["clear"], ["set"], ["debug"], ["trace", "add"], ["capture", "start"], ["capture", "stop"], ["lcp", "create"], ["lcp", "delete"], ["attach"], ["detach"], ["lcp", "resync"], ["classify"], ["flow", "enable"], ["flow", "disable"],
          ["config", "update"], ["config", "delete"], ["config", "resync"], ["config", "confirm"], ["config", "rollback"]];
 
     /// <summary>Does this command change the router's state (what the audit log records)?</summary>
@@ -52,6 +52,8 @@ public static class CommandCatalog
         new("lcp create", "<port>[.<vid>[.<inner-vid>]] host-if <name> [netns <ns>] [tun] [persist] [table <n>] [tpid 88a8|8100]",
             "create a mirror for a port, or for a VLAN/QinQ sub-interface of it, made with the pair (persist: keep the mirror, and adopt it at the next start)"),
         new("lcp delete", "<port|host-if>", "delete a pair and its mirror"),
+        new("attach", "<ifname> [netns <ns>] [xdp]", "make an existing kernel interface (a VM's tap, a veth, a NIC without a DPDK driver) a dataplane port, read through af_packet (or af_xdp); its kernel side is quietened"),
+        new("detach", "<port|ifname>", "give an attached interface back to the kernel (its pairs must be deleted first)"),
         new("config get", "[--source <s>] [--yaml|--json]", "the desired configuration (vpp-agent's Config shape plus lcp_config), as YAML by default"),
         new("config update", "-f <file> [--replace] [--dry-run] [--confirm <s>] [--best-effort]", "apply a document as one transaction: validate, plan, apply, verify; any failure reverts all of it"),
         new("config delete", "-f <file> | <key>...", "remove items (a key ending in '/' removes everything under it)"),

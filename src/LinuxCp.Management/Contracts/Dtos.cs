@@ -3,11 +3,13 @@ namespace LinuxCp.Management.Contracts;
 // JSON shapes of the lcpctl/API contract (docs/cli.md). Property names are snake_case on the wire.
 
 /// <summary>A port, mirror or sub-interface (kind "sub": <paramref name="Parent"/> is its port,
-/// <paramref name="Vlan"/> its tags, e.g. "dot1q 100" or "dot1ad 100 inner-dot1q 200").</summary>
+/// <paramref name="Vlan"/> its tags, e.g. "dot1q 100" or "dot1ad 100 inner-dot1q 200").
+/// <paramref name="KernelIf"/>: the kernel interface a port reads (af_packet, af_xdp, pcap, an
+/// attached interface), in <paramref name="KernelNetns"/> (null: lcpd's namespace).</summary>
 public sealed record InterfaceDto(
     string Name, int PortId, string Kind, string Mac, int Mtu, bool AdminUp, bool LinkUp,
     long RxPackets, long TxPackets, long RxBytes, long TxBytes, long Drops, long Punts, long Forwarded = 0,
-    string? Parent = null, string? Vlan = null);
+    string? Parent = null, string? Vlan = null, string? KernelIf = null, string? KernelNetns = null);
 
 /// <summary>What set interface state|mtu did: the port, its mirror (null: unpaired, changed
 /// directly), the admin state and MTU asked for, and a note when the driver could not follow.</summary>
