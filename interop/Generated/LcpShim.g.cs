@@ -25,6 +25,30 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_acl_key_size")]
     public static partial uint lcp_acl_key_size(int v6);
 
+    /// <summary>lcp_bond_create (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_bond_create")]
+    public static partial int lcp_bond_create(byte* name, byte mode, byte xmit_policy, ushort* members, ushort n, int socket_id);
+
+    /// <summary>lcp_bond_lacp (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_bond_lacp")]
+    public static partial int lcp_bond_lacp(ushort bond, ushort member, void* @out);
+
+    /// <summary>lcp_bond_member_add (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_bond_member_add")]
+    public static partial int lcp_bond_member_add(ushort bond, ushort member);
+
+    /// <summary>lcp_bond_member_remove (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_bond_member_remove")]
+    public static partial int lcp_bond_member_remove(ushort bond, ushort member);
+
+    /// <summary>lcp_bond_members (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_bond_members")]
+    public static partial int lcp_bond_members(ushort bond, ushort* members, ushort len, ushort* active, ushort* nactive);
+
+    /// <summary>lcp_bond_mode (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_bond_mode")]
+    public static partial int lcp_bond_mode(ushort bond);
+
     /// <summary>lcp_dev_probe_in_netns (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_dev_probe_in_netns")]
     public static partial int lcp_dev_probe_in_netns(byte* netns, byte* devargs);

@@ -197,7 +197,7 @@ def emit_layouts(cfg, recs, src, consts):
 def emit_structs(cfg, recs, src):
     lines = [HEADER.format(src=src), "using System.Runtime.InteropServices;", "",
              f"namespace {cfg['namespace']};", ""]
-    for sname in cfg["structs"]:
+    for sname in cfg["structs"] + cfg.get("shim_structs", []):
         rec = recs[sname]
         size = rec.type.get_size()
         lines.append(f"/// <summary>struct {sname} ({size} bytes).</summary>")
@@ -256,7 +256,7 @@ def main():
                                        shim_int_macros(os.path.join(root, cfg["shim_header"]))),
         "Dpdk.g.cs": emit_functions("Dpdk", cfg["dpdk_functions"], functions(dpdk_tu), cfg, src_dpdk),
         "Layouts.g.cs": emit_layouts(cfg, records(dpdk_tu), src_dpdk, constants(dpdk_tu)),
-        "Structs.g.cs": emit_structs(cfg, records(dpdk_tu), src_dpdk),
+        "Structs.g.cs": emit_structs(cfg, {**records(dpdk_tu), **records(shim_tu)}, f"{src_dpdk} and {cfg['shim_header']}"),
     }
     os.makedirs(outdir, exist_ok=True)
     for name, text in files.items():

@@ -102,6 +102,34 @@ uint32_t lcp_acl_key_size(int v6);
  * errno) on failure. Classify with rte_acl_classify, free with rte_acl_free. */
 struct rte_acl_ctx *lcp_acl_build(const char *name, int socket_id, int v6, const uint32_t *rules, uint32_t n, int *error);
 
+/* ---- bonds ------------------------------------------------------------- */
+
+/* 802.3ad state of a bond member as the bonding PMD reports it (actor: us, partner: the peer). */
+struct lcp_lacp_info {
+	uint8_t selected;      /* 0 unselected, 1 standby, 2 selected */
+	uint8_t actor_state;   /* LACP state bits: activity, timeout, aggregation, sync, collecting, distributing, defaulted, expired */
+	uint8_t partner_state;
+	uint8_t reserved;
+	uint16_t agg_port;     /* the aggregator (port id) it is attached to */
+	uint16_t actor_key, partner_key, actor_port, partner_port;
+	uint8_t actor_system[6], partner_system[6];
+};
+
+/*
+ * Creates a bond (net_bonding device `name`, which must start with net_bonding) of `n` member
+ * ports in `mode` (BONDING_MODE_*) with `xmit_policy` (BALANCE_XMIT_POLICY_*, for balance and
+ * 802.3ad). Returns its port id or -errno; nothing is left behind on failure.
+ */
+int lcp_bond_create(const char *name, uint8_t mode, uint8_t xmit_policy, const uint16_t *members,
+                    uint16_t n, int socket_id);
+/* Members (up to len) and the active ones; returns the member count or -errno. */
+int lcp_bond_members(uint16_t bond, uint16_t *members, uint16_t len, uint16_t *active, uint16_t *nactive);
+int lcp_bond_mode(uint16_t bond);
+/* 802.3ad state of a member (mode 4 only); 0 or -errno. */
+int lcp_bond_lacp(uint16_t bond, uint16_t member, struct lcp_lacp_info *out);
+int lcp_bond_member_remove(uint16_t bond, uint16_t member);
+int lcp_bond_member_add(uint16_t bond, uint16_t member);
+
 /* ---- namespaces and mirrors -------------------------------------------- */
 
 /* Create the named network namespace (/run/netns/<name>) if missing. 1 = created, 0 = existed. */

@@ -15,6 +15,7 @@ internal static class Views
         "show trace" when result is JsonArray a => Trace(a),
         "show errors" or "clear errors" when result is JsonArray a => Errors(a),
         "show dpdk" when result is JsonObject o => Dpdk(o),
+        "show bond" when result is JsonArray a => Bonds(a),
         "doctor" when result is JsonObject o => LinuxCp.Management.Doctor.Checklist.Format(
             o.Deserialize<LinuxCp.Management.Doctor.DoctorDto>(LinuxCp.Management.Contracts.Protocol.Json)!),
         "lcp verify" when result is JsonObject o => Verify(o),
@@ -33,6 +34,36 @@ internal static class Views
             : TableFormatter.Format(new JsonArray([.. a.Select(x => Without(x, "rule"))])),
         _ => TableFormatter.Format(result),
     };
+
+    private static string Bonds(JsonArray bonds)
+    {
+        if (bonds.Count == 0)
+            return "no bonds\n";
+        var sb = new StringBuilder();
+        foreach (JsonNode? b in bonds)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"{b?["name"]} (port {b?["port_id"]}): {b?["mode"]}, hash {b?["hash"]}, {b?["mac"]}, link {((bool?)b?["link_up"] == true ? "up" : "down")}\n");
+            var rows = new JsonArray();
+            foreach (JsonNode? m in b?["members"]?.AsArray() ?? [])
+            {
+                rows.Add(new JsonObject
+                {
+                    ["member"] = m?["name"]?.DeepClone(),
+                    ["in_bond"] = m?["in_bond"]?.DeepClone(),
+                    ["active"] = m?["active"]?.DeepClone(),
+                    ["link_up"] = m?["link_up"]?.DeepClone(),
+                    ["lacp"] = m?["selection"]?.DeepClone(),
+                    ["actor"] = string.Join(",", m?["actor_state"]?.AsArray().Select(x => x?.ToString()) ?? []),
+                    ["partner"] = string.Join(",", m?["partner_state"]?.AsArray().Select(x => x?.ToString()) ?? []),
+                    ["rx_packets"] = m?["rx_packets"]?.DeepClone(),
+                    ["tx_packets"] = m?["tx_packets"]?.DeepClone(),
+                    ["removals"] = m?["removals"]?.DeepClone(),
+                });
+            }
+            sb.Append(TableFormatter.Format(rows));
+        }
+        return sb.ToString();
+    }
 
     private static JsonNode? Without(JsonNode? n, string key)
     {

@@ -106,4 +106,16 @@ internal static partial class Log
 
     [LoggerMessage(1033, LogLevel.Warning, "attached interface {Ifname}: {Path} not changed: {Reason}")]
     public static partial void AttachSysctlFailed(ILogger log, string ifname, string path, string reason);
+
+    [LoggerMessage(1034, LogLevel.Information, "bond {Name} (port {Port}) created: {Mode}, hash {Hash}, members {Members}")]
+    public static partial void BondCreated(ILogger log, string name, ushort port, string mode, string hash, string members);
+
+    [LoggerMessage(1035, LogLevel.Warning, "bond {Name}: member {Member} lost its link ({Ifname} has no carrier): taken out of the bond, its traffic moves to the other members")]
+    public static partial void BondMemberDown(ILogger log, string name, string member, string ifname);
+
+    [LoggerMessage(1036, LogLevel.Information, "bond {Name}: member {Member} has its link back ({Ifname}): re-opened and added to the bond")]
+    public static partial void BondMemberUp(ILogger log, string name, string member, string ifname);
+
+    [LoggerMessage(1037, LogLevel.Warning, "bond {Name}: cannot {Action} member {Member}: {Reason} (retried)")]
+    public static partial void BondMemberFailed(ILogger log, string name, string member, string action, string reason);
 }

@@ -171,6 +171,14 @@ namespace LinuxCp.Daemon
             bool portsUp = false;
             try
             {
+                try
+                {
+                    pairs.CreateBonds(opt.Bonds);
+                }
+                catch (PairException e)
+                {
+                    return Fail($"--bond: {e.Message}");
+                }
                 pairs.AdoptPhysicalPorts(opt.PortMacs);
                 portsUp = true;
                 foreach (AttachSpec a in opt.Attach)
@@ -220,10 +228,14 @@ namespace LinuxCp.Daemon
                         routing = new RoutingService(fib, pairs, new NetlinkOptions { ReceiveBuffer = (int)opt.NetlinkReceiveBuffer, BatchEvents = (int)opt.NetlinkBatch }, logs);
                         routing.Start();
                     }
-                    if (opt.LinkSync)
+                    if (opt.LinkSync || opt.Bonds.Count != 0)
                     {
                         linkSync = new LinkSync(pairs.Pairs, logs.CreateLogger<LinkSync>(), TimeSpan.FromMilliseconds(opt.LinkPollMs),
-                            TimeSpan.FromMilliseconds(opt.LinkHoldDownMs));
+                            TimeSpan.FromMilliseconds(opt.LinkHoldDownMs))
+                        {
+                            SyncCarrier = opt.LinkSync,
+                            OnTick = opt.Bonds.Count == 0 ? null : () => pairs.SyncBondMembers(),
+                        };
                         linkSync.Start();
                     }
                     return Serve(opt, logs, log, engine, pairs, pool, workerCpus, routing, linkSync);
@@ -251,7 +263,7 @@ namespace LinuxCp.Daemon
             PairManager pairs, Mempool pool, ulong workerCpus, RoutingService? routing, LinkSync? linkSync)
         {
             string version = typeof(Lcpd).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
-            var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing, opt.DebugCommands) { LinkSync = linkSync };
+            var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing, opt.DebugCommands) { LinkSync = opt.LinkSync ? linkSync : null };
             using var handlers = new CommandHandlers(state, opt.FlowTable);
             if (opt.ClassifyFile is string rulesFile)
             {

@@ -43,6 +43,13 @@ public sealed class LinkSync : IDisposable
     /// <summary>Reads a port's link (tests replace it).</summary>
     public Func<PortInfo, bool> ReadLink { get; init; } = p => PortLink(p, HostFacts.Real);
 
+    /// <summary>Give mirrors their port's carrier (off with --no-link-sync: the thread then only
+    /// runs <see cref="OnTick"/>).</summary>
+    public bool SyncCarrier { get; init; } = true;
+
+    /// <summary>More work at every poll (the bonds' member watch).</summary>
+    public Action? OnTick { get; init; }
+
     /// <summary>Gives a mirror its carrier (tests replace it).</summary>
     public Action<Pair, bool> SetCarrier { get; init; } = (p, up) =>
         NetlinkRequest.Run(p.Netns, NetlinkRequest.SetLink(p.HostIfIndex, carrier: up), $"carrier {(up ? "on" : "off")} on {p.HostIf}");
@@ -99,7 +106,9 @@ public sealed class LinkSync : IDisposable
         {
             try
             {
-                Tick(Environment.TickCount64);
+                OnTick?.Invoke();
+                if (SyncCarrier)
+                    Tick(Environment.TickCount64);
             }
             catch (Exception e) when (e is DpdkException or InvalidOperationException or IOException)
             {

@@ -13,7 +13,7 @@ namespace LinuxCp.ControlPlane.Pairs;
 /// grace period, then removes the device. A mirror lost from outside (deleted, or its namespace
 /// deleted) marks the pair down until it is re-created. All methods are serialized by one lock;
 /// workers never see it.</summary>
-public sealed class PairManager
+public sealed partial class PairManager
 {
     public const int MaxHostIfLength = 15; // IFNAMSIZ - 1
 
@@ -58,7 +58,9 @@ public sealed class PairManager
         {
             foreach (ushort id in EthPort.All())
             {
-                string name = EthPort.Name(id);
+                if (IsBondMember(id))
+                    continue; // the bond sets it up and polls it
+                string name = PortName(id);
                 MacAddress? logical = null;
                 if (macs is not null && (macs.TryGetValue(name, out MacAddress want) || macs.TryGetValue(id.ToString(System.Globalization.CultureInfo.InvariantCulture), out want)))
                 {
@@ -74,12 +76,10 @@ public sealed class PairManager
                         throw new PairException($"port {name}: cannot set MAC {want}: {Eal.StrError(-mrc)}");
                     }
                 }
-                var info = new PortInfo(id, EthPort.Name(id), PortKind.Phy, EthPort.Mac(id), EthPort.Driver(id));
+                var info = new PortInfo(id, name, PortKind.Phy, EthPort.Mac(id), EthPort.Driver(id));
                 EthPort.Setup(id, (ushort)_dp.WorkerCount, RxDescriptors, TxDescriptors, _pool);
                 info = info with { Mac = logical ?? EthPort.Mac(id) };
-                int rc = EthPort.AllMulticast(id);
-                if (rc < 0)
-                    Log.AllMultiUnsupported(_log, info.Name, Eal.StrError(-rc));
+                ReceiveMulticast(id, info.Name);
                 _phys[id] = info;
                 Log.PortAdopted(_log, info.Name, id, info.Driver, info.Mac.ToString());
             }
@@ -132,9 +132,7 @@ public sealed class PairManager
                 RestoreKernelSide(netns, ifname, saved);
                 throw new PairException($"cannot set up {dev}: {e.Message}");
             }
-            int arc = EthPort.AllMulticast(id);
-            if (arc < 0)
-                Log.AllMultiUnsupported(_log, dev, Eal.StrError(-arc));
+            ReceiveMulticast(id, dev);
             info = new PortInfo(id, dev, PortKind.Phy, EthPort.Mac(id), EthPort.Driver(id), Attached: new AttachedIf(ifname, netns, saved));
             _phys[id] = info;
             PublishLocked();
@@ -199,6 +197,19 @@ public sealed class PairManager
         foreach (var (path, value) in saved)
             if (Netns.Sysctl(netns, path, value, out _) is int rc and < 0 && rc != -2) // ENOENT: the interface is gone
                 Log.AttachSysctlFailed(_log, ifname, path, Eal.StrError(-rc));
+    }
+
+    /// <summary>A port must hand lcpd its multicast (ARP broadcasts, ND, routing protocols):
+    /// all-multicast, or where the PMD has none (af_packet, af_xdp, a bond over them) promiscuous
+    /// mode; lcpd drops unicast for other MACs itself (l2-not-for-us).</summary>
+    private void ReceiveMulticast(ushort id, string name)
+    {
+        int rc = EthPort.AllMulticast(id);
+        if (rc >= 0)
+            return;
+        int prc = EthPort.Promiscuous(id);
+        if (prc < 0)
+            Log.AllMultiUnsupported(_log, name, $"{Eal.StrError(-rc)}; promiscuous mode failed too: {Eal.StrError(-prc)}");
     }
 
     public IReadOnlyList<PortInfo> PhysicalPorts()
@@ -506,7 +517,13 @@ public sealed class PairManager
     /// IPv6 serves nothing once lcpd owns the port, so it is turned off, with a log line.</summary>
     private void GuardPortIpv6(PortInfo phy, string hostIf, MacAddress mirrorMac)
     {
-        if (KernelInterface(phy) is not string kif || Host.Ipv6Enabled(kif) != true)
+        foreach (string kif in KernelInterfaces(phy))
+            GuardKernelIpv6(phy, kif, hostIf, mirrorMac);
+    }
+
+    private void GuardKernelIpv6(PortInfo phy, string kif, string hostIf, MacAddress mirrorMac)
+    {
+        if (Host.Ipv6Enabled(kif) != true)
             return;
         LinkSnapshot? link;
         try
@@ -765,6 +782,9 @@ public sealed class PairManager
     {
         lock (_lock)
         {
+            foreach (ushort bond in _bonds.Keys)
+                _phys.Remove(bond);
+            CloseBondsLocked();
             foreach (PortInfo p in _phys.Values)
             {
                 EthPort.Remove(p.Id);
@@ -839,18 +859,19 @@ public sealed class PairManager
         foreach (PortInfo phy in _phys.Values.OrderBy(p => p.Id))
         {
             bool hasSubs = vlans.HasSubs(phy.Id);
+            bool bond = _bonds.ContainsKey(phy.Id);
             if (_pairs.TryGetValue(phy.Id, out Pair? pair) && pair.State == PairState.Up)
             {
                 ushort m = pair.Mirror.Id;
                 byte table = (byte)pair.TableIndex;
-                entries.Add(new PollEntry(phy.Id, m, pair.Tun ? PollKind.PhyToTun : PollKind.PhyToTap, pair.Phy.Mac.Bits, 0, !pair.AdminUp, table, hasSubs));
+                entries.Add(new PollEntry(phy.Id, m, pair.Tun ? PollKind.PhyToTun : PollKind.PhyToTap, pair.Phy.Mac.Bits, 0, !pair.AdminUp, table, hasSubs, bond));
                 // The mirror's entry carries the table too: a TUN's packets look up their adjacency there.
                 entries.Add(new PollEntry(m, phy.Id, pair.Tun ? PollKind.TunToPhy : PollKind.TapToPhy, pair.Mirror.Mac.Bits, pair.Phy.Mac.Bits, false, table));
             }
             else
             {
                 // Unpaired, or its mirror is lost: nothing to punt to (counted as no-mirror).
-                entries.Add(new PollEntry(phy.Id, phy.Id, PollKind.PhyUnpaired, (pair?.Phy ?? phy).Mac.Bits, 0, Subs: hasSubs));
+                entries.Add(new PollEntry(phy.Id, phy.Id, PollKind.PhyUnpaired, (pair?.Phy ?? phy).Mac.Bits, 0, Subs: hasSubs, Bond: bond));
             }
         }
         return _dp.Publish([.. entries], vlans: vlans);

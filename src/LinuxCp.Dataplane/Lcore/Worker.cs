@@ -180,6 +180,10 @@ public sealed unsafe class Worker
                 if (sampling)
                     ctx.MarkTsc = (long)Eal.Rdtsc();
                 uint n = DpdkSharp.Burst.Rx(e.Port, q, rx, BurstMax);
+                // An 802.3ad bond sends its LACPDUs from inside TX bursts: an idle one gets an
+                // empty burst every 256 iterations (well over the 10 per second LACP needs).
+                if (e.Bond && (iter & 255) == 0)
+                    DpdkSharp.Burst.Tx(e.Port, q, ctx.OutBuf, 0);
                 if (n == 0)
                     continue;
                 got += n;

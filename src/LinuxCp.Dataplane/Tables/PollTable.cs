@@ -19,9 +19,11 @@ public enum PollKind : byte
 /// dense index of the dataplane table its packets are forwarded in (0, the default table,
 /// unless the port is bound to another). <paramref name="Subs"/>: the port has sub-interfaces
 /// (<see cref="PollTable.Vlans"/>): its tagged frames are handed to them first. A sub-interface
-/// has an entry of the same shape (its id as <paramref name="Port"/>), in the VLAN table.</summary>
+/// has an entry of the same shape (its id as <paramref name="Port"/>), in the VLAN table.
+/// <paramref name="Bond"/>: an 802.3ad bond, whose LACPDUs leave only inside a TX burst: the
+/// worker makes an empty one now and then when it has nothing to send.</summary>
 public readonly record struct PollEntry(ushort Port, ushort Peer, PollKind Kind, ulong PortMac, ulong PeerPortMac, bool Down = false, byte Table = 0,
-    bool Subs = false);
+    bool Subs = false, bool Bond = false);
 
 /// <summary>An immutable snapshot of what the workers poll. The control plane builds a new one
 /// and publishes it; workers pick it up at the top of their next loop iteration.</summary>

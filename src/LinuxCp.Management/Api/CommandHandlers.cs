@@ -97,6 +97,7 @@ public sealed partial class CommandHandlers : IDisposable
             "set interface state" => Interfaces.SetState(spec, rest),
             "set interface mtu" => Interfaces.SetMtu(spec, rest),
             "attach" => Interfaces.Attach(spec, rest),
+            "show bond" => NoArgs(spec, rest, Interfaces.ShowBonds),
             "detach" => Interfaces.Detach(spec, rest),
             "show errors" => NoArgs(spec, rest, ShowErrors),
             "show buffers" => NoArgs(spec, rest, ShowBuffers),

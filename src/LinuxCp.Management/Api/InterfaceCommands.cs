@@ -122,4 +122,25 @@ public sealed class InterfaceCommands(RouterState state)
         new(p.Name, p.Id, "phy", p.Mac.ToString(), EthPort.IsValid(p.Id) ? EthPort.Mtu(p.Id) : 0, true,
             EthPort.IsValid(p.Id) && LinkSync.PortLink(p, state.Pairs.Host), 0, 0, 0, 0, 0, 0,
             KernelIf: p.Attached?.Ifname, KernelNetns: p.Attached?.Netns);
+
+    /// <summary>show bond.</summary>
+    public List<BondDto> ShowBonds()
+    {
+        var list = new List<BondDto>();
+        foreach (BondView b in state.Pairs.Bonds())
+        {
+            var members = new List<BondMemberDto>();
+            foreach (BondMemberView m in b.Members)
+            {
+                var st = m.InBond && EthPort.IsValid(m.PortId) ? EthPort.Stats(m.PortId) : default;
+                LacpInfo? l = m.Lacp;
+                members.Add(new BondMemberDto(m.Name, m.PortId, m.InBond, m.Active, m.LinkUp, l?.Selection,
+                    l is { } a ? [.. LacpInfo.Decode(a.ActorState)] : null, l is { } p ? [.. LacpInfo.Decode(p.PartnerState)] : null,
+                    l?.PartnerSystem.ToString(), l?.PartnerPort, l?.AggregatorPort, (long)st.ipackets, (long)st.opackets, m.Removals, m.LastChange, m.KernelIf));
+            }
+            string mode = b.Mode switch { BondMode.Lacp => "lacp", BondMode.ActiveBackup => "active-backup", _ => "balance-xor" };
+            list.Add(new BondDto(b.Name, b.PortId, mode, b.Hash.ToString().ToLowerInvariant(), b.Mac.ToString(), EthPort.Link(b.PortId).Up, members));
+        }
+        return list;
+    }
 }

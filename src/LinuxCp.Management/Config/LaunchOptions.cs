@@ -26,6 +26,7 @@ public sealed record LaunchOptions
     public IReadOnlyList<string> EalArgs { get; init; } = [];
     public IReadOnlyList<PairSpec> Pairs { get; init; } = [];
     public IReadOnlyList<AttachSpec> Attach { get; init; } = [];
+    public IReadOnlyList<BondSpec> Bonds { get; init; } = [];
     public string? Netns { get; init; }
     public string ApiSocket { get; init; } = Contracts.Protocol.DefaultSocket;
     /// <summary>--api-socket-group: members of this group may use the API socket (mode 0660).</summary>
@@ -111,6 +112,10 @@ public sealed record LaunchOptions
                                  and adopt it, with Linux's addresses and routes, at the next start;
                                  table: forward in kernel table <n> of the namespace (otherwise the
                                  table an 'ip rule iif <host-if>' or a VRF device gives, or main)
+          --bond <name>=<port>,<port>[,...][,mode=lacp|active-backup|balance-xor][,hash=l2|l23|l34]
+                                 bond ports with DPDK's bonding PMD (default 802.3ad/LACP, hash
+                                 l23); the bond is a port named <name> (pair it like any port), its
+                                 members are not ports of their own; repeatable
           --attach <ifname>[,netns=<ns>][,xdp]
                                  make an existing kernel interface (a VM's tap, a veth, a NIC
                                  without a DPDK driver) a port, named net_af_packet_<ifname>
@@ -212,6 +217,7 @@ public sealed record LaunchOptions
         var ealArgs = args.Take(sep).ToList();
         var pairs = new List<PairSpec>();
         var attach = new List<AttachSpec>();
+        var bonds = new List<BondSpec>();
         var o = new LaunchOptions { EalArgs = ealArgs };
         for (int i = sep + 1; i < args.Count; i++)
         {
@@ -232,6 +238,9 @@ public sealed record LaunchOptions
                     break;
                 case "--attach":
                     attach.Add(ParseAttach(Value()));
+                    break;
+                case "--bond":
+                    bonds.Add(ParseBond(Value()));
                     break;
                 case "--netns":
                     string ns = Value();
@@ -414,7 +423,7 @@ public sealed record LaunchOptions
             if (!seenIfs.Add((p.HostIf, p.Netns ?? o.Netns)))
                 throw new UsageException($"duplicate host-if {p.HostIf}");
         }
-        return o with { Pairs = pairs, Attach = attach };
+        return o with { Pairs = pairs, Attach = attach, Bonds = bonds };
     }
 
     private static uint Number(string opt, string v, uint min, uint max)
@@ -422,6 +431,45 @@ public sealed record LaunchOptions
         if (!uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out uint n) || n < min || n > max)
             throw new UsageException($"{opt} takes a number from {min} to {max}, not '{v}'");
         return n;
+    }
+
+    public static BondSpec ParseBond(string s)
+    {
+        const string Usage = "expected <name>=<port>,<port>[,...][,mode=lacp|active-backup|balance-xor][,hash=l2|l23|l34]";
+        string[] parts = s.Split(',');
+        int eq = parts[0].IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || eq == parts[0].Length - 1)
+            throw new UsageException($"--bond '{s}': {Usage}");
+        string name = parts[0][..eq];
+        var members = new List<string> { parts[0][(eq + 1)..] };
+        BondMode mode = BondMode.Lacp;
+        BondHash hash = BondHash.L23;
+        foreach (string p in parts.Skip(1))
+        {
+            if (p.StartsWith("mode=", StringComparison.Ordinal))
+                mode = p[5..] switch
+                {
+                    "lacp" or "802.3ad" => BondMode.Lacp,
+                    "active-backup" => BondMode.ActiveBackup,
+                    "balance-xor" => BondMode.BalanceXor,
+                    _ => throw new UsageException($"--bond '{s}': mode '{p[5..]}' is lacp, active-backup or balance-xor"),
+                };
+            else if (p.StartsWith("hash=", StringComparison.Ordinal))
+                hash = p[5..] switch
+                {
+                    "l2" => BondHash.L2,
+                    "l23" => BondHash.L23,
+                    "l34" => BondHash.L34,
+                    _ => throw new UsageException($"--bond '{s}': hash '{p[5..]}' is l2, l23 or l34"),
+                };
+            else if (p.Length != 0 && !p.Contains('='))
+                members.Add(p);
+            else
+                throw new UsageException($"--bond '{s}': {Usage} (bad '{p}')");
+        }
+        if (members.Count < 2)
+            throw new UsageException($"--bond '{s}': a bond needs two members or more");
+        return new BondSpec(name, members, mode, hash);
     }
 
     public static AttachSpec ParseAttach(string s)

@@ -24,6 +24,7 @@ public static class CommandCatalog
         new("show version", "", "lcpd, DPDK and runtime versions"),
         new("doctor", "", "checklist of the host and this lcpd (hugepages, IOMMU, NICs, CPUs, mirrors' IPv6, GC, ...): OK/WARN/FAIL with the fix"),
         new("show interfaces", "", "ports and mirrors with counters"),
+        new("show bond", "", "bonds: mode, hash, members with their link, LACP actor/partner state and counters"),
         new("show lcp", "", "port/mirror pairs with both sides' link state (port link, mirror admin state and carrier)"),
         new("set interface state", "<port> up|down", "admin state of a port: made on its mirror (Linux follows, and the port follows Linux) and asked of its driver"),
         new("set interface mtu", "<port> <bytes>", "MTU of a port: made on its mirror, which the port follows (unpaired: on the port)"),

@@ -11,6 +11,16 @@ public sealed record InterfaceDto(
     long RxPackets, long TxPackets, long RxBytes, long TxBytes, long Drops, long Punts, long Forwarded = 0,
     string? Parent = null, string? Vlan = null, string? KernelIf = null, string? KernelNetns = null);
 
+/// <summary>A bond (show bond): its mode and hash, and its members.</summary>
+public sealed record BondDto(string Name, int PortId, string Mode, string Hash, string Mac, bool LinkUp, List<BondMemberDto> Members);
+
+/// <summary>A bond member: in the bond or taken out (its link down), active (distributing), its
+/// link; for LACP its selection, actor and partner states (the 802.1AX bit names), the partner's
+/// system and port, the aggregator; counters of the member port; how often it left the bond.</summary>
+public sealed record BondMemberDto(string Name, int PortId, bool InBond, bool Active, bool LinkUp, string? Selection,
+    List<string>? ActorState, List<string>? PartnerState, string? PartnerSystem, int? PartnerPort, int? Aggregator,
+    long RxPackets, long TxPackets, long Removals, DateTime? LastChange, string? KernelIf);
+
 /// <summary>What set interface state|mtu did: the port, its mirror (null: unpaired, changed
 /// directly), the admin state and MTU asked for, and a note when the driver could not follow.</summary>
 public sealed record InterfaceStateDto(string Port, string? HostIf, bool AdminUp, int Mtu, string? Note);
