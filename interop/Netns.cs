@@ -91,4 +91,19 @@ public static unsafe class Netns
         old = rc == 0 ? new string((sbyte*)buf).Trim() : null;
         return rc;
     }
+
+    /// <summary>ETHTOOL_STXCSUM: transmit checksum offload (off makes the kernel fill checksums
+    /// itself, and turns TSO off with it).</summary>
+    public const uint EthtoolSetTxChecksum = 0x17;
+
+    /// <summary>ETHTOOL_SGRO: generic receive offload.</summary>
+    public const uint EthtoolSetGro = 0x2c;
+
+    /// <summary>A legacy ethtool set command on an interface of a namespace. 0 or a negative errno.</summary>
+    public static int Ethtool(string? netns, string ifname, uint cmd, uint value)
+    {
+        using var n = new NativeUtf8(netns);
+        using var i = new NativeUtf8(ifname);
+        return LcpShim.lcp_ethtool_set(n.Pointer, i.Pointer, cmd, value);
+    }
 }

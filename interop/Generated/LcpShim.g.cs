@@ -53,6 +53,10 @@ public static unsafe partial class LcpShim
     [LibraryImport(Library, EntryPoint = "lcp_dev_probe_in_netns")]
     public static partial int lcp_dev_probe_in_netns(byte* netns, byte* devargs);
 
+    /// <summary>lcp_ethtool_set (lcp_shim.h).</summary>
+    [LibraryImport(Library, EntryPoint = "lcp_ethtool_set")]
+    public static partial int lcp_ethtool_set(byte* netns, byte* ifname, uint cmd, uint value);
+
     /// <summary>lcp_fib4_create (lcp_shim.h).</summary>
     [LibraryImport(Library, EntryPoint = "lcp_fib4_create")]
     public static partial void* lcp_fib4_create(byte* name, int socket_id, uint max_routes, uint num_tbl8);

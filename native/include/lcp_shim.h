@@ -153,6 +153,9 @@ int lcp_ifindex_in_netns(const char *netns, const char *ifname);
  * then value written when not NULL. 0 or -errno.
  */
 int lcp_sysctl_in_netns(const char *netns, const char *path, const char *value, char *old, uint32_t oldlen);
+/* One legacy ethtool set command (ETHTOOL_STXCSUM, ETHTOOL_SGRO, ... with a struct ethtool_value)
+ * on an interface of a namespace. 0 or -errno. */
+int lcp_ethtool_set(const char *netns, const char *ifname, uint32_t cmd, uint32_t value);
 /*
  * Identity of a named namespace: the inode of /run/netns/<name> (NULL = the caller's own,
  * /proc/self/ns/net; an absolute path: that file). -ENOENT when it is not a namespace file. A namespace deleted and created again under the same name has another.

@@ -12,7 +12,11 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/syscall.h>
@@ -240,6 +244,38 @@ int lcp_sysctl_in_netns(const char *netns, const char *path, const char *value, 
 		return -EINVAL;
 	struct sysctl_arg a = { .path = path, .value = value, .old = old, .oldlen = oldlen };
 	return run_in_netns(netns, do_sysctl, &a);
+}
+
+struct ethtool_arg {
+	const char *ifname;
+	uint32_t cmd;
+	uint32_t value;
+};
+
+static int do_ethtool(const void *p)
+{
+	const struct ethtool_arg *a = p;
+	struct ethtool_value ev = { .cmd = a->cmd, .data = a->value };
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	if (strlen(a->ifname) >= sizeof(ifr.ifr_name))
+		return -ENAMETOOLONG;
+	strcpy(ifr.ifr_name, a->ifname);
+	ifr.ifr_data = (void *)&ev;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int rc = ioctl(fd, SIOCETHTOOL, &ifr) == 0 ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+int lcp_ethtool_set(const char *netns, const char *ifname, uint32_t cmd, uint32_t value)
+{
+	if (ifname == NULL)
+		return -EINVAL;
+	struct ethtool_arg a = { .ifname = ifname, .cmd = cmd, .value = value };
+	return run_in_netns(netns, do_ethtool, &a);
 }
 
 int lcp_netns_inode(const char *netns, uint64_t *inode)

@@ -216,7 +216,7 @@ namespace LinuxCp.Daemon
                     {
                         try
                         {
-                            pairs.Create(p.Port, p.HostIf, p.Netns, p.Tun, p.Persist, p.Table, p.Tpid);
+                            pairs.Create(p.Port, p.HostIf, p.Netns, p.Tun, p.Persist, p.Table, p.Tpid, p.Kind);
                         }
                         catch (PairException e)
                         {

@@ -26,6 +26,41 @@ public static class NetlinkRequest
         return w;
     }
 
+    private const ushort IflaNetNsFd = 28, IflaNumTxQueues = 31, IflaNumRxQueues = 32, VethInfoPeer = 1;
+
+    /// <summary>RTM_NEWLINK creating a veth pair: <paramref name="name"/> here, its peer
+    /// <paramref name="peerName"/> in the namespace open as <paramref name="peerNsFd"/> (-1: here
+    /// too) with MAC <paramref name="peerMac"/> (0: the kernel's) and <paramref name="mtu"/>; both
+    /// with <paramref name="queues"/> queue pairs.</summary>
+    public static NetlinkWriter CreateVeth(string name, string peerName, int peerNsFd, uint mtu, ulong peerMac, uint queues)
+    {
+        var w = new NetlinkWriter().Begin(Nl.NewLink, Nl.FRequest | Nl.FAck | Nl.FCreate | Nl.FExcl);
+        w.Bytes(stackalloc byte[16]);
+        w.Str(Nl.IflaIfname, name);
+        w.U32(Nl.IflaMtu, mtu);
+        w.U32(IflaNumTxQueues, queues).U32(IflaNumRxQueues, queues);
+        w.BeginNest(Nl.IflaLinkinfo).Str(Nl.IflaInfoKind, "veth").BeginNest(Nl.IflaInfoData).BeginNest(VethInfoPeer);
+        w.Bytes(stackalloc byte[16]);
+        w.Str(Nl.IflaIfname, peerName);
+        w.U32(Nl.IflaMtu, mtu);
+        w.U32(IflaNumTxQueues, queues).U32(IflaNumRxQueues, queues);
+        if (peerMac != 0)
+            w.Mac(Nl.IflaAddress, peerMac);
+        if (peerNsFd >= 0)
+            w.U32(IflaNetNsFd, (uint)peerNsFd);
+        w.EndNest().EndNest().EndNest();
+        return w;
+    }
+
+    /// <summary>RTM_DELLINK of the link named <paramref name="name"/>.</summary>
+    public static NetlinkWriter DeleteLink(string name)
+    {
+        var w = new NetlinkWriter().Begin(Nl.DelLink, Nl.FRequest | Nl.FAck);
+        w.Bytes(stackalloc byte[16]);
+        w.Str(Nl.IflaIfname, name);
+        return w;
+    }
+
     /// <summary>Sends <paramref name="w"/> in <paramref name="netns"/> (null: ours) and waits for
     /// the kernel's answer. Throws <see cref="IOException"/> naming <paramref name="what"/> and
     /// the kernel's reason when it refuses or does not answer in 5 s.</summary>

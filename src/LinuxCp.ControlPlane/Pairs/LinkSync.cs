@@ -52,7 +52,15 @@ public sealed class LinkSync : IDisposable
 
     /// <summary>Gives a mirror its carrier (tests replace it).</summary>
     public Action<Pair, bool> SetCarrier { get; init; } = (p, up) =>
+    {
+        if (p.VethPeer is string dp)
+        {
+            // A veth has no carrier of its own to set: its peer's admin state is its carrier.
+            NetlinkRequest.Run(null, NetlinkRequest.SetLink(Netns.IfIndex(null, dp), up: up), $"carrier {(up ? "on" : "off")} on {p.HostIf} ({dp} {(up ? "up" : "down")})");
+            return;
+        }
         NetlinkRequest.Run(p.Netns, NetlinkRequest.SetLink(p.HostIfIndex, carrier: up), $"carrier {(up ? "on" : "off")} on {p.HostIf}");
+    };
 
     private sealed class State
     {

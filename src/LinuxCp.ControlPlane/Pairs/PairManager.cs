@@ -279,11 +279,12 @@ public sealed partial class PairManager
     /// one (<c>&lt;port&gt;.&lt;vid&gt;</c>, QinQ <c>&lt;port&gt;.&lt;outer&gt;.&lt;inner&gt;</c> with
     /// an outer tag of <paramref name="tpid"/>, 802.1ad by default), which is made with the pair and
     /// goes with it. Throws <see cref="PairException"/> with an operator-facing reason.</summary>
-    public Pair Create(string portSpec, string hostIf, string? netns, bool tun, bool persist = false, uint? table = null, ushort? tpid = null)
+    public Pair Create(string portSpec, string hostIf, string? netns, bool tun, bool persist = false, uint? table = null, ushort? tpid = null,
+        MirrorKind? kind = null)
     {
         // Lock order: routing lock before pair lock (the netlink thread holds the routing lock
         // when it applies link state here), so the event is raised after ours is released.
-        Pair created = CreateLocked(portSpec, hostIf, netns, tun, persist, table, tpid);
+        Pair created = CreateLocked(portSpec, hostIf, netns, kind ?? (tun ? MirrorKind.Tun : MirrorKind.Tap), persist, table, tpid);
         PairChanged?.Invoke(created, PairEvent.Created);
         return created;
     }
@@ -357,10 +358,13 @@ public sealed partial class PairManager
         return known ?? ResolveLocked(spec);
     }
 
-    private Pair CreateLocked(string portSpec, string hostIf, string? netns, bool tun, bool persist, uint? table, ushort? tpid)
+    private Pair CreateLocked(string portSpec, string hostIf, string? netns, MirrorKind kind, bool persist, uint? table, ushort? tpid)
     {
         lock (_lock)
         {
+            bool tun = kind == MirrorKind.Tun;
+            if (persist && kind is MirrorKind.VethPacket or MirrorKind.VethXdp)
+                throw new PairException("a veth mirror cannot persist (its dataplane end lives in lcpd); persist is for TAP and TUN mirrors");
             PortInfo phy = ResolveForPairLocked(portSpec, tpid, out bool newSub);
             if (phy.Kind == PortKind.Sub && tun)
                 throw new PairException($"sub-interface {phy.Name} is multi-point: its mirror is a TAP (tun is for point-to-point ports)");
@@ -380,7 +384,7 @@ public sealed partial class PairManager
             LinkSnapshot? adopt = CheckExisting(ns, hostIf, tun, persist);
             if (newSub)
                 _dp.ClearPortCounters(phy.Id);
-            Pair pair = MakeMirror(phy, hostIf, ns, tun, persist, adopt) with { Table = table };
+            Pair pair = MakeMirror(phy, hostIf, ns, kind, persist, adopt) with { Table = table };
             if (newSub)
                 _subs[phy.Id] = phy;
             _pairs[phy.Id] = pair;
@@ -388,7 +392,7 @@ public sealed partial class PairManager
             if (adopt is not null)
                 Log.PairAdopted(_log, phy.Name, hostIf, tun ? "TUN" : "TAP", NsLabel(ns), pair.HostIfIndex);
             else
-                Log.PairCreated(_log, phy.Name, hostIf, NsLabel(ns), tun ? "tun" : "tap", pair.HostIfIndex);
+                Log.PairCreated(_log, phy.Name, hostIf, NsLabel(ns), pair.KindName, pair.HostIfIndex);
             return pair;
         }
     }
@@ -442,8 +446,11 @@ public sealed partial class PairManager
     }
 
     /// <summary>Creates (or adopts) the mirror device and sets it up; the pair is not registered yet.</summary>
-    private Pair MakeMirror(PortInfo phy, string hostIf, string? ns, bool tun, bool persist, LinkSnapshot? adopt)
+    private Pair MakeMirror(PortInfo phy, string hostIf, string? ns, MirrorKind kind, bool persist, LinkSnapshot? adopt)
     {
+        if (kind is MirrorKind.VethPacket or MirrorKind.VethXdp)
+            return MakeVethMirror(phy, hostIf, ns, kind);
+        bool tun = kind == MirrorKind.Tun;
         int seq = ++_mirrorSeq;
         string dev = tun ? $"net_tun_lcp{seq}" : $"net_tap_lcp{seq}";
         // An adopted TAP keeps the MAC Linux has for it (Linux is the control plane: if its MAC
@@ -477,7 +484,7 @@ public sealed partial class PairManager
         var mirror = new PortInfo(mirrorId, hostIf, tun ? PortKind.Tun : PortKind.Tap,
             tun ? phy.Mac : EthPort.Mac(mirrorId), EthPort.Driver(mirrorId));
         int ifindex = Netns.IfIndex(ns, hostIf);
-        return new Pair(phy, mirror, hostIf, ns, tun, ifindex, persist, NetnsInode: Netns.Inode(ns), Adopted: adopt is not null);
+        return new Pair(phy, mirror, hostIf, ns, tun, ifindex, persist, NetnsInode: Netns.Inode(ns), Adopted: adopt is not null, Kind: kind);
     }
 
     /// <summary>Most RX descriptors a TAP/TUN queue posts: the PMD reads with one readv of at
@@ -677,11 +684,11 @@ public sealed partial class PairManager
             if (p.Netns is not null && Netns.Inode(p.Netns) == 0)
                 throw new PairException($"netns {p.Netns} does not exist (the pair comes back when it does)");
             LinkSnapshot? adopt = CheckExisting(p.Netns, p.HostIf, p.Tun, p.Persist);
-            Pair made = MakeMirror(p.Phy, p.HostIf, p.Netns, p.Tun, p.Persist, adopt);
+            Pair made = MakeMirror(p.Phy, p.HostIf, p.Netns, p.Kind, p.Persist, adopt);
             up = p with
             {
                 Mirror = made.Mirror, HostIfIndex = made.HostIfIndex, NetnsInode = made.NetnsInode, State = PairState.Up,
-                DownReason = null, Adopted = made.Adopted, AdminUp = true,
+                DownReason = null, Adopted = made.Adopted, AdminUp = true, VethPeer = made.VethPeer,
             };
             _pairs[port] = up;
             PublishLocked();
@@ -816,6 +823,8 @@ public sealed partial class PairManager
         int rc = EthPort.Remove(pair.Mirror.Id);
         if (rc < 0)
             Log.MirrorRemoveFailed(_log, pair.HostIf, Eal.StrError(-rc));
+        if (pair.VethPeer is string dp)
+            DeleteVethQuietly(dp);
     }
 
     private bool PublishLocked()

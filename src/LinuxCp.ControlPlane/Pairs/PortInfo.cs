@@ -3,11 +3,24 @@ using LinuxCp.Dataplane.Tables;
 
 namespace LinuxCp.ControlPlane.Pairs;
 
+/// <summary>How a pair's mirror is made: a TAP or TUN opened by the TAP PMD (one system call per
+/// packet), or a veth pair whose far end the dataplane serves with af_packet rings (TPACKET,
+/// qdisc bypass: a system call per burst) or with XDP sockets.</summary>
+public enum MirrorKind
+{
+    Tap,
+    Tun,
+    VethPacket,
+    VethXdp,
+}
+
 public enum PortKind
 {
     Phy,
     Tap,
     Tun,
+    /// <summary>A veth mirror's dataplane end (af_packet or af_xdp).</summary>
+    Veth,
     /// <summary>A VLAN / QinQ sub-interface of a phy port (no DPDK port of its own).</summary>
     Sub,
 }
@@ -49,7 +62,9 @@ public enum PairEvent
 
 /// <summary>A port and its kernel mirror. <paramref name="Table"/>: the kernel table the pair
 /// was bound to explicitly; <paramref name="TableIndex"/>: the dataplane table its port forwards
-/// in now; <paramref name="NetnsInode"/>: the identity of the namespace the mirror lives in.</summary>
+/// in now; <paramref name="NetnsInode"/>: the identity of the namespace the mirror lives in;
+/// <paramref name="Kind"/>: how the mirror is made; <paramref name="VethPeer"/>: a veth mirror's
+/// dataplane end (in lcpd's namespace).</summary>
 public sealed record Pair(
     PortInfo Phy,
     PortInfo Mirror,
@@ -64,7 +79,13 @@ public sealed record Pair(
     PairState State = PairState.Up,
     string? DownReason = null,
     ulong NetnsInode = 0,
-    bool Adopted = false);
+    bool Adopted = false,
+    MirrorKind Kind = MirrorKind.Tap,
+    string? VethPeer = null)
+{
+    /// <summary>The name show lcp gives the mirror's kind.</summary>
+    public string KindName => Kind switch { MirrorKind.Tun => "tun", MirrorKind.VethPacket => "veth", MirrorKind.VethXdp => "veth-xdp", _ => "tap" };
+}
 
 /// <summary>A request that cannot be carried out; the message is for the operator.</summary>
 public sealed class PairException : Exception

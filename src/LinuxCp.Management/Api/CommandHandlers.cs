@@ -592,6 +592,7 @@ public sealed partial class CommandHandlers : IDisposable
         bool tun = false, persist = false;
         uint? table = null;
         ushort? tpid = null;
+        MirrorKind? kind = null;
         for (int i = 3; i < a.Length; i++)
         {
             switch (a[i])
@@ -608,6 +609,12 @@ public sealed partial class CommandHandlers : IDisposable
                 case "tun":
                     tun = true;
                     break;
+                case "veth":
+                    kind = MirrorKind.VethPacket;
+                    break;
+                case "veth-xdp":
+                    kind = MirrorKind.VethXdp;
+                    break;
                 case "persist":
                     persist = true;
                     break;
@@ -615,7 +622,9 @@ public sealed partial class CommandHandlers : IDisposable
                     throw new ApiException($"unexpected argument '{a[i]}'; usage: {spec.Usage}");
             }
         }
-        return Routing.Create(port, hostIf, netns, tun, persist, table, tpid);
+        if (kind is not null && tun)
+            throw new ApiException("a mirror is a TUN or a veth, not both");
+        return Routing.Create(port, hostIf, netns, tun, persist, table, tpid, kind);
     }
 
     private LcpDto LcpDelete(CommandSpec spec, string[] a)

@@ -44,7 +44,7 @@ public sealed class RoutingCommands(RouterState state)
             }
         }
         LinkSyncStatus? sync = p.State == PairState.Up ? state.LinkSync?.Status(p.Phy.Id) : null;
-        return new LcpDto(p.Phy.Name, p.HostIf, p.Netns, p.Tun ? "tun" : "tap", p.HostIfIndex,
+        return new LcpDto(p.Phy.Name, p.HostIf, p.Netns, p.KindName, p.HostIfIndex,
             p.State == PairState.Up ? "up" : "down", p.DownReason, table, source, p.Persist, p.Adopted,
             sync?.PortLinkUp, p.AdminUp, carrier, sync?.Changes ?? 0, sync?.Pending ?? false);
     }
@@ -59,11 +59,11 @@ public sealed class RoutingCommands(RouterState state)
         _ => null,
     };
 
-    public LcpDto Create(string port, string hostIf, string? netns, bool tun, bool persist, uint? table, ushort? tpid = null)
+    public LcpDto Create(string port, string hostIf, string? netns, bool tun, bool persist, uint? table, ushort? tpid = null, MirrorKind? kind = null)
     {
         try
         {
-            return Describe(Pairs.Create(port, hostIf, netns, tun, persist, table, tpid));
+            return Describe(Pairs.Create(port, hostIf, netns, tun, persist, table, tpid, kind));
         }
         catch (PairException e)
         {

@@ -8,7 +8,8 @@ namespace LinuxCp.Management.Config;
 /// <summary>A kernel interface to attach as a port: <c>--attach &lt;ifname&gt;[,netns=&lt;ns&gt;][,xdp]</c>.</summary>
 public sealed record AttachSpec(string Ifname, string? Netns, bool Xdp);
 
-public sealed record PairSpec(string Port, string HostIf, bool Tun, string? Netns, bool Persist, uint? Table = null, ushort? Tpid = null);
+public sealed record PairSpec(string Port, string HostIf, bool Tun, string? Netns, bool Persist, uint? Table = null, ushort? Tpid = null,
+    MirrorKind? Kind = null);
 
 /// <summary>The launch line is malformed; the message says how.</summary>
 public sealed class UsageException : Exception
@@ -102,8 +103,11 @@ public sealed record LaunchOptions
         the worker runs on the main lcore.
 
         lcpd options:
-          --pair <port>[.<vid>[.<inner>]]=<host-if>[,tun][,netns=<ns>][,persist][,table=<n>][,tpid=88a8|8100]
+          --pair <port>[.<vid>[.<inner>]]=<host-if>[,tun|,veth|,veth-xdp][,netns=<ns>][,persist][,table=<n>][,tpid=88a8|8100]
                                  mirror <port> (DPDK device name or port id) as <host-if>; repeatable.
+                                 veth, veth-xdp: the mirror is one end of a veth pair whose other
+                                 end the dataplane serves with af_packet rings or XDP sockets
+                                 (batched; see docs/lcpd.md) instead of a TAP.
                                  <port>.<vid>: an 802.1Q sub-interface of the port (made with the
                                  pair); <port>.<outer>.<inner>: QinQ, outer tag 802.1ad (tpid=88a8,
                                  the default) or 802.1Q (tpid=8100), inner 802.1Q.
@@ -496,7 +500,7 @@ public sealed record LaunchOptions
         string[] parts = s.Split(',');
         int eq = parts[0].IndexOf('=', StringComparison.Ordinal);
         if (eq <= 0 || eq == parts[0].Length - 1)
-            throw new UsageException($"--pair '{s}': expected <port>[.<vid>[.<inner>]]=<host-if>[,tun][,netns=<ns>][,persist][,table=<n>][,tpid=88a8|8100]");
+            throw new UsageException($"--pair '{s}': expected <port>[.<vid>[.<inner>]]=<host-if>[,tun|,veth|,veth-xdp][,netns=<ns>][,persist][,table=<n>][,tpid=88a8|8100]");
         string port = parts[0][..eq], hostIf = parts[0][(eq + 1)..];
         if (PairManager.ValidateHostIf(hostIf) is string bad)
             throw new UsageException($"--pair '{s}': {bad}");
@@ -504,6 +508,7 @@ public sealed record LaunchOptions
         string? ns = null;
         uint? table = null;
         ushort? tpid = null;
+        MirrorKind? kind = null;
         foreach (string opt in parts.Skip(1))
         {
             if (opt.StartsWith("tpid=", StringComparison.Ordinal))
@@ -520,6 +525,10 @@ public sealed record LaunchOptions
             }
             else if (opt == "tun")
                 tun = true;
+            else if (opt == "veth")
+                kind = MirrorKind.VethPacket;
+            else if (opt == "veth-xdp")
+                kind = MirrorKind.VethXdp;
             else if (opt == "persist")
                 persist = true;
             else if (opt.StartsWith("netns=", StringComparison.Ordinal))
@@ -531,7 +540,9 @@ public sealed record LaunchOptions
             else
                 throw new UsageException($"--pair '{s}': unknown pair option '{opt}'");
         }
-        return new PairSpec(port, hostIf, tun, ns, persist, table, tpid);
+        if (tun && kind is not null)
+            throw new UsageException($"--pair '{s}': a mirror is a TUN or a veth, not both");
+        return new PairSpec(port, hostIf, tun, ns, persist, table, tpid, kind);
     }
 }
 

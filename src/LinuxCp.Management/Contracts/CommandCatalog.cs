@@ -50,7 +50,7 @@ public static class CommandCatalog
         new("show ip neighbors", "", "resolved neighbours (IPv4 and IPv6) in the fast path"),
         new("lcp resync", "", "re-create lost mirrors, re-read Linux's links, addresses, routes, neighbours, nexthops and rules, fix the FIB"),
         new("lcp verify", "[table <n>] [netns <ns>]", "compare Linux's tables with the FIB route for route; exit 1 when they differ"),
-        new("lcp create", "<port>[.<vid>[.<inner-vid>]] host-if <name> [netns <ns>] [tun] [persist] [table <n>] [tpid 88a8|8100]",
+        new("lcp create", "<port>[.<vid>[.<inner-vid>]] host-if <name> [netns <ns>] [tun|veth|veth-xdp] [persist] [table <n>] [tpid 88a8|8100]",
             "create a mirror for a port, or for a VLAN/QinQ sub-interface of it, made with the pair (persist: keep the mirror, and adopt it at the next start)"),
         new("lcp delete", "<port|host-if>", "delete a pair and its mirror"),
         new("attach", "<ifname> [netns <ns>] [xdp]", "make an existing kernel interface (a VM's tap, a veth, a NIC without a DPDK driver) a dataplane port, read through af_packet (or af_xdp); its kernel side is quietened"),

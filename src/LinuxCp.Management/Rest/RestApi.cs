@@ -17,7 +17,7 @@ namespace LinuxCp.Management.Rest;
 
 /// <summary>Body of POST /api/v1/lcp.</summary>
 public sealed record LcpCreateRequest(string Port, string HostIf, string? Netns = null, bool Tun = false, bool Persist = false, uint? Table = null,
-    string? Tpid = null);
+    string? Tpid = null, string? Kind = null);
 
 /// <summary>Body of POST /api/v1/trace.</summary>
 public sealed record TraceAddRequest(int Count, string? Port = null);
@@ -237,6 +237,8 @@ public static class RestApi
                 argv.AddRange(["table", t.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             if (r.Tpid is string tpid)
                 argv.AddRange(["tpid", tpid]);
+            if (r.Kind is "veth" or "veth-xdp")
+                argv.Add(r.Kind);
             return RunWith(h, StatusCodes.Status201Created, [.. argv]);
         }).WithSummary("create a pair: a mirror for a port").Produces<LcpDto>(201).Produces<ErrorDto>(400);
         app.MapDelete(Prefix + "/lcp/{name}", (string name) => Run(h, "lcp", "delete", name))
