@@ -42,7 +42,15 @@ internal sealed class Background : IDisposable
 
     public int Pid => _p.Id;
 
-    public bool Wait(TimeSpan t) => _p.WaitForExit(t);
+    /// <summary>Waits for the process to exit; true once it has and all it printed is in
+    /// <see cref="Output"/> (a timed wait alone returns before the output is read to the end).</summary>
+    public bool Wait(TimeSpan t)
+    {
+        if (!_p.WaitForExit(t))
+            return false;
+        _p.WaitForExit();
+        return true;
+    }
 
     public int ExitCode => _p.ExitCode;
 

@@ -39,8 +39,8 @@ public sealed partial class RestAndContractTests : IDisposable
     public static readonly TheoryData<string, string> Shapes = new()
     {
         { "show version", "version dpdk runtime api_version" },
-        { "show interfaces", "name port_id kind mac mtu admin_up link_up rx_packets tx_packets rx_bytes tx_bytes drops punts forwarded" },
-        { "show lcp", "port host_if netns kind host_ifindex state reason table table_source persist adopted" },
+        { "show interfaces", "name port_id kind mac mtu admin_up link_up rx_packets tx_packets rx_bytes tx_bytes drops punts forwarded parent vlan kernel_if kernel_netns" },
+        { "show lcp", "port host_if netns kind host_ifindex state reason table table_source persist adopted port_link_up mirror_admin_up mirror_carrier link_changes link_pending" },
         { "show errors", "reason kind count description per_worker" },
         { "show buffers", "pool size in_use available" },
         { "show runtime", "worker lcore queue running iterations max_loop_gap_us warmed_up allocated_bytes_since_warmup failure paths" },

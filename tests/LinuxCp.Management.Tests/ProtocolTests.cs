@@ -58,8 +58,9 @@ public class ProtocolTests
         var node = System.Text.Json.JsonSerializer.SerializeToNode(
             new InterfaceDto("p", 1, "phy", "02:00:00:00:00:01", 1500, true, false, 1, 2, 3, 4, 5, 6), Protocol.Json)!.AsObject();
         Assert.Equal(["name", "port_id", "kind", "mac", "mtu", "admin_up", "link_up", "rx_packets", "tx_packets",
-            "rx_bytes", "tx_bytes", "drops", "punts", "forwarded"], node.Select(p => p.Key));
+            "rx_bytes", "tx_bytes", "drops", "punts", "forwarded", "parent", "vlan", "kernel_if", "kernel_netns"], node.Select(p => p.Key));
         var lcp = System.Text.Json.JsonSerializer.SerializeToNode(new LcpDto("p", "h", null, "tap", 3), Protocol.Json)!.AsObject();
-        Assert.Equal(["port", "host_if", "netns", "kind", "host_ifindex", "state", "reason", "table", "table_source", "persist", "adopted"], lcp.Select(p => p.Key));
+        Assert.Equal(["port", "host_if", "netns", "kind", "host_ifindex", "state", "reason", "table", "table_source", "persist", "adopted",
+            "port_link_up", "mirror_admin_up", "mirror_carrier", "link_changes", "link_pending"], lcp.Select(p => p.Key));
     }
 }

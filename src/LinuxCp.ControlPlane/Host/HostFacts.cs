@@ -230,19 +230,6 @@ public sealed class HostFacts(string root = "/")
         return v is null ? null : v == 0;
     }
 
-    /// <summary>Whether an interface of our namespace has carrier (its /sys carrier file: 1 or 0;
-    /// the kernel refuses to read it while the interface is administratively down, which is no
-    /// carrier too). Null when there is no such interface.</summary>
-    public bool? Carrier(string ifname)
-    {
-        if (ifname.Contains('/', StringComparison.Ordinal) || ifname is "." or "..")
-            return null;
-        string dir = $"/sys/class/net/{ifname}";
-        if (!Exists(dir))
-            return null;
-        return ReadLong($"{dir}/carrier") == 1;
-    }
-
     /// <summary>Turns IPv6 off on an interface of our namespace; returns an error or null.</summary>
     public string? DisableIpv6(string ifname)
     {

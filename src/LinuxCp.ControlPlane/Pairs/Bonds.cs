@@ -113,7 +113,8 @@ public sealed partial class PairManager
                 {
                     if (m.KernelIf is not string kif)
                         continue;
-                    bool up = Host.Carrier(kif) == true;
+                    if (LinkSync.KernelCarrier(null, kif) is not bool up)
+                        continue; // cannot be told: leave the member as it is
                     if (m.InBond && !up)
                     {
                         if (Bond.RemoveMember(b.Port, m.Id) is int rc and < 0)
@@ -183,7 +184,7 @@ public sealed partial class PairManager
             {
                 var (_, active) = Bond.Members(b.Port);
                 var members = b.Members.Select(m => new BondMemberView(m.Device, m.Id, m.InBond, m.InBond && active.Contains(m.Id),
-                    m.KernelIf is string k ? Host.Carrier(k) == true : m.InBond && EthPort.Link(m.Id).Up,
+                    m.KernelIf is string k ? LinkSync.KernelCarrier(null, k) == true : m.InBond && EthPort.Link(m.Id).Up,
                     m.InBond && b.Mode == BondMode.Lacp ? Bond.Lacp(b.Port, m.Id) : null, m.Removals, m.LastChange, m.KernelIf)).ToList();
                 list.Add(new BondView(b.Name, b.Port, b.Mode, b.Hash, EthPort.Mac(b.Port), members));
             }

@@ -84,22 +84,24 @@ public sealed class LinkSync : IDisposable
             phy = new PortInfo(id, EthPort.Name(id), PortKind.Phy, phy.Mac, EthPort.Driver(id));
         }
         if (PairManager.KernelInterface(phy) is string kif)
-        {
-            // An interface attached from another namespace is not in our /sys: ask netlink there.
-            if (phy.Attached?.Netns is string ns)
-            {
-                try
-                {
-                    return LinkQuery.Get(ns, kif) is { } l && (l.Flags & Nl.IffLowerUp) != 0;
-                }
-                catch (Exception e) when (e is IOException or DpdkException)
-                {
-                    return false; // its namespace is gone: no link
-                }
-            }
-            return host.Carrier(kif) == true;
-        }
+            return KernelCarrier(phy.Attached?.Netns, kif) ?? true;
         return EthPort.Link(phy.Id).Up;
+    }
+
+    /// <summary>Whether a kernel interface has carrier (IFF_LOWER_UP), asked over netlink in its
+    /// namespace (null: ours): /sys shows the namespace it was mounted in, which under `unshare
+    /// --net` or in a container is not lcpd's. Null when it cannot be told (no such interface, the
+    /// namespace is gone): callers do not take a link down on that.</summary>
+    public static bool? KernelCarrier(string? netns, string ifname)
+    {
+        try
+        {
+            return LinkQuery.Get(netns, ifname) is { } l ? (l.Flags & Nl.IffLowerUp) != 0 : null;
+        }
+        catch (Exception e) when (e is IOException or DpdkException)
+        {
+            return null;
+        }
     }
 
     public void Start()
