@@ -222,6 +222,7 @@ public sealed class FibWriterTests : IDisposable
         Assert.True(_f.RefreshPeers());
         _f.Commit();
         Assert.Equal(0x0000_0200_0000_00bbUL, _f.PublishedPath(pid).DstMac);
+        Assert.Equal(1, _f.PublishedPath(pid).LinkPeer); // the link's peer, not the next hop's own MAC
         Assert.False(_f.RefreshPeers());
     }
 
@@ -238,14 +239,17 @@ public sealed class FibWriterTests : IDisposable
         _f.SetNeighbor(3, true, Ip("2001:db8:1::3"), new MacAddress(0x0000_0200_0000_00a3UL));
         _f.Commit();
         ulong Mac(string ip) => _f.PublishedPath(_f.PublishedBuckets(Lookup(ip))[0]).DstMac;
+        byte LinkPeer(string ip) => _f.PublishedPath(_f.PublishedBuckets(Lookup(ip))[0]).LinkPeer;
         Assert.Equal(0x0000_0200_0000_00a2UL, Mac("198.51.100.1"));
         Assert.Equal(0x0000_0200_0000_00bbUL, Mac("203.0.113.1"));
+        Assert.Equal((0, 1), (LinkPeer("198.51.100.1"), LinkPeer("203.0.113.1")));
         Assert.Equal(0x0000_0200_0000_00a3UL, Mac("2001:db8:99::1"));
 
         // The neighbour forgotten: back to the peer.
         _f.SetNeighbor(3, false, Ip("10.0.1.2"), null);
         _f.Commit();
         Assert.Equal(0x0000_0200_0000_00bbUL, Mac("198.51.100.1"));
+        Assert.Equal(1, LinkPeer("198.51.100.1"));
     }
 
     [Fact]

@@ -23,6 +23,26 @@ public sealed class LearnTableTests
     }
 
     [Fact]
+    public void UnspecifiedMulticastAndBroadcastSources_NotLearned()
+    {
+        // 0.0.0.0 is what a host's IGMP report carries before it has an address: learnt, it
+        // would become the neighbour of the zero gateway, the key of the link's attached paths.
+        var t = new LearnTable();
+        UInt128 ff02 = (UInt128)0xff02 << 112 | 1;
+        t.Learn(1, false, 0, 0xA1);
+        t.Learn(1, true, 0, 0xA1);
+        t.Learn(1, false, 0xE000_0001, 0xA1);   // 224.0.0.1
+        t.Learn(1, false, 0xFFFF_FFFF, 0xA1);   // 255.255.255.255
+        t.Learn(1, true, ff02, 0xA1);
+        t.Learn(1, false, 0x0A00_0001, 0xA2);   // 10.0.0.1: the only neighbour
+        var l = new List<LearnedNeighbor>();
+        t.ReadInto(l);
+        Assert.Equal([new LearnedNeighbor(1, false, 0x0A00_0001, 0xA2)], l);
+        Assert.True(LearnTable.Learnable(true, (UInt128)0xfe80 << 112 | 1));
+        Assert.False(LearnTable.Learnable(true, ff02));
+    }
+
+    [Fact]
     public void ManyNeighbours_Bounded_EveryEntryReadIsOneThatWasLearned()
     {
         var t = new LearnTable();

@@ -53,6 +53,18 @@ internal sealed class Bird : IDisposable
         return (line.Contains("Established", StringComparison.Ordinal), w.Length > 5 ? $"{w[4]} {w[5]}" : w.ElementAtOrDefault(4) ?? "");
     }
 
+    /// <summary>Whether two since-times of <see cref="Session"/> name the same session. BIRD keeps
+    /// them on its monotonic clock and converts to wall-clock time each time it prints, so one
+    /// moment can print a millisecond apart; a reset session is back after its retry time (1 s)
+    /// at the earliest.</summary>
+    public static bool SameSession(string since, string other)
+    {
+        static TimeSpan? Parse(string s) => TimeSpan.TryParse(s.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture, out TimeSpan t) ? t : null;
+        if (since == other)
+            return true;
+        return Parse(since) is TimeSpan a && Parse(other) is TimeSpan b && (a - b).Duration() <= TimeSpan.FromMilliseconds(100);
+    }
+
     /// <summary>Whether BIRD's table holds <paramref name="prefix"/>.</summary>
     public bool HasRoute(string prefix) => Ctl("show", "route", prefix).Out.Contains(prefix, StringComparison.Ordinal);
 

@@ -120,6 +120,20 @@ public sealed class LaunchTests
         }
     }
 
+    /// <summary>A DHCP discover (UDP 0.0.0.0:68 to 255.255.255.255:67) from MAC 02:00:00:00:0b:ad
+    /// on the interface argv[1].</summary>
+    private const string DhcpFromNowhere = """
+        import socket, struct, sys
+        udp = struct.pack('!HHHH', 68, 67, 8 + 240, 0) + bytes(240)
+        h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes(4), bytes([255] * 4))
+        c = sum(struct.unpack('!10H', h)); c = (c & 0xffff) + (c >> 16); c = (c & 0xffff) + (c >> 16)
+        h = h[:10] + struct.pack('!H', ~c & 0xffff) + h[12:]
+        eth = bytes([255] * 6 + [2, 0, 0, 0, 0x0b, 0xad]) + struct.pack('!H', 0x0800)
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        s.bind((sys.argv[1], 0))
+        s.send(eth + h + udp)
+        """;
+
     /// <summary>Two hosts behind one TUN-paired port (a bridge between them and the port): Linux
     /// routes a prefix via each, and has no ARP there, so what it sends on the TUN must be given
     /// the MAC of the next hop it chose — the adjacency the FIB holds for that next hop (learned
@@ -164,15 +178,25 @@ public sealed class LaunchTests
         foreach (var (ns, _, _) in hosts)
             Cmd.InNsOk(ns, "ip", "neigh", "replace", h0.RouterIp4, "lladdr", portMac, "dev", "eth0", "nud", "permanent");
 
-        // Each host speaks to the router once: the workers learn its address and MAC.
-        foreach (var (ns, _, _) in hosts)
-            Net.Ping(ns, h0.RouterIp4, count: 1);
+        // A host without an address yet on the link (a DHCP discover from 0.0.0.0; Linux sends
+        // IGMP reports from 0.0.0.0 too when a link comes up before its address): it names the
+        // link's peer but no neighbour (learnt, 0.0.0.0 would be the neighbour of every
+        // gateway-less path and take the replies below).
+        Cmd.InNsOk(h0.Ns, "python3", "-c", DhcpFromNowhere, "br0");
+        Thread.Sleep(3 * 100); // three polls of what the workers learned
+        Assert.DoesNotContain(l.CtlJson("show", "ip", "neighbors").AsArray(), n => n!["ip"]!.GetValue<string>() == "0.0.0.0");
+
+        // Each host speaks to the router once: the workers learn its address and MAC. The second
+        // speaks only once the first is in the FIB (the link's peer there too): the reply to it
+        // must take the peer the workers saw last, not the FIB's copy, one poll older.
         string[] macs = [.. hosts.Select(h => Cmd.InNsOk(h.Ns, "cat", "/sys/class/net/eth0/address").Trim())];
-        Net.WaitUntil(() =>
+        bool Learned(int i) => l.CtlJson("show", "ip", "neighbors").AsArray()
+            .Any(x => x!["ip"]!.GetValue<string>() == hosts[i].Ip && x["mac"]!.GetValue<string>() == macs[i]);
+        for (int i = 0; i < hosts.Count; i++)
         {
-            JsonArray n = l.CtlJson("show", "ip", "neighbors").AsArray();
-            return hosts.Select((h, i) => n.Any(x => x!["ip"]!.GetValue<string>() == h.Ip && x["mac"]!.GetValue<string>() == macs[i])).All(b => b);
-        }, TimeSpan.FromSeconds(3), "both hosts learned as tun0's neighbours");
+            Net.Ping(hosts[i].Ns, h0.RouterIp4, count: 1);
+            Net.WaitUntil(() => Learned(i), TimeSpan.FromSeconds(3), $"host {i} learned as tun0's neighbour");
+        }
 
         // Linux's own packets (the router pings what is behind each host, and each host), by
         // turns: with one adjacency for the whole link (the last sender), every other would go to

@@ -22,13 +22,7 @@ public sealed class LinkSyncTests : IDisposable
     {
         using var topo = new Topology(hosts: 2);
         TestHost a = topo.Hosts[0], b = topo.Hosts[1];
-        var eal = LcpdProcess.TestEal($"lcpl{topo.Id}");
-        eal.AddRange(topo.VdevArgs());
-        using LcpdProcess l = LcpdProcess.Start(topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", topo.Rt,
-            "--pair", $"{a.PortName}={a.MirrorName}", "--pair", $"{b.PortName}={b.MirrorName}"]);
-        topo.EnableRouting();
-        topo.ConfigureRouterInterface(a);
-        topo.ConfigureRouterInterface(b);
+        using LcpdProcess l = LcpdProcess.StartRouter(topo);
         Net.WaitUntil(() => Lcp(l, a.MirrorName)["port_link_up"]?.GetValue<bool>() == true
                             && Lcp(l, a.MirrorName)["mirror_carrier"]?.GetValue<bool>() == true,
             TimeSpan.FromSeconds(5), "show lcp: port link up, mirror carrier on");
@@ -76,13 +70,7 @@ public sealed class LinkSyncTests : IDisposable
     {
         using var topo = new Topology(hosts: 2);
         TestHost a = topo.Hosts[0], b = topo.Hosts[1];
-        var eal = LcpdProcess.TestEal($"lcpl{topo.Id}");
-        eal.AddRange(topo.VdevArgs());
-        using LcpdProcess l = LcpdProcess.Start(topo.Dp, eal, [.. LcpdProcess.TestFib, "--netns", topo.Rt,
-            "--pair", $"{a.PortName}={a.MirrorName}", "--pair", $"{b.PortName}={b.MirrorName}"]);
-        topo.EnableRouting();
-        topo.ConfigureRouterInterface(a);
-        topo.ConfigureRouterInterface(b);
+        using LcpdProcess l = LcpdProcess.StartRouter(topo);
         Net.Ping(a.Ns, b.Ip4);
 
         JsonNode r = l.CtlJson("set", "interface", "state", b.PortName, "down");

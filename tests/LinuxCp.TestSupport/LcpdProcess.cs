@@ -93,6 +93,32 @@ public sealed partial class LcpdProcess : IDisposable
             _output.AppendLine(line);
     }
 
+    /// <summary>lcpd as the router of <paramref name="topo"/>: a port per host, each paired with
+    /// its mirror in the router namespace; Linux there routes, with each host's subnet on its
+    /// mirror (up). <paramref name="extra"/>: more lcpd options.</summary>
+    public static LcpdProcess StartRouter(Topology topo, params string[] extra)
+    {
+        var eal = TestEal($"lcpr{topo.Id}");
+        eal.AddRange(topo.VdevArgs());
+        var args = new List<string>(TestFib) { "--netns", topo.Rt };
+        foreach (TestHost h in topo.Hosts)
+            args.AddRange(["--pair", $"{h.PortName}={h.MirrorName}"]);
+        args.AddRange(extra);
+        LcpdProcess l = Start(topo.Dp, eal, args);
+        try
+        {
+            topo.EnableRouting();
+            foreach (TestHost h in topo.Hosts)
+                topo.ConfigureRouterInterface(h);
+            return l;
+        }
+        catch
+        {
+            l.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Starts lcpd and waits until its API answers (disposed, and the error thrown, if it does not).</summary>
     public static LcpdProcess Start(string? netns, IEnumerable<string> eal, IEnumerable<string> lcpdArgs, string? socket = null)
     {

@@ -155,6 +155,10 @@ public sealed unsafe class AdjacencyTable
             mac = port.PeerMac;
         if (!port.Up || (port.PointToPoint ? mac == 0 : !known))
             return new PathSlot { Kind = PathKind.Glean, TxPort = k.Port };
-        return new PathSlot { Kind = PathKind.Forward, DstMac = mac, SrcMac = port.Mac, TxPort = k.Port, Mtu = port.Mtu };
+        return new PathSlot
+        {
+            Kind = PathKind.Forward, DstMac = mac, SrcMac = port.Mac, TxPort = k.Port, Mtu = port.Mtu,
+            LinkPeer = (byte)(port.PointToPoint && !known ? 1 : 0),
+        };
     }
 }

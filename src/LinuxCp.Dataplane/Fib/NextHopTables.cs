@@ -42,12 +42,17 @@ public struct PathSlot : IEquatable<PathSlot>
     public ushort Mtu;
     public PathKind Kind;
 
+    /// <summary>1 when the destination MAC is a point-to-point link's peer (its last sender, as
+    /// the control plane last polled it) rather than this next hop's own: what Linux sends on
+    /// the TUN mirror then takes the workers' fresher copy of the peer instead.</summary>
+    public byte LinkPeer;
+
     public readonly bool Equals(PathSlot o) =>
-        L2Head == o.L2Head && L2Tail == o.L2Tail && TxPort == o.TxPort && Mtu == o.Mtu && Kind == o.Kind;
+        L2Head == o.L2Head && L2Tail == o.L2Tail && TxPort == o.TxPort && Mtu == o.Mtu && Kind == o.Kind && LinkPeer == o.LinkPeer;
 
     public override readonly bool Equals(object? obj) => obj is PathSlot s && Equals(s);
 
-    public override readonly int GetHashCode() => HashCode.Combine(L2Head, L2Tail, TxPort, Mtu, Kind);
+    public override readonly int GetHashCode() => HashCode.Combine(L2Head, L2Tail, TxPort, Mtu, Kind, LinkPeer);
 
     public static bool operator ==(PathSlot a, PathSlot b) => a.Equals(b);
 

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using DpdkSharp.Native;
 using LinuxCp.Dataplane.Fib;
 using DpdkSharp;
 using LinuxCp.Dataplane.Counters;

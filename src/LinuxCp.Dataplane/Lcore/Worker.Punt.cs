@@ -1,8 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using DpdkSharp.Native;
-using LinuxCp.Dataplane.Fib;
 using DpdkSharp;
 using LinuxCp.Dataplane.Counters;
 using LinuxCp.Dataplane.Observe;
@@ -65,6 +62,8 @@ public sealed unsafe partial class Worker
     private void LearnPeer(ushort port, byte* frame)
     {
         ulong mac = *(uint*)(frame + 6) | ((ulong)*(ushort*)(frame + 10) << 32);
+        if ((mac & 1) != 0)
+            return; // a group source MAC names no peer
         if (_dp.TunPeerMacs[port] != mac)
             Volatile.Write(ref _dp.TunPeerMacs[port], mac);
         bool v6 = frame[12] == 0x86;

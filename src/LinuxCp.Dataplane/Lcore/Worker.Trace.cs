@@ -1,13 +1,7 @@
-using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using DpdkSharp.Native;
-using LinuxCp.Dataplane.Fib;
 using DpdkSharp;
 using LinuxCp.Dataplane.Counters;
 using LinuxCp.Dataplane.Observe;
-using LinuxCp.Dataplane.Paths;
-using LinuxCp.Dataplane.Features;
 using LinuxCp.Dataplane.Tables;
 
 namespace LinuxCp.Dataplane.Lcore;

@@ -1,13 +1,10 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using DpdkSharp.Native;
 using LinuxCp.Dataplane.Fib;
 using DpdkSharp;
 using LinuxCp.Dataplane.Counters;
 using LinuxCp.Dataplane.Observe;
 using LinuxCp.Dataplane.Paths;
-using LinuxCp.Dataplane.Features;
 using LinuxCp.Dataplane.Tables;
 
 namespace LinuxCp.Dataplane.Lcore;
@@ -134,7 +131,9 @@ public sealed unsafe partial class Worker
 
     /// <summary>For what a TUN mirror sent (Ethernet header already prepended, towards the peer):
     /// one bulk lookup of the destinations in the port's table; a packet whose next hop has a
-    /// resolved path out of the paired port takes that path's rewrite (its neighbour's MAC).
+    /// resolved path out of the paired port takes that path's rewrite (its neighbour's MAC). A
+    /// path that only knows the link's peer keeps the live peer written before (the FIB's copy is
+    /// up to one poll old: a reply to a host that has just spoken would go to the previous one).
     /// Nothing else changes: Linux already did the TTL and the routing.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void TunAdjacencies<TFamily, TTrace>(in PollEntry e, FibSnapshot fib, void** mbufs, int* slots, uint n)
@@ -148,7 +147,7 @@ public sealed unsafe partial class Worker
         {
             byte* h = Mbuf.Data(mbufs[i]);
             PathSlot* s = Forwarding.ResolvedPath(fib.Groups, fib.Paths, nhs[i], h + FrameClassifier.EtherHeader, v6);
-            if (s != null && s->TxPort == e.Peer)
+            if (s != null && s->TxPort == e.Peer && s->LinkPeer == 0)
             {
                 *(ulong*)h = s->L2Head;
                 *(uint*)(h + 8) = s->L2Tail;

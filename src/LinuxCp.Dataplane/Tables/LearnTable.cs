@@ -33,9 +33,20 @@ public sealed class LearnTable
         return (int)((x * 0x9E37_79B9_7F4A_7C15UL) >> 56) & (Size - 1);
     }
 
-    /// <summary>Records <paramref name="mac"/> for (port, address); no store when it is known already.</summary>
+    /// <summary>Whether a source address can name a neighbour: not unspecified (0.0.0.0 and ::
+    /// are what a host sends before it has an address, and the zero address is the key of a
+    /// link's gateway-less paths), not multicast, not IPv4 class E or broadcast.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool Learnable(bool v6, UInt128 ip) =>
+        v6 ? ip != UInt128.Zero && (byte)(ip >> 120) != 0xff
+           : ip != UInt128.Zero && (uint)ip < 0xE000_0000u;
+
+    /// <summary>Records <paramref name="mac"/> for (port, address); no store when it is known
+    /// already or when the address is not <see cref="Learnable"/>.</summary>
     public void Learn(ushort port, bool v6, UInt128 ip, ulong mac)
     {
+        if (!Learnable(v6, ip))
+            return;
         ref Entry e = ref _e[Slot(port, ip)];
         if (e.Seq != 0 && e.Port == port && e.V6 == v6 && e.Ip == ip && e.Mac == mac)
             return;
