@@ -80,6 +80,36 @@ public sealed unsafe class PuntPolicerTests : IDisposable
     }
 
     [Fact]
+    public void PortBudget_OwnBucketSize_OthersKeepTheClasss_DefaultRestores()
+    {
+        const long hz = 1_000_000_000;
+        var p = new PuntPolicers([.. Enumerable.Repeat((1000L, 100L), (int)PuntClass.Count)], hz, workers: 1)
+            .WithPort(3, PuntClass.Routing, (1000, 10))
+            .WithPort(5, PuntClass.Routing, (0, 0)); // not policed on port 5
+        long now = 5 * hz;
+        int Burst(int port)
+        {
+            int passed = 0;
+            for (int i = 0; i < 1000; i++)
+                passed += PuntBuckets.Admit(_b, p, port, PuntClass.Routing, now) ? 1 : 0;
+            return passed;
+        }
+        Assert.Equal((10, 100, 1000), (Burst(3), Burst(4), Burst(5)));
+        Assert.Equal((1000L, 10L), p.Budget(3, PuntClass.Routing));
+        Assert.Equal((1000L, 100L), p.Budget(3, PuntClass.Local)); // other classes: the class's
+
+        // A later change of the class leaves the port's own budget alone; default drops it.
+        p = p.With(PuntClass.Routing, 2000, 50, hz, 1);
+        Assert.Equal((1000L, 10L), p.Budget(3, PuntClass.Routing));
+        Assert.Equal((2000L, 50L), p.Budget(4, PuntClass.Routing));
+        p = p.WithPort(3, PuntClass.Routing, null);
+        Assert.Equal((2000L, 50L), p.Budget(3, PuntClass.Routing));
+        Assert.Single(p.Overrides);
+        Assert.Empty(p.WithoutPort(5).Overrides);
+        Assert.Throws<ArgumentOutOfRangeException>(() => p.WithPort(Interfaces.Max, PuntClass.Routing, (1, 1)));
+    }
+
+    [Fact]
     public void Bucket_BurstThenRate_SplitOverWorkers()
     {
         const long hz = 1_000_000_000;

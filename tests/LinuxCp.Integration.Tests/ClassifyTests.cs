@@ -130,11 +130,27 @@ public sealed class ClassifyTests
         uint icmp = Add(_f.B.PortName, "output", "src", $"{_f.B.RouterIp4}/32", "proto", "icmp", "drop")[0];
         try
         {
-            // Forwarded by the dataplane: the rule on the egress port drops it.
+            // Forwarded by the dataplane: the rule on the egress port drops it (traced: dropped
+            // on output after its rewrite; the others forwarded).
+            _f.Lcpd.Ctl("clear", "trace");
+            _f.Lcpd.CtlJson("trace", "add", "100", "port", _f.A.PortName);
             var got = Udp(_f.A.Ns, _f.B.Ns, _f.B.Ip4, 30, 5003, 5004);
             Assert.Equal(0, got[5003]);
             Assert.Equal(30, got[5004]);
             Assert.Equal(30, Packets(udp));
+            var traced = _f.Lcpd.CtlJson("show", "trace").AsArray().Select(p => p!.AsObject()).ToList();
+            _f.Lcpd.Ctl("clear", "trace");
+            string Steps(JsonObject p) => string.Join('\n', p["steps"]!.AsArray().Select(x => x!["detail"]!.GetValue<string>()));
+            var dropped = traced.Where(p => Steps(p).Contains("-> 5003", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(dropped);
+            Assert.All(dropped, p =>
+            {
+                Assert.Equal(("dropped", "classify-drop"), (p["outcome"]!.GetValue<string>(), p["reason"]!.GetValue<string>()));
+                Assert.Contains($"classify-drop on output of {_f.B.PortName}", Steps(p), StringComparison.Ordinal);
+                Assert.Contains("ttl 63", Steps(p), StringComparison.Ordinal); // its rewrite is recorded
+            });
+            Assert.All(traced.Where(p => Steps(p).Contains("-> 5004", StringComparison.Ordinal)),
+                p => Assert.Equal("forwarded", p["outcome"]!.GetValue<string>()));
 
             // Sent by Linux on B's mirror (x-connect to B's port): the same output rules apply.
             Assert.False(Net.PingOnce(_f.Topo.Rt, _f.B.Ip4), "ping from the router's Linux passed an output drop rule");
@@ -381,6 +397,23 @@ public sealed class ClassifyTests
             (status, _) = Rest("PUT", "/api/v1/punt/policers/glean", """{"rate":0,"burst":1}""");
             Assert.Equal(400, status); // a rate of 0 is "off", said so explicitly
 
+            // A port's own budget: shown for that port and after the class rows; the class's
+            // budget stays for the others; default takes the port back.
+            (status, body) = Rest("PUT", "/api/v1/punt/policers/routing", $$"""{"rate":50000,"burst":9000,"interface":"{{_f.A.PortName}}"}""");
+            Assert.Equal(200, status);
+            JsonObject own = Net.Find(JsonNode.Parse(body)!, "class", "routing");
+            Assert.Equal((50000L, 9000L, _f.A.PortName), (own["rate"]!.GetValue<long>(), own["burst"]!.GetValue<long>(), own["port"]!.GetValue<string>()));
+            JsonArray rows = _f.Lcpd.CtlJson("show", "punt", "policers").AsArray();
+            Assert.Equal(10, rows.Count);
+            Assert.Equal((20000L, _f.A.PortName), (rows[1]!["rate"]!.GetValue<long>(), rows[9]!["port"]!.GetValue<string>()));
+            Assert.Equal(20000, Net.Find(_f.Lcpd.CtlJson("show", "punt", "policers", "interface", _f.B.PortName), "class", "routing")["rate"]!.GetValue<long>());
+            CmdResult noPort = _f.Lcpd.Ctl("set", "punt", "policer", "routing", "default");
+            Assert.True(noPort.Code != 0 && noPort.Err.Contains("interface <port> default", StringComparison.Ordinal), noPort.ToString());
+            (status, body) = Rest("PUT", "/api/v1/punt/policers/routing", $$"""{"default":true,"interface":"{{_f.A.PortName}}"}""");
+            Assert.Equal(200, status);
+            Assert.Equal(20000, Net.Find(JsonNode.Parse(body)!, "class", "routing")["rate"]!.GetValue<long>());
+            Assert.Equal(9, _f.Lcpd.CtlJson("show", "punt", "policers").AsArray().Count);
+
             string metrics = Rest("GET", "/metrics").Body;
             Assert.Contains("lcp_punt_policed_total{class=\"ttl-expired\"}", metrics, StringComparison.Ordinal);
             Assert.Contains("lcp_punt_passed_total{class=\"arp-nd\"}", metrics, StringComparison.Ordinal);
@@ -388,6 +421,7 @@ public sealed class ClassifyTests
         finally
         {
             _f.Lcpd.Ctl("set", "punt", "policer", "glean", "rate", "2000", "burst", "400");
+            _f.Lcpd.Ctl("set", "punt", "policer", "routing", "interface", _f.A.PortName, "default");
         }
         Assert.Equal(2000, Net.Find(_f.Lcpd.CtlJson("show", "punt", "policers"), "class", "glean")["rate"]!.GetValue<long>());
     }

@@ -39,6 +39,10 @@ public sealed class ObservabilityTests
             && Step(p, "ip4").Contains($"-> {_f.B.Ip4}", StringComparison.Ordinal));
         Assert.Contains($"{_f.A.Ip4} -> {_f.B.Ip4} ttl 64", Step(fwd, "ip4"), StringComparison.Ordinal);
         Assert.Contains("forward", Step(fwd, "fib-lookup"), StringComparison.Ordinal);
+        // Traced, the packet took the passes that carry production traffic: the one-pass IPv4
+        // check and the single-path loop (one resolved path to B).
+        Assert.Contains("ip4 fast pass", Step(fwd, "classify"), StringComparison.Ordinal);
+        Assert.Contains("(single-path pass)", Step(fwd, "fib-lookup"), StringComparison.Ordinal);
         var rewrites = Steps(fwd).Where(s => s["step"]!.GetValue<string>() == "rewrite").Select(s => s["detail"]!.GetValue<string>()).ToList();
         Assert.Contains(rewrites, r => r.StartsWith("ip4 ", StringComparison.Ordinal) && r.Contains("ttl 63", StringComparison.Ordinal));
         string bMac = Cmd.InNsOk(_f.B.Ns, "cat", $"/sys/class/net/{_f.B.Ifname}/address").Trim();

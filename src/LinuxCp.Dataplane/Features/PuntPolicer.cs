@@ -129,47 +129,86 @@ public static class PuntClasses
     }
 }
 
-/// <summary>The punt policers' settings as the workers read them: per class, the cost of one
-/// packet and the bucket's capacity, in TSC cycles of one worker's bucket (each worker polices
-/// its own share, rate / workers, with no shared state). Cost 0: the class is not policed.
-/// Immutable; replaced whole.</summary>
+/// <summary>The punt policers' settings as the workers read them: per port and class, the cost
+/// of one packet and the bucket's capacity, in TSC cycles of one worker's bucket (each worker
+/// polices its own share, rate / workers, with no shared state). Cost 0: not policed. A class has
+/// one budget for every port unless a port has its own (an override). Immutable; replaced whole.</summary>
 public sealed class PuntPolicers
 {
     public static readonly PuntPolicers Off = new(new (long, long)[(int)PuntClass.Count], 1, 1);
 
     /// <summary>Per class: packets per second and burst, per port (0 rate: not policed).</summary>
     public readonly (long Rate, long Burst)[] Settings;
+
+    /// <summary>The ports with budgets of their own, per class (0 rate: not policed there).</summary>
+    public readonly IReadOnlyDictionary<(int Port, PuntClass Class), (long Rate, long Burst)> Overrides;
+
+    /// <summary>Indexed by port * PuntClass.Count + class, like the buckets.</summary>
     internal readonly long[] Cost, Cap;
     public readonly bool Any;
+    private readonly long _tscHz;
+    private readonly int _workers;
 
-    public PuntPolicers((long Rate, long Burst)[] settings, long tscHz, int workers)
+    public PuntPolicers((long Rate, long Burst)[] settings, long tscHz, int workers,
+        IReadOnlyDictionary<(int Port, PuntClass Class), (long Rate, long Burst)>? overrides = null)
     {
         if (settings.Length != (int)PuntClass.Count)
             throw new ArgumentException("one setting per punt class");
         Settings = [.. settings];
-        Cost = new long[settings.Length];
-        Cap = new long[settings.Length];
-        for (int c = 0; c < settings.Length; c++)
+        Overrides = overrides is null ? new Dictionary<(int, PuntClass), (long, long)>() : new Dictionary<(int, PuntClass), (long, long)>(overrides);
+        _tscHz = tscHz;
+        _workers = workers;
+        Cost = new long[Interfaces.Max * (int)PuntClass.Count];
+        Cap = new long[Cost.Length];
+        for (int port = 0; port < Interfaces.Max; port++)
         {
-            var (rate, burst) = settings[c];
-            if (rate <= 0)
-                continue;
-            // One worker polices rate / workers with burst / workers (at least one packet).
-            Cost[c] = Math.Max(1, tscHz * workers / rate);
-            Cap[c] = Cost[c] * Math.Max(1, burst / workers);
-            Any = true;
+            for (int c = 0; c < settings.Length; c++)
+            {
+                var (rate, burst) = Budget(port, (PuntClass)c);
+                if (rate <= 0)
+                    continue;
+                // One worker polices rate / workers with burst / workers (at least one packet).
+                int i = port * (int)PuntClass.Count + c;
+                Cost[i] = Math.Max(1, tscHz * workers / rate);
+                Cap[i] = Cost[i] * Math.Max(1, burst / workers);
+                Any = true;
+            }
         }
     }
+
+    /// <summary>The budget on <paramref name="port"/>: its own, or the class's.</summary>
+    public (long Rate, long Burst) Budget(int port, PuntClass c) =>
+        Overrides.TryGetValue((port, c), out var own) ? own : Settings[(int)c];
 
     public static PuntPolicers Defaults(long tscHz, int workers) =>
         new([.. Enumerable.Range(0, (int)PuntClass.Count).Select(c => PuntClasses.Default((PuntClass)c))], tscHz, workers);
 
+    /// <summary>The class's budget for every port without one of its own.</summary>
     public PuntPolicers With(PuntClass c, long rate, long burst, long tscHz, int workers)
     {
         var s = (ValueTuple<long, long>[])Settings.Clone();
         s[(int)c] = (rate, burst);
-        return new PuntPolicers(s, tscHz, workers);
+        return new PuntPolicers(s, tscHz, workers, Overrides);
     }
+
+    /// <summary>A budget of its own for one port (null: back to the class's).</summary>
+    public PuntPolicers WithPort(int port, PuntClass c, (long Rate, long Burst)? budget)
+    {
+        if ((uint)port >= Interfaces.Max)
+            throw new ArgumentOutOfRangeException(nameof(port));
+        var o = new Dictionary<(int, PuntClass), (long, long)>(Overrides);
+        if (budget is { } b)
+            o[(port, c)] = b;
+        else
+            o.Remove((port, c));
+        return new PuntPolicers(Settings, _tscHz, _workers, o);
+    }
+
+    /// <summary>Forgets the budgets of a port that went away.</summary>
+    public PuntPolicers WithoutPort(int port) =>
+        Overrides.Keys.Any(k => k.Port == port)
+            ? new PuntPolicers(Settings, _tscHz, _workers, Overrides.Where(kv => kv.Key.Port != port).ToDictionary(kv => kv.Key, kv => kv.Value))
+            : this;
 }
 
 /// <summary>One worker's token buckets (one per port and class) and counters. A bucket holds
@@ -186,14 +225,15 @@ public static unsafe class PuntBuckets
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Admit(long* buckets, PuntPolicers p, int port, PuntClass c, long now)
     {
-        long* b = buckets + ((port * (int)PuntClass.Count) + (int)c) * Stride;
-        long cost = p.Cost[(int)c];
+        int i = port * (int)PuntClass.Count + (int)c;
+        long* b = buckets + i * Stride;
+        long cost = p.Cost[i];
         if (cost == 0)
         {
             b[2]++;
             return true;
         }
-        long cap = p.Cap[(int)c];
+        long cap = p.Cap[i];
         long credit = b[0] + (now - b[1]);
         if (credit > cap || b[1] == 0)
             credit = cap; // full (also: first use, or the settings shrank)

@@ -24,7 +24,7 @@ public sealed unsafe partial class Worker
         {
             droppedBytes += Mbuf.PktLen(ctx.DropBuf[i]);
             if (TTrace.On)
-                TraceEnd(TraceBegin(in e, ctx.DropBuf[i]), TraceOutcome.Dropped, Reason.DropClassify, ushort.MaxValue);
+                TraceEnd(SlotOf(ctx.DropBuf[i]), TraceOutcome.Dropped, Reason.DropClassify, ushort.MaxValue);
         }
         ctx.Counters.Reason(Reason.DropClassify) += nDrop - first;
         Mark(RuntimePath.Acl, n);
@@ -44,6 +44,8 @@ public sealed unsafe partial class Worker
         if (nDrop != 0)
         {
             ctx.Counters.Reason(Reason.DropClassify) += nDrop;
+            if (ctx.TraceCount != 0)
+                TraceOutputDrops(ctx.AclDrop, nDrop, Reason.DropClassify);
             FreeOutputDrops(port, nDrop, ref bytes);
         }
         Mark(RuntimePath.Acl, n);
@@ -89,7 +91,11 @@ public sealed unsafe partial class Worker
         long droppedBytes = 0;
         uint kept = TrackFlows(port, settings, pkts, n, _ctx.AclDrop, ref nDrop, ref droppedBytes);
         if (nDrop != 0)
+        {
+            if (_ctx.TraceCount != 0)
+                TraceOutputDrops(_ctx.AclDrop, nDrop, Reason.DropFlowTableFull);
             FreeOutputDrops(port, nDrop, ref bytes);
+        }
         return kept;
     }
 }

@@ -42,20 +42,19 @@ public sealed unsafe partial class Worker
         uint forwarded = 0;
         uint nLeft = n;
         void*** left = _ctx.Left;
-        if (!TTrace.On)
+        // The common case in one call-free leaf: packets through a single resolved path are
+        // rewritten and buffered there. What it leaves (ECMP, punts, drops, too big) takes the
+        // general loop below, after it; those packets belong to other flows (a flow's packets
+        // share a next hop), so no flow is reordered.
+        _ctx.Groups = groups;
+        _ctx.Paths = paths;
+        forwarded = ForwardSinglePaths<TFamily>(_ctx, mbufs, nhs, n, left, out nLeft);
+        if (TTrace.On)
+            TraceSinglePaths(groups, paths, mbufs, nhs, slots, n, left, nLeft);
+        if (nLeft == 0)
         {
-            // The common case in one call-free leaf: packets through a single resolved path
-            // are rewritten and buffered there. What it leaves (ECMP, punts, drops, too big)
-            // takes the general loop below, after it; those packets belong to other flows (a
-            // flow's packets share a next hop), so no flow is reordered.
-            _ctx.Groups = groups;
-            _ctx.Paths = paths;
-            forwarded = ForwardSinglePaths<TFamily>(_ctx, mbufs, nhs, n, left, out nLeft);
-            if (nLeft == 0)
-            {
-                Mark(RuntimePath.Rewrite, n);
-                return forwarded;
-            }
+            Mark(RuntimePath.Rewrite, n);
+            return forwarded;
         }
         // TX buffering as in the fast pass (SwitchTx/SaveTx): the current port's next free slot
         // and byte total in locals, the rest looked up when the egress port changes.
@@ -65,7 +64,7 @@ public sealed unsafe partial class Worker
         long curBytes = 0;
         for (uint k = 0; k < nLeft; k++)
         {
-            uint i = TTrace.On ? k : (uint)(left[k] - mbufs);
+            uint i = (uint)(left[k] - mbufs);
             void* m = mbufs[i];
             byte* frame = Mbuf.Data(m);
             Reason r = TFamily.Rewrite(groups, paths, nhs[i], frame, out ushort txPort);

@@ -30,6 +30,8 @@ public sealed unsafe partial class Worker
         bool forwarding = fib.Enabled && fib.V4[e.Table] != 0;
         uint nPunt = 0, nDrop = 0, n4 = 0, n6 = 0;
         long bytes = 0;
+        if (TTrace.On && Interfaces.IsSub(e.Port))
+            TraceSubInterface(in e, rx, n); // recorded as received on the sub-interface
 
         if (e.Down)
         {
@@ -38,10 +40,8 @@ public sealed unsafe partial class Worker
                 bytes += Mbuf.PktLen(rx[i]);
                 drop[i] = rx[i];
                 if (TTrace.On)
-                    TraceEnd(TraceBegin(in e, rx[i]), TraceOutcome.Dropped, Reason.DropPortDown, ushort.MaxValue);
+                    TraceEnd(SlotOf(rx[i]), TraceOutcome.Dropped, Reason.DropPortDown, ushort.MaxValue);
             }
-            if (TTrace.On)
-                Volatile.Write(ref ctx.TracePublished, ctx.TraceNext);
             c.Reason(Reason.DropPortDown) += n;
             c.Port(e.Port, PortCounter.RxPackets) += n;
             c.Port(e.Port, PortCounter.RxBytes) += bytes;
@@ -60,17 +60,24 @@ public sealed unsafe partial class Worker
         // With a pre-filter for the port's IPv4 rules (or no IPv4 rules), the one-pass IPv4 check
         // applies it on the way and the rules see only what it leaves: the frames of flows no
         // rule can match are forwarded without a second pass over the burst.
-        bool deferAcl = inAcl is not null && !TTrace.On && forwarding && !tracked && (inAcl.V4 is null || inAcl.Pre4 != null);
+        bool deferAcl = inAcl is not null && forwarding && !tracked && (inAcl.V4 is null || inAcl.Pre4 != null);
         if (inAcl is not null && !deferAcl)
             n = InputAcl<TTrace>(in e, inAcl, tracked, rx, n, ref nDrop, ref aclBytes);
         if (tracked)
+        {
+            uint first = nDrop;
             n = TrackFlows(e.Port, features.Flows, rx, n, ctx.DropBuf, ref nDrop, ref aclBytes);
+            if (TTrace.On)
+                for (uint i = first; i < nDrop; i++)
+                    TraceEnd(SlotOf(ctx.DropBuf[i]), TraceOutcome.Dropped, Reason.DropFlowTableFull, ushort.MaxValue);
+        }
 
         // Phase 1: classify; forwarding candidates are collected for the bulk lookups. The
         // common cases (unicast IPv4 to us, no options, TTL > 1, sane lengths; then the same for
         // IPv6 over what is left) are recognised in one pass over the header each, by loops
-        // without calls (so their values stay in registers); everything else, and every packet
-        // while tracing, takes the full classifier after them. Only packets a check rejected
+        // without calls (so their values stay in registers); everything else takes the full
+        // classifier after them. A traced burst runs the same passes (its records are filled
+        // after each). Only packets a check rejected
         // move behind the plain ones: the other family (never in the same flow) and packets
         // that are punted or dropped anyway (options, TTL, multicast, bad lengths). Both checks
         // accept exactly what the full classifier would forward, so no packet of a forwarded
@@ -80,7 +87,7 @@ public sealed unsafe partial class Worker
         ulong portMac = e.PortMac;
         void** slow = rx;
         uint nSlow = n;
-        if (!TTrace.On && forwarding)
+        if (forwarding)
         {
             slow = ctx.SlowBuf;
             if (!deferAcl)
@@ -96,8 +103,12 @@ public sealed unsafe partial class Worker
                 if (nSlow != 0)
                     nSlow = InputAcl<TTrace>(in e, inAcl, false, slow, nSlow, ref nDrop, ref counted);
             }
+            if (TTrace.On)
+                TraceFastPass(fwd4, n4, ctx.TraceSlots4, Reason.PuntIp4, TracePasses.FastIp4);
             if (nSlow != 0)
                 n6 = FastIp6(slow, nSlow, portMac, ctx.Fwd6, ctx.Dst6, out nSlow);
+            if (TTrace.On)
+                TraceFastPass(ctx.Fwd6, n6, ctx.TraceSlots6, Reason.PuntIp6, TracePasses.FastIp6);
         }
         for (uint i = 0; i < nSlow; i++)
         {
@@ -107,17 +118,7 @@ public sealed unsafe partial class Worker
                 bytes += pktLen;
             byte* frame = Mbuf.Data(m);
             uint segLen = Mbuf.DataLen(m);
-            int slot = -1;
-            if (TTrace.On)
-                slot = TraceBegin(in e, m);
-            if (TTrace.On && forwarding && segLen >= 34 && Forwarding.IsPlainIp4(frame, pktLen, portMac))
-            {
-                TraceClassified(slot, Reason.PuntIp4, ctx.TraceSlots4 + n4);
-                fwd4[n4] = m;
-                dst4[n4] = BinaryPrimitives.ReverseEndianness(*(uint*)(frame + 30));
-                n4++;
-                continue;
-            }
+            int slot = TTrace.On ? SlotOf(m) : -1;
             Reason r = FrameClassifier.Classify(frame, segLen, pktLen, portMac, puntOther);
             if (TTrace.On)
                 TraceClassified(slot, r, null);
@@ -192,8 +193,6 @@ public sealed unsafe partial class Worker
             DpdkSharp.Burst.Free(drop, nDrop);
             Mark(RuntimePath.Drop, nDrop);
         }
-        if (TTrace.On)
-            Volatile.Write(ref ctx.TracePublished, ctx.TraceNext);
     }
 
     /// <summary>The one-pass IPv4 check over a burst: plain packets go to the IPv4 candidates

@@ -60,6 +60,8 @@ public sealed unsafe partial class Worker
             for (uint i = sent; i < n; i++)
                 bytes -= Mbuf.PktLen(pkts[i]);
             uint lost = n - sent;
+            if (_ctx.TraceCount != 0)
+                TraceOutputDrops(pkts + sent, lost, fullReason);
             DpdkSharp.Burst.Free(pkts + sent, lost);
             c.Reason(fullReason) += lost;
             c.Port(port, PortCounter.TxErrors) += lost;

@@ -31,11 +31,8 @@ public sealed unsafe partial class Worker
         if (nDrop != 0)
         {
             if (TTrace.On)
-            {
                 for (uint i = 0; i < nDrop; i++)
-                    TraceEnd(TraceBegin(in e, ctx.DropBuf[i]), TraceOutcome.Dropped, Reason.DropVlanUnknown, ushort.MaxValue);
-                Volatile.Write(ref ctx.TracePublished, ctx.TraceNext);
-            }
+                    TraceEnd(SlotOf(ctx.DropBuf[i]), TraceOutcome.Dropped, Reason.DropVlanUnknown, ushort.MaxValue);
             c.Reason(Reason.DropVlanUnknown) += nDrop;
             c.Port(e.Port, PortCounter.Drops) += nDrop;
             DpdkSharp.Burst.Free(ctx.DropBuf, nDrop);
@@ -77,6 +74,8 @@ public sealed unsafe partial class Worker
         if (nDrop != 0)
         {
             _ctx.Counters.Reason(Reason.DropSubNoHeadroom) += nDrop;
+            if (_ctx.TraceCount != 0)
+                TraceOutputDrops(_ctx.AclDrop, nDrop, Reason.DropSubNoHeadroom);
             FreeOutputDrops(port, nDrop, ref bytes);
         }
         return kept;

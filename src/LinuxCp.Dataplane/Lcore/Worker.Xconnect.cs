@@ -23,23 +23,21 @@ public sealed unsafe partial class Worker
         {
             bytes += Mbuf.PktLen(rx[i]);
             if (TTrace.On)
-                TraceEnd(TraceBegin(in e, rx[i]), TraceOutcome.CrossConnected, Reason.None, e.Peer);
+                TraceEnd(SlotOf(rx[i]), TraceOutcome.CrossConnected, Reason.None, e.Peer);
         }
         c.Port(e.Port, PortCounter.RxPackets) += n;
         c.Port(e.Port, PortCounter.RxBytes) += bytes;
         if (n != 0)
             Send(e.Peer, rx, n, Reason.DropPhyTxFull);
-        XconnectDone<TTrace>(n);
+        XconnectDone(n);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void XconnectDone<TTrace>(uint n) where TTrace : struct, ITrace
+    private void XconnectDone(uint n)
     {
         Mark(RuntimePath.Xconnect, n);
         if (_ctx.Sampling)
             _ctx.Counters.Latency(LatencyPath.Xconnect).Record((ulong)(_ctx.MarkTsc - _ctx.RxTsc), n);
-        if (TTrace.On)
-            Volatile.Write(ref _ctx.TracePublished, _ctx.TraceNext);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -67,7 +65,7 @@ public sealed unsafe partial class Worker
         {
             void* m = rx[i];
             bytes += Mbuf.PktLen(m);
-            int slot = TTrace.On ? TraceBegin(in e, m) : -1;
+            int slot = TTrace.On ? SlotOf(m) : -1;
             uint len = Mbuf.DataLen(m);
             int version = len == 0 ? 0 : Mbuf.Data(m)[0] >> 4;
             ushort type = version == 4 ? FrameClassifier.EtherTypeIp4
@@ -126,7 +124,7 @@ public sealed unsafe partial class Worker
         if (nOut != 0)
             Send(e.Peer, output, nOut, Reason.DropPhyTxFull);
         DpdkSharp.Burst.Free(drop, nDrop);
-        XconnectDone<TTrace>(n);
+        XconnectDone(n);
     }
 
     /// <summary>For what a TUN mirror sent (Ethernet header already prepended, towards the peer):

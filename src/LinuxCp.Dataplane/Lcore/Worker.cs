@@ -209,16 +209,22 @@ public sealed unsafe partial class Worker
                 }
                 else
                 {
-                    if (e.Subs && (n = SubRx<Traced>(in e, table.Vlans, n)) == 0)
-                        continue;
-                    switch (e.Kind)
+                    // Traced: the records start here, in arrival order; the nodes are the
+                    // same code as above (their trace steps compiled in) and fill them.
+                    TraceBurst(in e, rx, n);
+                    if (!e.Subs || (n = SubRx<Traced>(in e, table.Vlans, n)) != 0)
                     {
-                        case PollKind.PhyToTap: PhyRx<ToTap, Traced>(in e, rx, n); break;
-                        case PollKind.PhyToTun: PhyRx<ToTun, Traced>(in e, rx, n); break;
-                        case PollKind.TapToPhy: TapRx<Traced>(in e, n); break;
-                        case PollKind.TunToPhy: TunRx<Traced>(in e, n); break;
-                        default: PhyRx<Unpaired, Traced>(in e, rx, n); break;
+                        switch (e.Kind)
+                        {
+                            case PollKind.PhyToTap: PhyRx<ToTap, Traced>(in e, rx, n); break;
+                            case PollKind.PhyToTun: PhyRx<ToTun, Traced>(in e, rx, n); break;
+                            case PollKind.TapToPhy: TapRx<Traced>(in e, n); break;
+                            case PollKind.TunToPhy: TunRx<Traced>(in e, n); break;
+                            default: PhyRx<Unpaired, Traced>(in e, rx, n); break;
+                        }
                     }
+                    ctx.TraceCount = 0;
+                    Volatile.Write(ref ctx.TracePublished, ctx.TraceNext);
                 }
             }
 

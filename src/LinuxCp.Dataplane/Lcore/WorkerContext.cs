@@ -63,7 +63,11 @@ public sealed unsafe class WorkerContext : IDisposable
     internal Observe.TraceBuffer? Trace;
     internal int TraceNext;
     internal int TracePublished;
+    /// <summary>The traced burst as it arrived (<see cref="TraceCount"/> mbufs) and each one's
+    /// record slot (-1: none): every node finds a packet's record by its mbuf.</summary>
+    internal void** TraceMbufs;
     internal int* TraceSlots;
+    internal uint TraceCount;
     internal int* TraceSlots4;
     internal int* TraceSlots6;
 
@@ -168,9 +172,10 @@ public sealed unsafe class WorkerContext : IDisposable
         Punt = (long*)NativeMemory.AlignedAlloc((nuint)(Features.PuntBuckets.Longs * sizeof(long)), 64);
         NativeMemory.Clear(Punt, (nuint)(Features.PuntBuckets.Longs * sizeof(long)));
         const int b = WorkerOptions.BurstSize;
-        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 4 + b * 4 + b * 16 + b * 4 * 3 + Interfaces.Max * (b * 8 + 4 + 2 + 8)), 64);
+        _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(b * 8 * 4 + b * 4 + b * 16 + b * 4 * 3 + b * 8 + Interfaces.Max * (b * 8 + 4 + 2 + 8)), 64);
         byte* s = _scratch;
         TraceSlots = (int*)s; s += b * 4;
+        TraceMbufs = (void**)s; s += b * 8;
         TraceSlots4 = (int*)s; s += b * 4;
         TraceSlots6 = (int*)s; s += b * 4;
         Fwd4 = (void**)s; s += b * 8;

@@ -12,6 +12,22 @@ public enum TraceOutcome : byte
     CrossConnected,
 }
 
+/// <summary>The fast passes a traced packet went through: tracing runs the same code as
+/// untraced bursts and records which of it a packet took.</summary>
+[Flags]
+public enum TracePasses : byte
+{
+    None = 0,
+    /// <summary>The one-pass IPv4 check recognised a plain unicast packet to the port.</summary>
+    FastIp4 = 1,
+    /// <summary>The one-pass IPv6 check did.</summary>
+    FastIp6 = 2,
+    /// <summary>Forwarded by the single-path loop (one resolved path, fits its MTU).</summary>
+    SinglePath = 4,
+    /// <summary>Dropped on output (a rule, the flow table, tags, a full TX queue) after its rewrite.</summary>
+    Output = 8,
+}
+
 /// <summary>One traced packet: the headers as received, each decision the worker took, and the
 /// headers as sent. Fixed size, in native memory; written by one worker, read after it published
 /// the record count.</summary>
@@ -34,7 +50,8 @@ public unsafe struct TraceRecord
     public byte FinalReason;
     /// <summary>1 when a FIB lookup was made; <see cref="NextHop"/> holds its result.</summary>
     public byte LookedUp;
-    public byte Pad0;
+    /// <summary>The fast passes the packet took (<see cref="TracePasses"/>).</summary>
+    public TracePasses Passes;
     public ushort BeforeLen;
     public ushort AfterLen;
     public ushort Pad1;

@@ -460,14 +460,27 @@ public sealed partial class CommandHandlers : IDisposable
         foreach (var (layer, detail) in PacketDecoder.Decode(before, kind == LinuxCp.Dataplane.Tables.PollKind.TunToPhy))
             steps.Add(new(layer, detail));
         var classified = (Reason)rec.Classified;
-        if (rec.LookedUp != 0)
-            steps.Add(new("classify", classified == Reason.PuntIp6 ? "ip6 unicast to us: forwarding candidate" : "ip4 unicast to us: forwarding candidate"));
+        if (kind == LinuxCp.Dataplane.Tables.PollKind.TunToPhy)
+        {
+            if (rec.LookedUp != 0)
+                steps.Add(new("classify", $"ip{(rec.BeforeLen > 0 && rec.Before[0] >> 4 == 6 ? 6 : 4)} from Linux: adjacency of its next hop"));
+        }
+        else if (rec.LookedUp != 0)
+        {
+            string family = classified == Reason.PuntIp6 ? "ip6" : "ip4";
+            steps.Add(new("classify", (rec.Passes & (TracePasses.FastIp4 | TracePasses.FastIp6)) != 0
+                ? $"{family} fast pass: plain unicast to the port, forwarding candidate"
+                : $"{family} unicast to us: forwarding candidate"));
+        }
         else if (classified != Reason.None)
+        {
             steps.Add(new("classify", ReasonInfo.Name(classified)));
+        }
         if (rec.LookedUp != 0)
         {
             var (gk, buckets) = _s.Engine.DescribeGroup(rec.NextHop);
-            steps.Add(new("fib-lookup", $"next-hop group {rec.NextHop}: {RoutingCommands.TypeName(gk)}" + (buckets > 0 ? $", {buckets} bucket(s)" : "")));
+            steps.Add(new("fib-lookup", $"next-hop group {rec.NextHop}: {RoutingCommands.TypeName(gk)}" + (buckets > 0 ? $", {buckets} bucket(s)" : "")
+                + ((rec.Passes & TracePasses.SinglePath) != 0 ? " (single-path pass)" : "")));
         }
         string? reason = null, tx = null;
         string outcome;
@@ -494,7 +507,19 @@ public sealed partial class CommandHandlers : IDisposable
             case TraceOutcome.Dropped:
                 outcome = "dropped";
                 reason = ReasonInfo.Name((Reason)rec.FinalReason);
-                steps.Add(new("drop", $"{reason}: {ReasonInfo.Description((Reason)rec.FinalReason)}"));
+                if ((rec.Passes & TracePasses.Output) != 0)
+                {
+                    // Dropped on its way out: what it would have left as, and where.
+                    tx = PortLabel(rec.TxPort);
+                    if (rec.AfterLen > 0)
+                        foreach (var (layer, detail) in PacketDecoder.Decode(new ReadOnlySpan<byte>(rec.After, rec.AfterLen).ToArray()))
+                            steps.Add(new("rewrite", $"{layer} {detail}"));
+                    steps.Add(new("drop", $"{reason} on output of {tx}: {ReasonInfo.Description((Reason)rec.FinalReason)}"));
+                }
+                else
+                {
+                    steps.Add(new("drop", $"{reason}: {ReasonInfo.Description((Reason)rec.FinalReason)}"));
+                }
                 break;
             default:
                 outcome = "pending";

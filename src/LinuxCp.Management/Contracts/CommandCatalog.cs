@@ -81,7 +81,7 @@ public static class CommandCatalog
         new("set flow timeouts", "[tcp-established <s>] [tcp-transitory <s>] [udp <s>] [icmp <s>] [other <s>]", "idle timeouts of flows by state"),
         new("set flow full-policy", "<drop|pass>", "what a new flow gets when the flow table is full (pass: forwarded untracked)"),
         new("show punt policers", "[interface <port>]", "punt policer classes: budget per port (packets/s, burst), packets passed and policed"),
-        new("set punt policer", "<class> rate <pps> burst <n> | <class> off", "change a punt class's budget per port, or stop policing it"),
+        new("set punt policer", "<class> [interface <port>] rate <pps> burst <n> | off | default", "change a punt class's budget per port (one port's own with interface; default: back to the class's), or stop policing it"),
         new("debug fib-drop", "[table <n>] [netns <ns>] <prefix>", "remove a prefix from the dataplane only, as if an update was lost (needs --debug-commands)"),
     ];
 

@@ -71,10 +71,10 @@ public static class MetricsWriter
             Sample("lcp_packets_total", $"reason=\"{ReasonInfo.Name(r)}\",action=\"{(ReasonInfo.IsPunt(r) ? "punt" : "drop")}\"", s.Engine.ReadReason(r));
 
         Family("lcp_punt_policed_total", "counter", "Punted packets a punt policer dropped, by class (see lcpctl show punt policers).");
-        foreach (var p in h.Punt.Show(new("show punt policers", "", ""), []))
+        foreach (var p in h.Punt.Show(new("show punt policers", "", ""), []).Where(p => p.Port is null))
             Sample("lcp_punt_policed_total", $"class=\"{p.Class}\"", p.Policed);
         Family("lcp_punt_passed_total", "counter", "Punted packets a punt policer let through, by class.");
-        foreach (var p in h.Punt.Show(new("show punt policers", "", ""), []))
+        foreach (var p in h.Punt.Show(new("show punt policers", "", ""), []).Where(p => p.Port is null))
             Sample("lcp_punt_passed_total", $"class=\"{p.Class}\"", p.Passed);
 
         var rules = h.Classify.Rules.Show();

@@ -28,8 +28,9 @@ public sealed record CaptureStartRequest(string Port, string File, string Direct
 /// <summary>Body of PUT /api/v1/log-level.</summary>
 public sealed record LogLevelRequest(string Level);
 
-/// <summary>PUT /api/v1/punt/policers/{class}: a budget per port (packets/s and burst), or off.</summary>
-public sealed record PuntPolicerRequest(long? Rate = null, long? Burst = null, bool Off = false);
+/// <summary>PUT /api/v1/punt/policers/{class}: a budget per port (packets/s and burst), or off; with
+/// interface, that port's own budget (default: back to the class's).</summary>
+public sealed record PuntPolicerRequest(long? Rate = null, long? Burst = null, bool Off = false, string? Interface = null, bool Default = false);
 
 /// <summary>A classifier rule for POST /api/v1/classify: the fields of `classify add rule`
 /// (ranges as "p" or "p-q", tcp_flags as "value/mask"); absent fields match anything.</summary>
@@ -288,11 +289,15 @@ public static class RestApi
         app.MapPost(Prefix + "/classify/clear", () => Run(h, "clear", "classify")).WithSummary("reset the rules' counters").Produces<List<ClassifyRuleDto>>();
         Get<List<PuntPolicerDto>>(app, "/punt/policers", "punt policer classes with budgets and counters (optional ?interface=)", c =>
             c.Request.Query["interface"].FirstOrDefault() is { } port ? Run(h, "show", "punt", "policers", "interface", port) : Run(h, "show", "punt", "policers"));
-        app.MapPut(Prefix + "/punt/policers/{cls}", (string cls, PuntPolicerRequest r) => r.Off
-                ? Run(h, "set", "punt", "policer", cls, "off")
-                : Run(h, "set", "punt", "policer", cls, "rate", r.Rate?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
-                    "burst", r.Burst?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ""))
-            .WithSummary("change a punt class's budget, or stop policing it").Produces<List<PuntPolicerDto>>().Produces<ErrorDto>(400);
+        app.MapPut(Prefix + "/punt/policers/{cls}", (string cls, PuntPolicerRequest r) =>
+            {
+                string[] port = r.Interface is null ? [] : ["interface", r.Interface];
+                string[] budget = r.Off ? ["off"] : r.Default ? ["default"]
+                    : ["rate", r.Rate?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
+                       "burst", r.Burst?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ""];
+                return Run(h, ["set", "punt", "policer", cls, .. port, .. budget]);
+            })
+            .WithSummary("change a punt class's budget (all ports, or one port's own with interface; default: back to the class's), or stop policing it").Produces<List<PuntPolicerDto>>().Produces<ErrorDto>(400);
         app.MapPut(Prefix + "/log-level", (LogLevelRequest r) => Run(h, "set", "log-level", r.Level ?? ""))
             .WithSummary("change the log level").Produces<LogLevelDto>().Produces<ErrorDto>(400);
 
