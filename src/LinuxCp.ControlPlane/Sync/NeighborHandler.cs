@@ -1,7 +1,6 @@
 using DpdkSharp;
 using LinuxCp.ControlPlane.Netlink;
 using LinuxCp.Dataplane.Fib;
-using LinuxCp.Dataplane.Tables;
 
 namespace LinuxCp.ControlPlane.Sync;
 
@@ -61,8 +60,8 @@ public sealed class NeighborHandler : INetlinkHandler<NeighMsg>
     /// Learned neighbours are kept until the mirror goes (netlink resyncs do not sweep them).</summary>
     public bool Learned(MirrorInfo mirror, bool v6, UInt128 ip, ulong mac)
     {
-        if (!mirror.Tun || !LearnTable.Learnable(v6, ip) || (mac & 1) != 0 || mac == 0)
-            return false;
+        if (!mirror.Tun)
+            return false; // what comes here the learn table took: a unicast source and MAC
         var key = new NeighKey(mirror.IfIndex, v6, ip);
         if (_neighs.TryGetValue(key, out NeighState? s) && s.Resolved && s.Mac == mac)
             return false;

@@ -121,7 +121,7 @@ public sealed unsafe partial class Worker
             int slot = TTrace.On ? SlotOf(m) : -1;
             Reason r = FrameClassifier.Classify(frame, segLen, pktLen, portMac, puntOther);
             if (TTrace.On)
-                TraceClassified(slot, r, null);
+                TraceClassified(slot, r);
             if (forwarding)
             {
                 if (r == Reason.PuntIp4)

@@ -136,12 +136,10 @@ public sealed unsafe partial class Worker
         }
     }
 
-    private void TraceClassified(int slot, Reason r, int* candidateSlot)
+    private void TraceClassified(int slot, Reason r)
     {
         if (slot >= 0)
             _ctx.Trace!.Records[slot].Classified = (byte)r;
-        if (candidateSlot != null)
-            *candidateSlot = slot;
     }
 
     private void TraceForwarded(int slot, ushort txPort, byte* frame, uint segLen)

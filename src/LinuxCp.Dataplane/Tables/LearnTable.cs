@@ -42,10 +42,11 @@ public sealed class LearnTable
            : ip != UInt128.Zero && (uint)ip < 0xE000_0000u;
 
     /// <summary>Records <paramref name="mac"/> for (port, address); no store when it is known
-    /// already or when the address is not <see cref="Learnable"/>.</summary>
+    /// already, when the address is not <see cref="Learnable"/> or the MAC is zero (the caller
+    /// passes only unicast source MACs).</summary>
     public void Learn(ushort port, bool v6, UInt128 ip, ulong mac)
     {
-        if (!Learnable(v6, ip))
+        if (!Learnable(v6, ip) || mac == 0)
             return;
         ref Entry e = ref _e[Slot(port, ip)];
         if (e.Seq != 0 && e.Port == port && e.V6 == v6 && e.Ip == ip && e.Mac == mac)

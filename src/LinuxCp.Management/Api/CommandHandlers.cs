@@ -482,6 +482,15 @@ public sealed partial class CommandHandlers : IDisposable
             steps.Add(new("fib-lookup", $"next-hop group {rec.NextHop}: {RoutingCommands.TypeName(gk)}" + (buckets > 0 ? $", {buckets} bucket(s)" : "")
                 + ((rec.Passes & TracePasses.SinglePath) != 0 ? " (single-path pass)" : "")));
         }
+        // The headers as sent (forwarded, x-connected, or dropped on output after the rewrite).
+        byte[] after = new ReadOnlySpan<byte>(rec.After, rec.AfterLen).ToArray();
+        void AddRewrite()
+        {
+            if (after.Length > 0)
+                foreach (var (layer, detail) in PacketDecoder.Decode(after))
+                    steps.Add(new("rewrite", $"{layer} {detail}"));
+        }
+
         string? reason = null, tx = null;
         string outcome;
         switch (rec.Outcome)
@@ -490,12 +499,7 @@ public sealed partial class CommandHandlers : IDisposable
             case TraceOutcome.CrossConnected:
                 outcome = rec.Outcome == TraceOutcome.Forwarded ? "forwarded" : "x-connect";
                 tx = PortLabel(rec.TxPort);
-                if (rec.AfterLen > 0)
-                {
-                    byte[] after = new ReadOnlySpan<byte>(rec.After, rec.AfterLen).ToArray();
-                    foreach (var (layer, detail) in PacketDecoder.Decode(after))
-                        steps.Add(new("rewrite", $"{layer} {detail}"));
-                }
+                AddRewrite();
                 steps.Add(new("tx", $"{tx}"));
                 break;
             case TraceOutcome.Punted:
@@ -511,9 +515,7 @@ public sealed partial class CommandHandlers : IDisposable
                 {
                     // Dropped on its way out: what it would have left as, and where.
                     tx = PortLabel(rec.TxPort);
-                    if (rec.AfterLen > 0)
-                        foreach (var (layer, detail) in PacketDecoder.Decode(new ReadOnlySpan<byte>(rec.After, rec.AfterLen).ToArray()))
-                            steps.Add(new("rewrite", $"{layer} {detail}"));
+                    AddRewrite();
                     steps.Add(new("drop", $"{reason} on output of {tx}: {ReasonInfo.Description((Reason)rec.FinalReason)}"));
                 }
                 else
