@@ -173,6 +173,102 @@ public sealed class EngineTests : IDisposable
         Assert.Contains(".bad", e.Message, StringComparison.Ordinal);
     }
 
+    private string StateFile => Path.Combine(_dir, ConfigEngine.StateFileName);
+    private string Journal => Path.Combine(_dir, ConfigEngine.JournalFileName);
+
+    private static string Dump(ConfigEngine e) => DocumentWriter.Document(e.Get()).ToJsonString();
+
+    /// <summary>What a restarted engine holds must be what this one holds: the desired state, the
+    /// revisions (each with its items), and nothing to do in Linux.</summary>
+    private void AssertRestartsTheSame(ConfigEngine e)
+    {
+        using ConfigEngine again = New();
+        again.Load();
+        Assert.Equal(Dump(e), Dump(again));
+        Assert.Equal(e.CurrentRevision, again.CurrentRevision);
+        Assert.Equal(e.Revisions().Select(r => r.Number), again.Revisions().Select(r => r.Number));
+        static string[] Items(Revision r) =>
+            [.. r.Items.Select(i => $"{i.Source} {i.Item.Key} {DocumentWriter.Canonical(i.Item.Value)}").Order(StringComparer.Ordinal)];
+        Assert.Equal(e.Revisions().Select(Items), again.Revisions().Select(Items));
+        int ops = _linux.Ops.Count;
+        Assert.True(again.Start().Ok);
+        Assert.Equal(ops, _linux.Ops.Count);
+    }
+
+    [Fact]
+    public void StateJournal_OneLinePerCommit_ReplayedOverTheSnapshot()
+    {
+        Assert.True(Update(Pair).Ok);
+        Assert.True(File.Exists(StateFile));
+        string snapshot = File.ReadAllText(StateFile);
+        Assert.False(File.Exists(Journal));
+        Assert.True(Update(Pair.Replace("mtu: 9000", "mtu: 1400", StringComparison.Ordinal)).Ok);
+        Assert.True(_e.Delete("test", [Keys.Route("10.9.0.0/16", "v1")], new TxnOptions()).Ok);
+        // Two commits, two short lines; the snapshot is not rewritten.
+        Assert.Equal(snapshot, File.ReadAllText(StateFile));
+        string[] lines = File.ReadAllLines(Journal);
+        Assert.Equal(2, lines.Length);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Journal));
+        Assert.Contains("\"mtu\":1400", lines[0], StringComparison.Ordinal);
+        Assert.Contains(Keys.Route("10.9.0.0/16", "v1"), JsonNode.Parse(lines[1])!["desired_removed"]!.ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal(3, _e.CurrentRevision);
+        AssertRestartsTheSame(_e);
+        // The restarted engine holds revision 2 as it was: rolling back to it brings the MTU and the route back.
+        using ConfigEngine again = New();
+        again.Load();
+        Assert.True(again.Rollback(2, new TxnOptions()).Ok);
+        Assert.Equal(1400u, _linux.Links_["/run/netns/a"].Single(l => l.Name == "v1").Mtu);
+        Assert.Contains(again.Status(), s => s.Key == Keys.Route("10.9.0.0/16", "v1") && s.State == ItemState.Configured);
+    }
+
+    [Fact]
+    public void StateJournal_LineCutShort_IsDropped_AndTheNextCommitStartsOnAWholeLine()
+    {
+        Assert.True(Update(Pair).Ok);
+        Assert.True(Update(Pair.Replace("mtu: 9000", "mtu: 1400", StringComparison.Ordinal)).Ok);
+        string expected = Dump(_e);
+        File.AppendAllText(Journal, "{\"seq\":2,\"revision\":3,\"desi"); // lcpd stopped mid-write
+        using (ConfigEngine again = New())
+        {
+            again.Load();
+            Assert.Equal(expected, Dump(again));
+            Assert.True(again.Start().Ok);
+            Assert.True(again.Update("test", Doc(Pair.Replace("mtu: 9000", "mtu: 1300", StringComparison.Ordinal)), new TxnOptions()).Ok);
+            Assert.All(File.ReadAllLines(Journal), l => JsonNode.Parse(l));
+            AssertRestartsTheSame(again);
+        }
+        // A line missing in the middle is not guessed over: the state is set aside, with the reason.
+        string[] lines = File.ReadAllLines(Journal);
+        File.WriteAllLines(Journal, [lines[0], lines[^1]]);
+        using ConfigEngine broken = New();
+        var e = Assert.Throws<ConfigException>(() => broken.Load());
+        Assert.Contains("missing", e.Message, StringComparison.Ordinal);
+        Assert.True(File.Exists(Journal + ".bad"));
+    }
+
+    [Fact]
+    public void StateJournal_FoldedIntoTheSnapshot_WhenLarge_StaleLinesSkipped()
+    {
+        using var e = new ConfigEngine(_linux, _pairs, new EngineOptions { StateDirectory = _dir, JournalCompactBytes = 1 }, NullLogger.Instance);
+        Assert.True(e.Update("test", Doc(Pair), new TxnOptions()).Ok); // the first snapshot
+        Assert.True(e.Update("test", Doc(Pair.Replace("mtu: 9000", "mtu: 1400", StringComparison.Ordinal)), new TxnOptions()).Ok);
+        Assert.True(File.Exists(Journal));
+        string line = File.ReadAllText(Journal);
+        Assert.Equal(0, e.JournalCompactions);
+        Assert.True(e.Update("test", Doc(Pair.Replace("mtu: 9000", "mtu: 1300", StringComparison.Ordinal)), new TxnOptions()).Ok);
+        Assert.Equal(1, e.JournalCompactions);
+        Assert.False(File.Exists(Journal));
+        Assert.Equal(1, JsonNode.Parse(File.ReadAllText(StateFile))!["journal_seq"]!.GetValue<long>());
+        Assert.True(File.Exists(Path.Combine(_dir, "revision-3.json")));
+        AssertRestartsTheSame(e);
+        // lcpd stopped after writing the snapshot, before emptying the journal: its old line is skipped.
+        File.WriteAllText(Journal, line);
+        using ConfigEngine again = New();
+        again.Load();
+        Assert.Equal(Dump(e), Dump(again));
+        Assert.Equal(1300u, again.Get().Interfaces.Single(i => i.Name == "v1").Mtu);
+    }
+
     [Fact]
     public void Revisions_DiffAndRollback_ConfirmTimeoutReverts()
     {

@@ -17,6 +17,8 @@ public sealed record EngineOptions
     public int MaxRevisions { get; init; } = 100;
     public int MaxHistory { get; init; } = 200;
     public int MaxRetries { get; init; } = 5;
+    /// <summary>Journal size at which it is folded into a new snapshot (0: as large as the snapshot, at least 1 MiB).</summary>
+    public long JournalCompactBytes { get; init; }
 }
 
 /// <summary>The declarative configuration engine: a keyed desired state (from any source), made
@@ -629,7 +631,9 @@ public sealed partial class ConfigEngine : IDisposable
             var namespacesBefore = new HashSet<string>(_linux.NamedNamespaces(), StringComparer.Ordinal);
             rec.Phase("expand", sw);
             var newDeps = DepsOf(all);
+            rec.Phase("deps", sw);
             var (target, pending) = Resolve(all, newDeps, cx, out HashSet<string> externalFail);
+            rec.Phase("resolve", sw);
             cx.Probe = false;
             cx.TouchAll();
             var oldAll = applied.ToDictionary(kv => kv.Key, kv => ("", kv.Value.Item), StringComparer.Ordinal);
@@ -641,15 +645,19 @@ public sealed partial class ConfigEngine : IDisposable
             var gone = new HashSet<string>(StringComparer.Ordinal);
             foreach (var (k, a) in applied)
                 if (!target.Contains(k) || drifted?.Contains(k) == true
-                    || (DocumentWriter.Canonical(a.Item.Value) != DocumentWriter.Canonical(all[k].Item.Value) && _handlers[a.Item.Kind].NeedsRecreate(a.Item, all[k].Item)))
+                    || (!ReferenceEquals(a.Item.Value, all[k].Item.Value) && DocumentWriter.Canonical(a.Item.Value) != DocumentWriter.Canonical(all[k].Item.Value)
+                        && _handlers[a.Item.Kind].NeedsRecreate(a.Item, all[k].Item)))
                     gone.Add(k);
-            for (bool grew = true; grew;)
+            if (gone.Count != 0)
             {
-                grew = false;
-                foreach (var (k, list) in oldDeps)
-                    if (!gone.Contains(k) && list.Any(d => d.Key is not null && gone.Contains(d.Key)))
-                        grew = gone.Add(k) | grew;
+                var users = Users(oldDeps);
+                var stack = new Stack<string>(gone);
+                while (stack.TryPop(out string? k))
+                    foreach (string u in users.TryGetValue(k, out var l) ? l : [])
+                        if (gone.Add(u))
+                            stack.Push(u);
             }
+            rec.Phase("gone", sw);
             var ops = new List<Op>();
             var delOrder = Order(gone, oldDeps, k => applied[k].Item.Kind);
             delOrder.Reverse();
@@ -669,7 +677,7 @@ public sealed partial class ConfigEngine : IDisposable
                 ConfigItem n = all[k].Item;
                 ops.Add(!applied.TryGetValue(k, out Applied? a) || gone.Contains(k) ? new Op(OpKind.Create, k, null, n) : new Op(OpKind.Update, k, a.Item, n));
             }
-            rec.Phase("resolve+plan", sw);
+            rec.Phase("plan", sw);
             foreach (Op op in ops)
                 rec.Planned.Add(new OpRecord(op.Kind.ToString().ToLowerInvariant(), op.Key, "planned", "", 0));
 
@@ -736,7 +744,8 @@ public sealed partial class ConfigEngine : IDisposable
 
             rec.Phase("verify", sw);
             // Commit.
-            bool desiredChanged = !SameDesired(_desired, next);
+            List<string> desiredKeys = ChangedKeys(_desired, next);
+            bool desiredChanged = desiredKeys.Count != 0;
             var before = _desired;
             _desired = next;
             _applied = applied;
@@ -756,10 +765,11 @@ public sealed partial class ConfigEngine : IDisposable
                 _retry.Remove(k);
             rec.Phase("commit", sw);
             UpdateStatuses(all, pending, failed);
+            Revision? made = null;
             if (desiredChanged && source is not ("engine" or "repair" or "resync"))
             {
                 _revision++;
-                _revisions.Add(new Revision(_revision, DateTime.UtcNow, source, kind, [.. next.Values.Select(v => (v.Source, v.Item))]));
+                _revisions.Add(made = new Revision(_revision, DateTime.UtcNow, source, kind, [.. next.Values.Select(v => (v.Source, v.Item))]));
                 while (_revisions.Count > _opts.MaxRevisions)
                     _revisions.RemoveAt(0);
                 if (o.ConfirmSeconds > 0)
@@ -776,7 +786,7 @@ public sealed partial class ConfigEngine : IDisposable
             if (failed.Count != 0)
                 rec.Error = string.Join("; ", failed.Take(10).Select(f => $"{f.Key}: {f.Value.Message}"));
             rec.Phase("statuses", sw);
-            Save();
+            Save(desiredKeys, ops.Select(x => x.Key).Distinct(StringComparer.Ordinal).ToList(), made);
             rec.Phase("save", sw);
             Watchers?.Track(this);
             rec.Phase("watch", sw);
@@ -798,11 +808,32 @@ public sealed partial class ConfigEngine : IDisposable
         }
     }
 
-    private static List<ConfigError> Errors(string e) => [new ConfigError("", e)];
+    /// <summary>For each key, the keys that depend on it.</summary>
+    private static Dictionary<string, List<string>> Users(Dictionary<string, List<Dep>> deps)
+    {
+        var users = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var (k, list) in deps)
+            foreach (Dep d in list)
+                if (d.Key is not null && d.Key != k)
+                    (users.TryGetValue(d.Key, out var u) ? u : users[d.Key] = []).Add(k);
+        return users;
+    }
 
-    private static bool SameDesired(Dictionary<string, (string Source, ConfigItem Item)> a, Dictionary<string, (string Source, ConfigItem Item)> b) =>
-        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v.Source == kv.Value.Source
-            && DocumentWriter.Canonical(v.Item.Value) == DocumentWriter.Canonical(kv.Value.Item.Value));
+    /// <summary>Keys whose desired entry differs between two states (added, removed, or another value or source).</summary>
+    private static List<string> ChangedKeys(Dictionary<string, (string Source, ConfigItem Item)> a, Dictionary<string, (string Source, ConfigItem Item)> b)
+    {
+        var keys = new List<string>();
+        foreach (var (k, v) in b)
+            if (!a.TryGetValue(k, out var o) || o.Source != v.Source
+                || (!ReferenceEquals(o.Item, v.Item) && DocumentWriter.Canonical(o.Item.Value) != DocumentWriter.Canonical(v.Item.Value)))
+                keys.Add(k);
+        foreach (string k in a.Keys)
+            if (!b.ContainsKey(k))
+                keys.Add(k);
+        return keys;
+    }
+
+    private static List<ConfigError> Errors(string e) => [new ConfigError("", e)];
 
     /// <summary>Executes the plan. Strict: stops at the first failure (the caller reverts).
     /// Best effort: a failed item's dependants are skipped, the rest goes on.</summary>
