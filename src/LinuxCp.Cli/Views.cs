@@ -17,7 +17,7 @@ internal static class Views
         "show dpdk" when result is JsonObject o => Dpdk(o),
         "show bond" when result is JsonArray a => Bonds(a),
         "doctor" when result is JsonObject o => LinuxCp.Management.Doctor.Checklist.Format(
-            o.Deserialize<LinuxCp.Management.Doctor.DoctorDto>(LinuxCp.Management.Contracts.Protocol.Json)!),
+            LinuxCp.Management.Doctor.Checklist.Parse(o)!),
         "lcp verify" when result is JsonObject o => Verify(o),
         "show ip fib summary" when result is JsonObject o => FibSummary(o),
         "config get" => LinuxCp.Config.Model.DocumentWriter.Yaml(result),
@@ -46,7 +46,7 @@ internal static class Views
             var rows = new JsonArray();
             foreach (JsonNode? m in b?["members"]?.AsArray() ?? [])
             {
-                rows.Add(new JsonObject
+                rows.Add((JsonNode)new JsonObject
                 {
                     ["member"] = m?["name"]?.DeepClone(),
                     ["in_bond"] = m?["in_bond"]?.DeepClone(),
@@ -233,7 +233,7 @@ internal static class Views
                 for (int i = 0; i < per.Count; i++)
                     row[$"worker{i}"] = per[i]?.DeepClone();
             row["description"] = o["description"]?.DeepClone();
-            rows.Add(row);
+            rows.Add((JsonNode)row);
         }
         return rows.Count == 0 ? "no drops or punts\n" : TableFormatter.Format(rows);
     }

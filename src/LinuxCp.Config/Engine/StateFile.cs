@@ -254,6 +254,8 @@ public sealed partial class ConfigEngine
                 (seq, revision, _journalBytes) = Replay(desired, applied, revisions, seq, revision);
                 _desired = desired;
                 _applied = applied;
+                _settled = false; // the first transaction plans the whole state
+                _lastAll = null;
                 _revisions.Clear();
                 _revisions.AddRange(revisions);
                 _revision = revision;

@@ -217,6 +217,6 @@ public static class DocumentWriter
             && s is not ("true" or "false" or "null" or "~" or "True" or "False" or "Null" or "yes" or "no")
             && s.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '/' or '-' or '_' or ':' or '@')
             && !s.Contains(": ", StringComparison.Ordinal) && !s.EndsWith(':') && s[0] is not ('-' or ':' or '@');
-        return plain ? s : System.Text.Json.JsonSerializer.Serialize(s);
+        return plain ? s : JsonValue.Create(s).ToJsonString();
     }
 }

@@ -9,6 +9,11 @@ public sealed record CheckDto(string Check, string Status, string Detail, string
 
 public sealed record DoctorDto(List<CheckDto> Checks, int Ok, int Warn, int Fail, int Skip, string Scope);
 
+// Serialised without reflection (lcpctl is compiled ahead of time), with the protocol's snake_case names.
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(DoctorDto))]
+internal sealed partial class DoctorJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
+
 /// <summary>What a launch line asks of the host (lcpd --check, and lcpd itself before EAL starts).</summary>
 public sealed record LaunchFacts(
     bool Hugepages,
@@ -93,8 +98,10 @@ public static class Checklist
     }
 
     /// <summary>The checklist as indented JSON (the lcpctl doctor --json contract).</summary>
-    public static string Json(DoctorDto d) =>
-        System.Text.Json.JsonSerializer.Serialize(d, new System.Text.Json.JsonSerializerOptions(Contracts.Protocol.Json) { WriteIndented = true }) + "\n";
+    public static string Json(DoctorDto d) => System.Text.Json.JsonSerializer.Serialize(d, DoctorJsonContext.Default.DoctorDto) + "\n";
+
+    /// <summary>A checklist read back from its JSON (lcpctl shows the daemon's).</summary>
+    public static DoctorDto? Parse(System.Text.Json.Nodes.JsonNode n) => System.Text.Json.JsonSerializer.Deserialize(n, DoctorJsonContext.Default.DoctorDto);
 
     /// <summary>The checklist as text: one line per check, the fix under each that is not ok.</summary>
     public static string Format(DoctorDto d)
