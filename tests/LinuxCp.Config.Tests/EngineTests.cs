@@ -415,6 +415,30 @@ public sealed class EngineTests : IDisposable
     }
 
     [Fact]
+    public void SubInterfaceMirror_MtuGrowsParentFirst_ShrinksChildFirst()
+    {
+        _pairs.Create(new LcpPair { Port = "p0", HostIf = "lcp0" });
+        _pairs.Create(new LcpPair { Port = "p0.100", HostIf = "lcp0v100" });
+        _pairs.Create(new LcpPair { Port = "p0.100.7", HostIf = "lcp0v100i7" });
+        // Names chosen so that key order is the wrong order for growing (sub < up).
+        string Doc(uint parent, uint child, uint inner) => $$$"""
+            linux_config:
+              interfaces:
+                - {name: up, type: TAP_TO_VPP, mtu: {{{parent}}}, tap: {vpp_tap_if_name: lcp0}}
+                - {name: sub, type: TAP_TO_VPP, mtu: {{{child}}}, tap: {vpp_tap_if_name: lcp0v100}}
+                - {name: inner, type: TAP_TO_VPP, mtu: {{{inner}}}, tap: {vpp_tap_if_name: lcp0v100i7}}
+            """;
+        List<string> MtuOps(int from) => [.. _linux.Ops.Skip(from).Where(o => o.Contains(" mtu ", StringComparison.Ordinal)).Select(o => o.Split('@')[0])];
+        Assert.True(Update(Doc(1500, 1500, 1500)).Ok);
+        int n = _linux.Ops.Count;
+        Assert.True(Update(Doc(9000, 8000, 7000)).Ok);
+        Assert.Equal(["set link lcp0", "set link lcp0v100", "set link lcp0v100i7"], MtuOps(n));
+        n = _linux.Ops.Count;
+        Assert.True(Update(Doc(1400, 1300, 1200)).Ok);
+        Assert.Equal(["set link lcp0v100i7", "set link lcp0v100", "set link lcp0"], MtuOps(n));
+    }
+
+    [Fact]
     public void Validation_FieldPaths_CyclesAndCrossChecks()
     {
         var (doc, paths) = DocumentReader.Parse("""

@@ -878,8 +878,49 @@ public sealed partial class ConfigEngine : IDisposable
             ConfigItem n = all[k].Item;
             plan.Ops.Add(!applied.TryGetValue(k, out Applied? a) || gone.Contains(k) ? new Op(OpKind.Create, k, null, n) : new Op(OpKind.Update, k, a.Item, n));
         }
+        OrderMtu(plan.Ops, cx);
         rec.Phase("plan", sw);
         return plan;
+    }
+
+    /// <summary>A sub-interface's mirror (the pair of <c>port.vid</c>) never has a larger MTU than
+    /// its parent's mirror, not even between two operations: when both change, a growing MTU is
+    /// set on the parent first, a shrinking one on the sub-interface first.</summary>
+    private static void OrderMtu(List<Op> ops, Ctx cx)
+    {
+        if (cx.Pairs is null)
+            return;
+        static LinuxInterface? Mirror(Op op) =>
+            op.Kind != OpKind.Delete && op.New!.Value is LinuxInterface { Type: InterfaceType.TapToVpp, Mtu: > 0, Tap: not null } i ? i : null;
+        for (int pass = 0; pass < 4; pass++) // QinQ: port.outer.inner under port.outer under port
+        {
+            bool moved = false;
+            var byTap = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int k = 0; k < ops.Count; k++)
+                if (Mirror(ops[k]) is { } m)
+                    byTap[m.Tap!.VppTapIfName] = k;
+            foreach (var (tap, c) in byTap)
+            {
+                string? port = cx.Pairs.ByHostIf(tap)?.Port;
+                int dot = port?.LastIndexOf('.') ?? -1;
+                if (dot <= 0 || cx.Pairs.ByPort(port![..dot]) is not { } parentPair || !byTap.TryGetValue(parentPair.HostIf, out int p))
+                    continue;
+                LinuxInterface parent = Mirror(ops[p])!;
+                uint was = ops[p].Old?.Value is LinuxInterface o ? o.Mtu : 0;
+                bool shrinks = was != 0 && parent.Mtu < was;
+                if (shrinks ? c > p : p > c)
+                {
+                    int from = shrinks ? c : p, to = shrinks ? p : c;
+                    Op op = ops[from];
+                    ops.RemoveAt(from);
+                    ops.Insert(to, op);
+                    moved = true;
+                    break; // indexes changed: look again
+                }
+            }
+            if (!moved)
+                return;
+        }
     }
 
     /// <summary>Most changes are a few routes or ARP entries, on which nothing depends: when the
