@@ -63,6 +63,34 @@ public sealed class NativeMapTests
         Assert.Empty(map.ToList());
     }
 
+    [Theory]
+    [InlineData(1000)]               // small: the C heap
+    [InlineData((5 << 20) + 12345)]  // large: mapped, on 2 MiB boundaries
+    public unsafe void HugeMemory_ZeroedWritableAligned(int bytes)
+    {
+        byte* p = (byte*)HugeMemory.AllocZeroed((nuint)bytes, out nuint mapped);
+        try
+        {
+            if (bytes >= (int)HugeMemory.HugePage)
+            {
+                Assert.Equal(0u, (ulong)p % HugeMemory.HugePage);
+                Assert.True(mapped >= (nuint)bytes && mapped % HugeMemory.HugePage == 0);
+            }
+            else
+                Assert.Equal(0u, (uint)mapped);
+            for (int i = 0; i < bytes; i += 4096)
+                Assert.Equal(0, p[i]);
+            Assert.Equal(0, p[bytes - 1]);
+            p[0] = 1;
+            p[bytes - 1] = 2;
+            Assert.Equal(3, p[0] + p[bytes - 1]);
+        }
+        finally
+        {
+            HugeMemory.Free(p, mapped);
+        }
+    }
+
     [Fact]
     public void Prefix_Is32Bytes()
     {

@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
+using LinuxCp.Dataplane.Tables;
+
 namespace LinuxCp.Dataplane.Features;
 
 public enum FlowState : byte
@@ -89,23 +91,15 @@ public sealed unsafe class FlowTable : IDisposable
         Clear();
     }
 
-    private const nuint HugePage = 2 << 20;
-    private const int MadvHugepage = 14;
-
-    [DllImport("libc")]
-    private static extern int madvise(void* addr, nuint length, int advice);
-
-    /// <summary>A table's array: on 2 MiB boundaries and, where the kernel offers transparent
-    /// huge pages, backed by them (a table of a million flows is 76 MiB read at random: with 4 KiB
-    /// pages nearly every lookup also misses the TLB).</summary>
+    /// <summary>A table's array: on 2 MiB boundaries and backed by huge pages where the kernel
+    /// has them (a table of a million flows is 76 MiB read at random).</summary>
     private static void* Allocate(nuint bytes)
     {
-        if (bytes < HugePage)
+        if (bytes < HugeMemory.HugePage)
             return NativeMemory.AlignedAlloc(bytes, 64);
-        nuint rounded = (bytes + HugePage - 1) & ~(HugePage - 1);
-        void* p = NativeMemory.AlignedAlloc(rounded, HugePage);
-        if (OperatingSystem.IsLinux())
-            _ = madvise(p, rounded, MadvHugepage); // advice only: without THP the table still works
+        nuint rounded = (bytes + HugeMemory.HugePage - 1) & ~(HugeMemory.HugePage - 1);
+        void* p = NativeMemory.AlignedAlloc(rounded, HugeMemory.HugePage);
+        HugeMemory.Advise(p, rounded);
         return p;
     }
 

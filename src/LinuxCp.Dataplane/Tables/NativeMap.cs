@@ -22,6 +22,7 @@ public sealed unsafe class NativeMap<TKey, TValue> : IDisposable
     }
 
     private Slot* _slots;
+    private nuint _mapped;
     private int _mask;
     private int _count;
 
@@ -38,9 +39,11 @@ public sealed unsafe class NativeMap<TKey, TValue> : IDisposable
     /// <summary>Native bytes held by the table.</summary>
     public long Bytes => (long)(_mask + 1) * sizeof(Slot);
 
+    // A full routing table's map is 100+ MiB read at random: on huge pages (HugeMemory) the
+    // route ingest runs ~1.5x faster than with 4 KiB pages (perf/scripts/replay.sh).
     private void Allocate(int cap)
     {
-        _slots = (Slot*)NativeMemory.AllocZeroed((nuint)cap, (nuint)sizeof(Slot));
+        _slots = (Slot*)HugeMemory.AllocZeroed((nuint)cap * (nuint)sizeof(Slot), out _mapped);
         _mask = cap - 1;
     }
 
@@ -131,11 +134,14 @@ public sealed unsafe class NativeMap<TKey, TValue> : IDisposable
         return true;
     }
 
-    private void Grow()
+    private void Grow() => Rehash((_mask + 1) * 2);
+
+    private void Rehash(int cap)
     {
         Slot* old = _slots;
+        nuint oldMapped = _mapped;
         int oldCap = _mask + 1;
-        Allocate(oldCap * 2);
+        Allocate(cap);
         for (int i = 0; i < oldCap; i++)
         {
             if (!old[i].Used)
@@ -143,7 +149,7 @@ public sealed unsafe class NativeMap<TKey, TValue> : IDisposable
             int j = ~Find(old[i].Key);
             _slots[j] = old[i];
         }
-        NativeMemory.Free(old);
+        HugeMemory.Free(old, oldMapped);
     }
 
     /// <summary>Walks every entry without allocating (no adds or removes meanwhile; the value
@@ -191,7 +197,7 @@ public sealed unsafe class NativeMap<TKey, TValue> : IDisposable
     {
         if (_slots != null)
         {
-            NativeMemory.Free(_slots);
+            HugeMemory.Free(_slots, _mapped);
             _slots = null;
         }
         GC.SuppressFinalize(this);
@@ -200,6 +206,6 @@ public sealed unsafe class NativeMap<TKey, TValue> : IDisposable
     ~NativeMap()
     {
         if (_slots != null)
-            NativeMemory.Free(_slots);
+            HugeMemory.Free(_slots, _mapped);
     }
 }
