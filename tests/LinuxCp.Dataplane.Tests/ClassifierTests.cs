@@ -57,6 +57,28 @@ public sealed unsafe class ClassifierTests : IDisposable
         _pub.Contexts.ForEach(w => w.Dispose());
     }
 
+    [Fact]
+    public void ForgetPort_DropsItsTrackingAndPuntBudgets_OthersStay()
+    {
+        const long hz = 1_000_000_000;
+        using var c = new Classifier(_pub, _ => 0, (rules, v6) => new CountingMatcher(rules, v6, _live), ensureFlowTables: () => { });
+        c.SetPolicers(PuntPolicers.Defaults(hz, 1).WithPort(0, PuntClass.Routing, (10, 1)).WithPort(1, PuntClass.Routing, (20, 2)));
+        c.SetTracked(0, true);
+        c.SetTracked(1, true);
+        int published = _pub.Published.Count;
+        c.ForgetPort(0);
+        Assert.False(c.IsTracked(0));
+        Assert.True(c.IsTracked(1));
+        Assert.DoesNotContain(c.Current.Policers.Overrides.Keys, k => k.Port == 0);
+        Assert.Contains(c.Current.Policers.Overrides.Keys, k => k.Port == 1);
+        Assert.False(c.Current.Flows.Tracked[0]);
+        Assert.True(_pub.Published.Count > published);
+        // Nothing set for the id: nothing to publish.
+        published = _pub.Published.Count;
+        c.ForgetPort(7);
+        Assert.Equal(published, _pub.Published.Count);
+    }
+
     private static IReadOnlyList<AclRule> Parse(string words) => AclRuleParser.Parse(words.Split(' '));
 
     private void Hit(int worker, AclRule r, long packets, long bytes)

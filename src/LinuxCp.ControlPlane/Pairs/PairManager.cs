@@ -146,6 +146,13 @@ public sealed partial class PairManager
     /// closed, and the interface's kernel side gets its settings back. Its pairs go first.</summary>
     public PortInfo Detach(string spec)
     {
+        PortInfo gone = DetachLocked(spec);
+        PortRemoved?.Invoke(gone.Id);
+        return gone;
+    }
+
+    private PortInfo DetachLocked(string spec)
+    {
         lock (_lock)
         {
             PortInfo p = _phys.Values.FirstOrDefault(x => x.Attached?.Ifname == spec && x.Name != spec) is PortInfo byIf ? byIf : ResolveLocked(spec);
@@ -274,6 +281,11 @@ public sealed partial class PairManager
 
     /// <summary>Raised after a pair changed (outside the manager's lock).</summary>
     public event Action<Pair, PairEvent>? PairChanged;
+
+    /// <summary>Raised (outside the manager's lock) with the id of a port or sub-interface that no
+    /// longer exists (detached, or a sub-interface deleted with its pair): whatever was set for
+    /// that id must go, since a port made later may get it.</summary>
+    public event Action<ushort>? PortRemoved;
 
     /// <summary>Creates a pair. <paramref name="portSpec"/> names a port, or a sub-interface of
     /// one (<c>&lt;port&gt;.&lt;vid&gt;</c>, QinQ <c>&lt;port&gt;.&lt;outer&gt;.&lt;inner&gt;</c> with
@@ -736,6 +748,8 @@ public sealed partial class PairManager
     {
         Pair deleted = DeleteLocked(portOrHostIf);
         PairChanged?.Invoke(deleted, PairEvent.Deleted);
+        if (deleted.Phy.Sub is not null)
+            PortRemoved?.Invoke(deleted.Phy.Id);
         return deleted;
     }
 

@@ -268,6 +268,29 @@ public sealed class Classifier : IDisposable
         }
     }
 
+    /// <summary>A port (or sub-interface) went away: its flow tracking and its own punt budgets
+    /// go with it, so a port that gets its id later starts from the defaults. (Rules name ports
+    /// by name: they stay, and apply again to a port made with that name.)</summary>
+    public void ForgetPort(ushort port)
+    {
+        lock (_lock)
+        {
+            if (_tracked[port])
+            {
+                _tracked[port] = false;
+                PublishFlows();
+            }
+            PuntPolicers now = _current.Policers;
+            PuntPolicers next = now.WithoutPort(port);
+            if (!ReferenceEquals(next, now))
+            {
+                _current = _current.With(next);
+                if (_pub.Publish(_current, GraceTimeout))
+                    ReleaseRetired();
+            }
+        }
+    }
+
     public bool IsTracked(ushort port)
     {
         lock (_lock)

@@ -16,6 +16,7 @@ public sealed class ClassifyCommands : IDisposable
         _s = state;
         Rules = new Classifier(state.Engine, PortOf, matcher ?? ((rules, v6) => new RteAclMatcher(rules, v6, -1)),
             PuntPolicers.Defaults((long)DpdkSharp.Eal.TscHz, state.Engine.WorkerCount), ensureFlowTables);
+        state.Pairs.PortRemoved += Rules.ForgetPort;
     }
 
     public Classifier Rules { get; }
@@ -134,5 +135,9 @@ public sealed class ClassifyCommands : IDisposable
             AclRule.ActionName(r.Action), r.Priority, s.Packets, s.Bytes, r.Words());
     }
 
-    public void Dispose() => Rules.Dispose();
+    public void Dispose()
+    {
+        _s.Pairs.PortRemoved -= Rules.ForgetPort;
+        Rules.Dispose();
+    }
 }
