@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using DpdkSharp;
 using LinuxCp.Config.Engine;
 using LinuxCp.Config.Linux;
@@ -53,6 +54,10 @@ namespace LinuxCp.Daemon
 
             using ILoggerFactory logs = LoggerFactory.Create(b => ConfigureLogging(b, opt));
             ILogger log = logs.CreateLogger("lcpd");
+            // SIGTERM/SIGINT while lcpd starts (EAL, pairs, the start-up dump; the API answers
+            // before the host runs) are kept and acted on as soon as it runs: they used to be lost.
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, StopSignal);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, StopSignal);
             try
             {
                 if (Privileges.Check() is string why)
@@ -330,6 +335,9 @@ namespace LinuxCp.Daemon
             lifetime.ApplicationStopping.Register(engine.Stop);
             host.Start();
             Log.Started(log, engine.WorkerCount, string.Join(",", engine.Workers.Select(w => w.Lcore)), pairs.Pairs().Count);
+            Volatile.Write(ref s_stop, lifetime.StopApplication);
+            if (Volatile.Read(ref s_stopAsked) != 0)
+                lifetime.StopApplication(); // a signal came during start-up (the workers see the stop at once)
 
             engine.LaunchWorkers();
             using var pinner = new Timer(_ => PinControlThreads(engine, workerCpus), null, 500, 5000);
@@ -375,6 +383,18 @@ namespace LinuxCp.Daemon
         }
 
         private static string DpdkVersion() => Eal.Version;
+
+        private static int s_stopAsked;
+        private static Action? s_stop;
+
+        private static void StopSignal(PosixSignalContext c)
+        {
+            Action? stop = Volatile.Read(ref s_stop);
+            if (Interlocked.Exchange(ref s_stopAsked, 1) != 0 && stop is null)
+                return; // asked twice while starting: the runtime's default, terminate now
+            c.Cancel = true; // lcpd stops its own way (workers, ports, mirrors removed, exit 0)
+            stop?.Invoke();
+        }
 
         /// <summary>The declarative config layer: its persisted state is read and Linux made to
         /// match it (only what differs is applied), then the --config file as the source 'init'.</summary>

@@ -201,4 +201,70 @@ public sealed unsafe class AclFilterTests : IDisposable
             Assert.Equal((uint)n, kept + nDrop);
         }
     }
+    /// <summary>The one-pass checks' use of the pre-filter (read from the header, no key built)
+    /// is sound: whenever it says a frame needs no rules, no rule matches it, for both families;
+    /// and it does let most frames go (else the test would prove nothing).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void NeedsRules_FromTheHeader_NeverSkipsAMatch(bool v6)
+    {
+        var rnd = new Random(v6 ? 66 : 44);
+        string[] protos = ["tcp", "udp", "icmp"];
+        int skipped = 0, frames = 0;
+        for (int round = 0; round < 80; round++)
+        {
+            var words = new List<string>();
+            for (int i = 0, count = rnd.Next(1, 30); i < count; i++)
+            {
+                var w = new List<string> { "p0" };
+                w.AddRange(["src", v6 ? $"2001:db8:{rnd.Next(4):x}::/{rnd.Next(48, 65)}" : Pfx((10u << 24) | ((uint)rnd.Next(4) << 16), rnd.Next(8, 25))]);
+                if (rnd.Next(2) == 0)
+                    w.AddRange(["dst", v6 ? $"2001:db{rnd.Next(8, 10)}::/{rnd.Next(32, 49)}" : Pfx((192u << 24) | ((uint)rnd.Next(4) << 8), rnd.Next(12, 33))]);
+                string? proto = rnd.Next(3) != 0 ? protos[rnd.Next(3)] : null;
+                if (proto is not null)
+                    w.AddRange(["proto", v6 && proto == "icmp" ? "icmp6" : proto]);
+                if (proto is "tcp" or "udp" && rnd.Next(2) == 0)
+                {
+                    int lo = rnd.Next(50, 60);
+                    w.AddRange(["dport", $"{lo}-{lo + rnd.Next(5)}"]);
+                }
+                w.Add("drop");
+                words.Add(string.Join(' ', w));
+            }
+            using AclPortRules rules = Rules([.. words]);
+            AclPrefilter* pre = v6 ? rules.Pre6 : rules.Pre4;
+            if (pre == null)
+                continue;
+            AclRule[] list = v6 ? rules.Rules6 : rules.Rules4;
+            for (int i = 0; i < 200; i++)
+            {
+                ushort dport = (ushort)rnd.Next(48, 66);
+                byte proto = rnd.Next(3) switch { 0 => (byte)6, 1 => (byte)17, _ => v6 ? (byte)58 : (byte)1 };
+                byte[] f = v6
+                    ? Udp6($"{(rnd.Next(2) == 0 ? "2001" : "2a02")}:db8:{rnd.Next(5):x}::{rnd.Next(1, 999):x}", dport)
+                    : Udp4($"{(rnd.Next(2) == 0 ? 10 : 11)}.{rnd.Next(5)}.{rnd.Next(256)}.1", $"192.0.{rnd.Next(5)}.{rnd.Next(256)}", dport);
+                int ip = 14, l4 = v6 ? 54 : 34;
+                f[v6 ? ip + 6 : ip + 9] = proto;
+                if (v6 && rnd.Next(2) == 0)
+                    System.Net.IPAddress.Parse($"2001:db{rnd.Next(8, 10)}::{rnd.Next(1, 99):x}").GetAddressBytes().CopyTo(f, 38);
+                fixed (byte* fp = f)
+                {
+                    frames++;
+                    if (v6 ? AclPrefilter.NeedsRules6(pre, fp, (uint)f.Length) : AclPrefilter.NeedsRules4(pre, fp, (uint)f.Length))
+                        continue;
+                    skipped++;
+                    int n = v6 ? 16 : 4;
+                    UInt128 Addr(int at) => v6 ? BinaryPrimitives.ReadUInt128BigEndian(f.AsSpan(at)) : BinaryPrimitives.ReadUInt32BigEndian(f.AsSpan(at));
+                    UInt128 src = Addr(v6 ? ip + 8 : ip + 12), dst = Addr(v6 ? ip + 8 + n : ip + 16);
+                    bool icmp = proto is 1 or 58;
+                    ushort sp = icmp ? f[l4] : BinaryPrimitives.ReadUInt16BigEndian(f.AsSpan(l4));
+                    ushort dp = icmp ? f[l4 + 1] : BinaryPrimitives.ReadUInt16BigEndian(f.AsSpan(l4 + 2));
+                    AclRule? hit = list.FirstOrDefault(r => r.Matches(v6, src, dst, proto, sp, dp, proto == 6 && l4 + 13 < f.Length ? f[l4 + 13] : (byte)0));
+                    Assert.True(hit is null, $"round {round}, frame {i}: skipped, but {hit} matches");
+                }
+            }
+        }
+        Assert.True(skipped > frames / 4, $"only {skipped} of {frames} frames skipped the rules");
+    }
 }

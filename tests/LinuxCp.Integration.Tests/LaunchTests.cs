@@ -31,6 +31,24 @@ public sealed class LaunchTests
         Assert.DoesNotContain("Unhandled exception", l.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>A stop asked for while lcpd is still starting (here: as soon as its API socket
+    /// appears, before the host runs) is not lost: lcpd finishes starting, then stops cleanly.</summary>
+    [Fact]
+    public void SignalDuringStartup_StopsCleanly_Exit0()
+    {
+        using var t = new Topology(hosts: 1);
+        using var l = LcpdProcess.Launch(t.Dp, Eal(t), [.. LcpdProcess.TestFib, "--netns", t.Rt, "--pair", $"{t.Hosts[0].PortName}=lcp0"]);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (!File.Exists(l.Socket) && sw.Elapsed < TimeSpan.FromSeconds(60))
+            Thread.Sleep(2);
+        Assert.True(File.Exists(l.Socket), $"no API socket:\n{l.Output}");
+        l.Signal(LcpdProcess.SIGTERM);
+        int? code = l.WaitExit(TimeSpan.FromSeconds(20));
+        Assert.True(code == 0, $"exit {code?.ToString() ?? "timeout"}:\n{l.Output}");
+        Assert.False(Net.LinkExists(t.Rt, "lcp0"));
+        Assert.False(File.Exists(l.Socket));
+    }
+
     [Fact]
     public void TunPair_PointToPoint_PingRouterAcrossTun()
     {

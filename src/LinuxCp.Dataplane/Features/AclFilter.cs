@@ -147,29 +147,37 @@ public unsafe struct AclPrefilter
     /// <summary><see cref="MayMatch"/> read from an IPv4 header without options that is a first
     /// fragment of TCP, UDP or anything else (ICMP: type and code), with 4 bytes after it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool MayMatch4(AclPrefilter* p, byte* ip)
+    public static bool MayMatch4(AclPrefilter* p, byte* ip) => MayMatchAt(p, ip[9], ip + 20, ip + 12, ip + 16);
+
+    /// <summary><see cref="MayMatch"/> read from an IPv6 header with 4 bytes after it (the key
+    /// takes the next header as the protocol and the 4 bytes after the fixed header as ports,
+    /// as <see cref="AclKey.Build6"/> does).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool MayMatch6(AclPrefilter* p, byte* ip) => MayMatchAt(p, ip[6], ip + 40, ip + 8, ip + 24);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool MayMatchAt(AclPrefilter* p, byte proto, byte* l4, byte* src, byte* dst)
     {
-        byte proto = ip[9];
         if (!Has(p->Proto, proto))
             return false;
         uint sport, dport;
         if (proto is 6 or 17 or 132)
         {
-            sport = BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 20));
-            dport = BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 22));
+            sport = BinaryPrimitives.ReverseEndianness(*(ushort*)l4);
+            dport = BinaryPrimitives.ReverseEndianness(*(ushort*)(l4 + 2));
         }
         else if (proto is 1 or 58) // as AclKey reads them, whatever the family
         {
-            sport = ip[20];
-            dport = ip[21];
+            sport = l4[0];
+            dport = l4[1];
         }
         else
         {
             sport = dport = 0;
         }
         return Has(p->Dport, dport) && Has(p->Sport, sport)
-            && Has(p->Dst, BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 16)))
-            && Has(p->Src, BinaryPrimitives.ReverseEndianness(*(ushort*)(ip + 12)));
+            && Has(p->Dst, BinaryPrimitives.ReverseEndianness(*(ushort*)dst))
+            && Has(p->Src, BinaryPrimitives.ReverseEndianness(*(ushort*)src));
     }
 
     /// <summary>For a frame the one-pass IPv4 check accepted (untagged, IHL 5): must the rules
@@ -178,6 +186,12 @@ public unsafe struct AclPrefilter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool NeedsRules4(AclPrefilter* p, byte* frame, uint seg) =>
         seg < 38 || (*(ushort*)(frame + 20) & 0xFF1F) != 0 || MayMatch4(p, frame + 14);
+
+    /// <summary>The same for a frame the one-pass IPv6 check accepted (untagged): true unless the
+    /// pre-filter can tell from the header that no rule matches (a segment too short for the
+    /// ports: the rules see it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool NeedsRules6(AclPrefilter* p, byte* frame, uint seg) => seg < 58 || MayMatch6(p, frame + 14);
 
     /// <summary>Could a rule match this key? (false: certainly not). <paramref name="n"/> is the
     /// address length in bytes (4 or 16); fields as <see cref="AclKey"/> lays them out.</summary>

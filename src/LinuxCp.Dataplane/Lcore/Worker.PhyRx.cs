@@ -99,14 +99,22 @@ public sealed unsafe partial class Worker
                 AclPrefilter* pre = inAcl!.Pre4;
                 n4 = pre != null ? FastIp4<WithAcl>(rx, n, portMac, fwd4, slow, pre, out nSlow, out bytes)
                     : FastIp4<NoAcl>(rx, n, portMac, fwd4, slow, null, out nSlow, out bytes);
+                // IPv6 the same way: with a pre-filter for the port's IPv6 rules (or none), the
+                // one-pass IPv6 check takes what no rule can match before the rules run.
+                AclPrefilter* pre6 = inAcl.Pre6;
+                if (nSlow != 0 && inAcl.V6 is null)
+                    n6 = FastIp6<NoAcl>(slow, nSlow, portMac, ctx.Fwd6, ctx.Dst6, null, out nSlow);
+                else if (nSlow != 0 && pre6 != null)
+                    n6 = FastIp6<WithAcl>(slow, nSlow, portMac, ctx.Fwd6, ctx.Dst6, pre6, out nSlow);
                 long counted = 0; // FastIp4 counted every frame's bytes already
                 if (nSlow != 0)
                     nSlow = InputAcl<TTrace>(in e, inAcl, false, slow, nSlow, ref nDrop, ref counted);
             }
             if (TTrace.On)
                 TraceFastPass(fwd4, n4, ctx.TraceSlots4, Reason.PuntIp4, TracePasses.FastIp4);
+            // (After the rules: the IPv6 packets they had to see and let through.)
             if (nSlow != 0)
-                n6 = FastIp6(slow, nSlow, portMac, ctx.Fwd6, ctx.Dst6, out nSlow);
+                n6 += FastIp6<NoAcl>(slow, nSlow, portMac, ctx.Fwd6 + n6, ctx.Dst6 + n6 * 16, null, out nSlow);
             if (TTrace.On)
                 TraceFastPass(ctx.Fwd6, n6, ctx.TraceSlots6, Reason.PuntIp6, TracePasses.FastIp6);
         }
@@ -236,7 +244,8 @@ public sealed unsafe partial class Worker
     /// the IPv6 candidates (with their destinations), the rest compacted in place for the full
     /// classifier. A call-free leaf like FastIp4.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static uint FastIp6(void** pkts, uint n, ulong portMac, void** fwd6, byte* dst6, out uint nSlow)
+    private static uint FastIp6<TAcl>(void** pkts, uint n, ulong portMac, void** fwd6, byte* dst6, AclPrefilter* pre, out uint nSlow)
+        where TAcl : struct, IAclMode
     {
         (Vector128<byte> want, Vector128<byte> mask) = Forwarding.PlainIp6Template(portMac);
         uint k = 0;
@@ -245,7 +254,8 @@ public sealed unsafe partial class Worker
         {
             void* m = *p;
             byte* frame = Mbuf.Data(m);
-            if (Mbuf.DataLen(m) >= 54 && Forwarding.IsPlainIp6Header(frame, Mbuf.PktLen(m), want, mask))
+            if (Mbuf.DataLen(m) >= 54 && Forwarding.IsPlainIp6Header(frame, Mbuf.PktLen(m), want, mask)
+                && (!TAcl.On || !AclPrefilter.NeedsRules6(pre, frame, Mbuf.DataLen(m))))
             {
                 fwd6[k] = m;
                 Vector128.Store(Vector128.Load(frame + 38), dst6 + k * 16);

@@ -132,7 +132,9 @@ public sealed unsafe partial class Worker
         var fast4 = typeof(Worker).GetMethod(nameof(FastIp4), Static)!;
         RuntimeHelpers.PrepareMethod(fast4.MethodHandle, [typeof(NoAcl).TypeHandle]);
         RuntimeHelpers.PrepareMethod(fast4.MethodHandle, [typeof(WithAcl).TypeHandle]);
-        RuntimeHelpers.PrepareMethod(typeof(Worker).GetMethod(nameof(FastIp6), Static)!.MethodHandle);
+        var fast6 = typeof(Worker).GetMethod(nameof(FastIp6), Static)!;
+        RuntimeHelpers.PrepareMethod(fast6.MethodHandle, [typeof(NoAcl).TypeHandle]);
+        RuntimeHelpers.PrepareMethod(fast6.MethodHandle, [typeof(WithAcl).TypeHandle]);
         var single = typeof(Worker).GetMethod(nameof(ForwardSinglePaths), Static)!;
         RuntimeHelpers.PrepareMethod(single.MethodHandle, [typeof(V4).TypeHandle]);
         RuntimeHelpers.PrepareMethod(single.MethodHandle, [typeof(V6).TypeHandle]);
