@@ -41,8 +41,9 @@ public enum FlowFullPolicy : byte
 }
 
 /// <summary>One flow: the two endpoints in canonical order (the lower address/port first), so
-/// both directions find the same entry; which of them opened it; state; counters. 72 bytes.</summary>
-[StructLayout(LayoutKind.Sequential, Pack = 8, Size = 72)]
+/// both directions find the same entry; which of them opened it; state; counters. 64 bytes: one
+/// cache line, so a lookup that finds its flow in its home slot reads one line of the table.</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 8, Size = 64)]
 public unsafe struct FlowEntry
 {
     public fixed byte Lo[16];
@@ -53,8 +54,6 @@ public unsafe struct FlowEntry
     public byte Zone;
     public byte Flags;
     public FlowState State;
-    /// <summary>Next entry in the bucket chain (index + 1; 0: none), or in the free list.</summary>
-    public uint Next;
     /// <summary>Milliseconds since the table's epoch.</summary>
     public uint First, Last;
     public ulong Packets, Bytes;
@@ -62,37 +61,40 @@ public unsafe struct FlowEntry
     public const byte Used = 1, V6 = 2, OrigIsLo = 4, Reflected = 8, FinLo = 16, FinHi = 32;
 }
 
-/// <summary>A worker's flow table: chained hash buckets over a fixed array of entries in native
-/// memory, a free list, an incremental expiry sweep. Written by its worker only, so no locks; the
-/// control plane reads entries and counters for show (a row may be a moment stale).</summary>
+/// <summary>A worker's flow table: open addressing with linear probing over cache-line entries in
+/// native memory (the key is in the entry, so there is no bucket array or chain to read first),
+/// half as many slots again as flows, removal by shifting the probe sequence back (no tombstones),
+/// an incremental expiry sweep. Written by its worker only, so no locks; the control plane reads
+/// entries and counters for show (a row may be a moment stale, or seen twice while it moves).</summary>
 public sealed unsafe class FlowTable : IDisposable
 {
+    /// <summary>Flows the table holds at most (a power of two).</summary>
     public int Capacity { get; }
-    private readonly uint _mask;
+    /// <summary>Slots: 1.5 x <see cref="Capacity"/>, so a full table is two-thirds occupied and
+    /// probe sequences stay short (about 2 entries for a hit, 5 for a miss).</summary>
+    public int Slots { get; }
+    private readonly uint _slots;
     private FlowEntry* _e;
-    private uint* _buckets;
-    private uint _free; // index + 1 of the first free entry
     private uint _sweep;
 
     // Counters (written by the worker, read by the control plane).
     private long _count, _inserts, _expiries, _full;
     private readonly long[] _states = new long[(int)FlowState.Count];
 
-    /// <param name="capacity">entries; rounded up to a power of two (the bucket count)</param>
+    /// <param name="capacity">flows; rounded up to a power of two</param>
     public FlowTable(int capacity)
     {
         if (capacity < 16 || capacity > 1 << 26)
             throw new ArgumentOutOfRangeException(nameof(capacity), "a flow table holds 16 to 67,108,864 flows");
         Capacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity);
-        _mask = (uint)Capacity - 1;
-        _e = (FlowEntry*)Allocate((nuint)Capacity * (nuint)sizeof(FlowEntry));
-        _buckets = (uint*)Allocate((nuint)Capacity * sizeof(uint));
-        NativeMemory.Clear(_buckets, (nuint)Capacity * sizeof(uint));
+        Slots = Capacity + Capacity / 2;
+        _slots = (uint)Slots;
+        _e = (FlowEntry*)Allocate((nuint)Slots * (nuint)sizeof(FlowEntry));
         Clear();
     }
 
     /// <summary>A table's array: on 2 MiB boundaries and backed by huge pages where the kernel
-    /// has them (a table of a million flows is 76 MiB read at random).</summary>
+    /// has them (a table of a million flows is 96 MiB read at random).</summary>
     private static void* Allocate(nuint bytes)
     {
         if (bytes < HugeMemory.HugePage)
@@ -103,8 +105,8 @@ public sealed unsafe class FlowTable : IDisposable
         return p;
     }
 
-    /// <summary>Bytes of memory per flow: the entry and its bucket.</summary>
-    public static int BytesPerFlow => sizeof(FlowEntry) + sizeof(uint);
+    /// <summary>Bytes of memory per flow of capacity: its share of the slots.</summary>
+    public static int BytesPerFlow => sizeof(FlowEntry) * 3 / 2;
 
     public long Count => Volatile.Read(ref _count);
     public long Inserts => Volatile.Read(ref _inserts);
@@ -115,20 +117,14 @@ public sealed unsafe class FlowTable : IDisposable
     /// <summary>Empties the table (by its worker, or while no worker runs).</summary>
     public void Clear()
     {
-        NativeMemory.Clear(_buckets, (nuint)Capacity * sizeof(uint));
-        for (uint i = 0; i < Capacity; i++)
-        {
-            _e[i].Flags = 0;
-            _e[i].Next = i + 2 <= Capacity ? i + 2 : 0;
-        }
-        _free = 1;
+        NativeMemory.Clear(_e, (nuint)Slots * (nuint)sizeof(FlowEntry));
         _sweep = 0;
         Volatile.Write(ref _count, 0);
         for (int s = 0; s < _states.Length; s++)
             Volatile.Write(ref _states[s], 0);
     }
 
-    /// <summary>The entry at an index (for show: check <see cref="FlowEntry.Used"/>).</summary>
+    /// <summary>The entry in a slot (for show: check <see cref="FlowEntry.Used"/>); 0 to <see cref="Slots"/> - 1.</summary>
     public FlowEntry* At(int i) => _e + i;
 
     /// <summary>Canonical order of a key's endpoints: true if the source is the lower one.</summary>
@@ -152,8 +148,10 @@ public sealed unsafe class FlowTable : IDisposable
     private static bool Same(byte* a, byte* b, int n) =>
         n == 4 ? *(uint*)a == *(uint*)b : *(ulong*)a == *(ulong*)b && *(ulong*)(a + 8) == *(ulong*)(b + 8);
 
+    /// <summary>The home slot of a canonical key: a multiplicative hash, its high half mapped
+    /// onto the slots by a multiply (the slot count is not a power of two).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Hash(byte* lo, byte* hi, int n, uint ports, byte proto, byte zone)
+    private uint Home(byte* lo, byte* hi, int n, uint ports, byte proto, byte zone)
     {
         ulong h = 0x9E3779B97F4A7C15UL ^ ((ulong)ports << 16) ^ ((ulong)proto << 8) ^ zone;
         for (int i = 0; i < n; i += 4)
@@ -161,18 +159,24 @@ public sealed unsafe class FlowTable : IDisposable
             h = (h ^ *(uint*)(lo + i)) * 0xFF51AFD7ED558CCDUL;
             h = (h ^ *(uint*)(hi + i)) * 0xC4CEB9FE1A85EC53UL;
         }
-        return (uint)(h ^ (h >> 29));
+        h ^= h >> 33;
+        return (uint)(((h >> 32) * _slots) >> 32);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint HomeOf(FlowEntry* e) =>
+        Home(e->Lo, e->Hi, (e->Flags & FlowEntry.V6) != 0 ? 16 : 4, (uint)e->LoPort << 16 | e->HiPort, e->Proto, e->Zone);
 
     /// <summary>Finds (or, with <paramref name="create"/>, inserts) the flow of a classifier key
     /// (<see cref="AclKey"/> layout) in <paramref name="zone"/>. Returns null if absent and not
     /// created (or the table is full: counted); <paramref name="fromLo"/> says which endpoint sent
-    /// this packet.</summary>
+    /// this packet. The pointer is good until the next <see cref="Sweep"/> or <see cref="Clear"/>
+    /// (a removal may move entries).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public FlowEntry* Lookup(byte* key, bool v6, byte zone, uint now, bool create, out bool fromLo, out bool created) =>
         Lookup(key, v6, zone, now, create, Bucket(key, v6, zone), out fromLo, out created);
 
-    /// <summary>The bucket a key falls in (what <see cref="Prefetch"/> and the bulk lookups take).</summary>
+    /// <summary>The home slot of a key (what <see cref="PrefetchBucket"/> and the bulk lookups take).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint Bucket(byte* key, bool v6, byte zone)
     {
@@ -186,28 +190,19 @@ public sealed unsafe class FlowTable : IDisposable
         bool fromLo = SrcIsLo(src, dst, n, sport, dport);
         byte* lo = fromLo ? src : dst, hi = fromLo ? dst : src;
         ushort loPort = fromLo ? sport : dport, hiPort = fromLo ? dport : sport;
-        return Hash(lo, hi, n, (uint)loPort << 16 | hiPort, proto, zone) & _mask;
+        return Home(lo, hi, n, (uint)loPort << 16 | hiPort, proto, zone);
     }
 
-    /// <summary>Starts loading a bucket's head (a burst hashes every key first and prefetches,
+    /// <summary>Starts loading a key's home slot (a burst hashes every key first and prefetches,
     /// so the table's cache misses overlap instead of following one another).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchBucket(uint bucket)
+    public void PrefetchBucket(uint slot)
     {
         if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_buckets + bucket);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_e + slot);
     }
 
-    /// <summary>Starts loading the first entry of a bucket's chain (after <see cref="PrefetchBucket"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchHead(uint bucket)
-    {
-        uint i = _buckets[bucket];
-        if (i != 0 && System.Runtime.Intrinsics.X86.Sse.IsSupported)
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_e + (i - 1));
-    }
-
-    /// <param name="bucket">the key's <see cref="Bucket"/></param>
+    /// <param name="bucket">the key's <see cref="Bucket"/> (its home slot)</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public FlowEntry* Lookup(byte* key, bool v6, byte zone, uint now, bool create, uint bucket, out bool fromLo, out bool created)
     {
@@ -225,44 +220,46 @@ public sealed unsafe class FlowTable : IDisposable
         fromLo = SrcIsLo(src, dst, n, sport, dport);
         byte* lo = fromLo ? src : dst, hi = fromLo ? dst : src;
         ushort loPort = fromLo ? sport : dport, hiPort = fromLo ? dport : sport;
-        uint b = bucket;
         byte fam = v6 ? FlowEntry.V6 : (byte)0;
         created = false;
-        for (uint i = _buckets[b]; i != 0;)
+        // The probe sequence ends at the first empty slot (removal keeps it so): the flow is
+        // in it, or absent. The table is never full of slots (at most two-thirds are used).
+        uint i = bucket;
+        FlowEntry* e;
+        while (true)
         {
-            FlowEntry* e = _e + (i - 1);
-            if (e->Proto == proto && e->Zone == zone && e->LoPort == loPort && e->HiPort == hiPort && (e->Flags & FlowEntry.V6) == fam
+            e = _e + i;
+            byte flags = e->Flags;
+            if ((flags & FlowEntry.Used) == 0)
+                break;
+            if (e->Proto == proto && e->Zone == zone && e->LoPort == loPort && e->HiPort == hiPort && (flags & FlowEntry.V6) == fam
                 && Same(e->Lo, lo, n) && Same(e->Hi, hi, n))
                 return e;
-            i = e->Next;
+            if (++i == _slots)
+                i = 0;
         }
         if (!create)
             return null;
-        if (_free == 0)
+        if (_count >= Capacity)
         {
             _full++;
             return null;
         }
-        uint idx = _free;
-        FlowEntry* f = _e + (idx - 1);
-        _free = f->Next;
-        Unsafe.InitBlockUnaligned(f, 0, (uint)sizeof(FlowEntry));
-        Unsafe.CopyBlockUnaligned(f->Lo, lo, (uint)n);
-        Unsafe.CopyBlockUnaligned(f->Hi, hi, (uint)n);
-        f->LoPort = loPort;
-        f->HiPort = hiPort;
-        f->Proto = proto;
-        f->Zone = zone;
-        f->Flags = (byte)(FlowEntry.Used | fam | (fromLo ? FlowEntry.OrigIsLo : 0));
-        f->State = FlowState.New;
-        f->First = f->Last = now;
-        f->Next = _buckets[b];
-        _buckets[b] = idx;
+        Unsafe.InitBlockUnaligned(e, 0, (uint)sizeof(FlowEntry));
+        Unsafe.CopyBlockUnaligned(e->Lo, lo, (uint)n);
+        Unsafe.CopyBlockUnaligned(e->Hi, hi, (uint)n);
+        e->LoPort = loPort;
+        e->HiPort = hiPort;
+        e->Proto = proto;
+        e->Zone = zone;
+        e->Flags = (byte)(FlowEntry.Used | fam | (fromLo ? FlowEntry.OrigIsLo : 0));
+        e->State = FlowState.New;
+        e->First = e->Last = now;
         _count++;
         _inserts++;
         _states[(int)FlowState.New]++;
         created = true;
-        return f;
+        return e;
     }
 
     /// <summary>Counts a packet on its flow and moves the state on: TCP by its flags (a reply
@@ -304,46 +301,59 @@ public sealed unsafe class FlowTable : IDisposable
         }
     }
 
-    /// <summary>Looks at up to <paramref name="budget"/> entries from where the last sweep
-    /// stopped and removes those idle past their state's timeout or in a zone no longer tracked;
-    /// returns how many it removed. Bounded work per call, so a worker's loop never stalls.</summary>
+    /// <summary>Looks at up to <paramref name="budget"/> slots from where the last sweep stopped
+    /// and removes flows idle past their state's timeout or in a zone no longer tracked; returns
+    /// how many it removed. Bounded work per call, so a worker's loop never stalls. A slot that
+    /// was emptied is looked at again: the removal may have moved a later flow into it.</summary>
     public int Sweep(uint now, int budget, FlowTimeouts t, bool[]? live = null)
     {
         int removed = 0;
         for (int k = 0; k < budget; k++)
         {
             uint i = _sweep;
-            _sweep = (_sweep + 1) & _mask;
             FlowEntry* e = _e + i;
-            if ((e->Flags & FlowEntry.Used) == 0)
-                continue;
-            uint idle = now - e->Last;
-            uint limit = e->State == FlowState.Closed ? Math.Min(10_000u, t.Of(e->Proto, e->State)) : t.Of(e->Proto, e->State);
-            if (idle > limit || (live is not null && !live[e->Zone]))
+            if ((e->Flags & FlowEntry.Used) != 0)
             {
-                Remove(i);
-                removed++;
+                uint idle = now - e->Last;
+                uint limit = e->State == FlowState.Closed ? Math.Min(10_000u, t.Of(e->Proto, e->State)) : t.Of(e->Proto, e->State);
+                if (idle > limit || (live is not null && !live[e->Zone]))
+                {
+                    Remove(i);
+                    removed++;
+                    continue;
+                }
             }
+            _sweep = i + 1 == _slots ? 0 : i + 1;
         }
         _expiries += removed;
         return removed;
     }
 
-    private void Remove(uint i)
+    /// <summary>Empties slot <paramref name="hole"/> and moves later flows of the probe run back
+    /// so that every flow stays reachable from its home slot without passing an empty one.</summary>
+    private void Remove(uint hole)
     {
-        FlowEntry* e = _e + i;
-        int n = (e->Flags & FlowEntry.V6) != 0 ? 16 : 4;
-        uint b = Hash(e->Lo, e->Hi, n, (uint)e->LoPort << 16 | e->HiPort, e->Proto, e->Zone) & _mask;
-        uint* link = _buckets + b;
-        while (*link != 0 && *link != i + 1)
-            link = &_e[*link - 1].Next;
-        if (*link == i + 1)
-            *link = e->Next;
+        FlowEntry* e = _e + hole;
         _states[(int)e->State]--;
-        e->Flags = 0;
-        e->Next = _free;
-        _free = i + 1;
         _count--;
+        uint j = hole;
+        while (true)
+        {
+            if (++j == _slots)
+                j = 0;
+            FlowEntry* c = _e + j;
+            if ((c->Flags & FlowEntry.Used) == 0)
+                break;
+            uint home = HomeOf(c);
+            // c may fill the hole unless its home lies cyclically in (hole, j]: then the
+            // hole is before its home and moving it there would hide it.
+            bool stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+            if (stays)
+                continue;
+            *(_e + hole) = *c;
+            hole = j;
+        }
+        (_e + hole)->Flags = 0;
     }
 
     public void Dispose()
@@ -351,9 +361,7 @@ public sealed unsafe class FlowTable : IDisposable
         if (_e != null)
         {
             NativeMemory.AlignedFree(_e);
-            NativeMemory.AlignedFree(_buckets);
             _e = null;
-            _buckets = null;
         }
     }
 }

@@ -45,10 +45,10 @@ public static unsafe class FlowTracker
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static uint Track(FlowTable t, AclScratch s, byte zone, void** pkts, uint n, uint now, FlowFullPolicy policy, void** drop, ref uint nDrop)
     {
-        // Three passes over the burst, so that the table's cache misses overlap: key and bucket
-        // of every packet (prefetching the bucket heads), then the first entries of the chains,
-        // then the lookups and updates. Key i is in slot i of the scratch (room for IPv6);
-        // Verdict[i] says what it is (0: not IP, 4 or 6) and Res6[i] holds its bucket.
+        // Two passes over the burst, so that the table's cache misses overlap: key and home slot
+        // of every packet (prefetching the slot's line), then the lookups and updates. Key i is
+        // in slot i of the scratch (room for IPv6); Verdict[i] says what it is (0: not IP, 4 or
+        // 6) and Res6[i] holds its home slot.
         byte* keys = s.Keys6;
         for (uint i = 0; i < n; i++)
         {
@@ -63,9 +63,6 @@ public static unsafe class FlowTracker
             s.Res6[i] = b;
             t.PrefetchBucket(b);
         }
-        for (uint i = 0; i < n; i++)
-            if (s.Verdict[i] != 0)
-                t.PrefetchHead(s.Res6[i]);
         uint kept = 0;
         for (uint i = 0; i < n; i++)
         {

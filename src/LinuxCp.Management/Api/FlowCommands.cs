@@ -136,7 +136,7 @@ public sealed class FlowCommands(RouterState state, Func<Classifier> features, i
             if (workers[wi].FlowTable is not { } t)
                 continue;
             uint now = workers[wi].FlowClockMs;
-            for (int i = 0; i < t.Capacity && list.Count < max; i++)
+            for (int i = 0; i < t.Slots && list.Count < max; i++)
             {
                 FlowEntry e = *t.At(i); // a copy: the worker may change the entry meanwhile
                 if ((e.Flags & FlowEntry.Used) == 0 || (only is not null && e.Zone != only.Id))
