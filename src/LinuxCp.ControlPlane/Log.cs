@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(1012, LogLevel.Information, "netlink ({Netns}): resync applied {Objects} objects, removed {Removed}, in {Seconds} s ({Rate} objects/s)")]
     public static partial void Resynced(ILogger log, string netns, long objects, int removed, double seconds, long rate);
 
+    [LoggerMessage(1038, LogLevel.Information, "netlink ({Netns}): the FIB's second copy took the resync's {Writes} writes in {Seconds} s")]
+    public static partial void SecondCopy(ILogger log, string netns, long writes, double seconds);
+
     [LoggerMessage(1016, LogLevel.Information, "netlink ({Netns}): dump in progress: {Objects} objects read and applied in {Seconds} s ({Rate}/s), {Fib} prefixes in the FIB")]
     public static partial void DumpProgress(ILogger log, string netns, long objects, double seconds, long rate, int fib);
 

@@ -471,6 +471,72 @@ public sealed class FibWriterTests : IDisposable
     }
 
     [Fact]
+    public void Staged_LoadUnpublishedUntilCommit_SecondCopyWrittenOnceByCatchUp()
+    {
+        Up(1);
+        _f.Set(0, P("192.0.2.0/24"), RouteSource.Kernel, Via(1, "10.0.0.1"));
+        _f.Commit();
+        int published = _pub.Published.Count;
+        long opsBefore = _b.Writes;
+
+        // A load in batches: each written into the standby copy alone, nothing published, the
+        // serving copy unchanged (the earlier route still there, the new ones not yet).
+        for (int batch = 0; batch < 3; batch++)
+        {
+            for (int i = 0; i < 10; i++)
+                _f.Set(0, P($"198.51.{batch * 10 + i}.0/24"), RouteSource.Kernel, Via(1, "10.0.0.1"));
+            Assert.True(_f.Stage(out int refused));
+            Assert.Equal(0, refused);
+        }
+        Assert.Equal(published, _pub.Published.Count);
+        Assert.Equal(0, Lookup("198.51.5.1"));
+        Assert.NotEqual(0, Lookup("192.0.2.1"));
+        Assert.Equal(30, _b.Writes - opsBefore); // one copy
+        Assert.Equal(30, _f.Pending);
+
+        // The last batch and the publish; the other copy is left for later.
+        _f.Set(0, P("198.51.30.0/24"), RouteSource.Kernel, Via(1, "10.0.0.1"));
+        CommitResult r = _f.Commit(deferSecondCopy: true);
+        Assert.Equal((31, false), (r.FibWrites, r.GraceTimedOut));
+        Assert.NotEqual(0, Lookup("198.51.5.1"));
+        Assert.NotEqual(0, Lookup("198.51.30.1"));
+        Assert.Equal(31, _b.Writes - opsBefore);
+        Assert.Empty(_f.CheckDataplane(0, false)); // the copy behind is not checked yet
+
+        Assert.True(_f.CatchUp());
+        Assert.Equal(62, _b.Writes - opsBefore); // the other copy, once
+        Assert.False(_f.CatchUp());
+        Assert.Empty(_f.CheckDataplane(0, false)); // both copies now
+        for (int i = 0; i <= 30; i++)
+            AssertCopiesAgree($"198.51.{i}.0/24");
+
+        // Business as usual after: a change lands in the copy that was behind, then in both.
+        _f.Set(0, P("198.51.5.0/24"), RouteSource.Kernel, null);
+        _f.Commit();
+        Assert.Equal(0, Lookup("198.51.5.1"));
+        AssertCopiesAgree("198.51.5.0/24");
+        Assert.Empty(_f.CheckDataplane(0, false));
+    }
+
+    [Fact]
+    public void Staged_ThenAnOrdinaryCommit_PublishesEverythingAndLevelsBothCopies()
+    {
+        Up(1);
+        for (int i = 0; i < 5; i++)
+            _f.Set(0, P($"203.0.{i}.0/24"), RouteSource.Kernel, Via(1, "10.0.0.1"));
+        Assert.True(_f.Stage(out _));
+        // Something else commits before the load ends (another namespace, a peer refresh):
+        // nothing new is dirty, yet the staged writes are published and both copies level.
+        CommitResult r = _f.Commit();
+        Assert.Equal(5, r.FibWrites);
+        Assert.NotEqual(0, Lookup("203.0.4.1"));
+        Assert.Equal(0, _f.Pending);
+        for (int i = 0; i < 5; i++)
+            AssertCopiesAgree($"203.0.{i}.0/24");
+        Assert.Empty(_f.CheckDataplane(0, false));
+    }
+
+    [Fact]
     public void CheckDataplane_FindsAPrefixMissingFromACopy()
     {
         Up(1);

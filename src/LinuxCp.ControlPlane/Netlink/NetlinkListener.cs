@@ -32,7 +32,7 @@ public sealed class NetlinkListener : IDisposable
 
     private readonly NamespaceSync _sync;
     private readonly object _lock;
-    private readonly Func<CommitResult> _commit;
+    private readonly Func<bool, CommitResult> _commit;
     private readonly NetlinkOptions _opt;
     private readonly ILogger _log;
     private readonly Thread _thread;
@@ -57,7 +57,7 @@ public sealed class NetlinkListener : IDisposable
     /// <summary>Objects of the dump in progress applied so far.</summary>
     public long SyncProgress;
 
-    public NetlinkListener(NamespaceSync sync, object routingLock, Func<CommitResult> commit, NetlinkOptions opt, ILogger log)
+    public NetlinkListener(NamespaceSync sync, object routingLock, Func<bool, CommitResult> commit, NetlinkOptions opt, ILogger log)
     {
         _sync = sync;
         _lock = routingLock;
@@ -178,10 +178,11 @@ public sealed class NetlinkListener : IDisposable
         }
     }
 
-    private void CommitLocked()
+    /// <param name="deferSecondCopy">see <see cref="FibWriter.Commit"/>: the end of a dump</param>
+    private void CommitLocked(bool deferSecondCopy = false)
     {
         _sync.Flush();
-        _commit();
+        _commit(deferSecondCopy);
         _sync.AfterCommit();
     }
 
@@ -219,13 +220,24 @@ public sealed class NetlinkListener : IDisposable
             lock (_lock)
             {
                 removed = _sync.EndSync();
-                CommitLocked();
+                CommitLocked(deferSecondCopy: true);
             }
         }
         finally
         {
             Syncing = false;
         }
+        // The dump is in the published copy and forwarding; the other copy gets it now.
+        var second = Stopwatch.StartNew();
+        long writes;
+        bool caughtUp;
+        lock (_lock)
+        {
+            writes = _sync.Fib.OwedWrites;
+            caughtUp = _sync.Fib.CatchUp();
+        }
+        if (caughtUp)
+            Log.SecondCopy(_log, _sync.Netns ?? "default", writes, Math.Round(second.Elapsed.TotalSeconds, 3));
         Interlocked.Increment(ref Resyncs);
         Interlocked.Exchange(ref LastResyncRemoved, removed);
         Interlocked.Exchange(ref LastResyncObjects, objects);
@@ -302,8 +314,10 @@ public sealed class NetlinkListener : IDisposable
                 Interlocked.Add(ref SyncProgress, _sync.Messages - before);
                 if (sinceCommit >= _opt.BatchEvents)
                 {
-                    // Adds and changes are safe to commit mid-dump; only the end-sync deletes.
-                    CommitLocked();
+                    // Adds and changes are safe to write mid-dump (only the end-sync deletes):
+                    // into the unpublished copy, published at the end (or by any commit before).
+                    _sync.Flush();
+                    _sync.Fib.Stage(out _);
                     sinceCommit = 0;
                 }
             }

@@ -159,6 +159,13 @@ public sealed unsafe class FlowTable : IDisposable
             h = (h ^ *(uint*)(lo + i)) * 0xFF51AFD7ED558CCDUL;
             h = (h ^ *(uint*)(hi + i)) * 0xC4CEB9FE1A85EC53UL;
         }
+        // A full 64-bit finaliser: traffic varies few bits of the key (one address's last
+        // bytes, one port), and without it such keys crowded into a fraction of the slots
+        // (65,536 sequential destinations: 15 probes a lookup instead of 2).
+        h ^= h >> 33;
+        h *= 0xFF51AFD7ED558CCDUL;
+        h ^= h >> 33;
+        h *= 0xC4CEB9FE1A85EC53UL;
         h ^= h >> 33;
         return (uint)(((h >> 32) * _slots) >> 32);
     }
@@ -166,6 +173,23 @@ public sealed unsafe class FlowTable : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint HomeOf(FlowEntry* e) =>
         Home(e->Lo, e->Hi, (e->Flags & FlowEntry.V6) != 0 ? 16 : 4, (uint)e->LoPort << 16 | e->HiPort, e->Proto, e->Zone);
+
+    /// <summary>The mean number of slots a lookup of a present flow reads (1: every flow in its
+    /// home slot). For tests and diagnostics; reads the whole table.</summary>
+    public double MeanProbeLength()
+    {
+        long flows = 0, probes = 0;
+        for (uint i = 0; i < _slots; i++)
+        {
+            FlowEntry* e = _e + i;
+            if ((e->Flags & FlowEntry.Used) == 0)
+                continue;
+            uint home = HomeOf(e);
+            probes += (i >= home ? i - home : i + _slots - home) + 1;
+            flows++;
+        }
+        return flows == 0 ? 0 : (double)probes / flows;
+    }
 
     /// <summary>Finds (or, with <paramref name="create"/>, inserts) the flow of a classifier key
     /// (<see cref="AclKey"/> layout) in <paramref name="zone"/>. Returns null if absent and not

@@ -143,6 +143,8 @@ public sealed unsafe class FibWriter : IDisposable
     private int _opCount;
     private int _active;
     private bool _graceOwed;
+    private bool _gracePassed; // with _graceOwed: only the other copy's writes are owed
+    private bool _staged;      // _ops holds staged writes, in the standby copy and not published
 
     /// <summary>How long a commit waits for the workers' grace period.</summary>
     public TimeSpan GraceTimeout { get; init; } = DefaultGraceTimeout;
@@ -506,10 +508,52 @@ public sealed unsafe class FibWriter : IDisposable
     // ---- commit --------------------------------------------------------------------------------
 
     /// <summary>Changes accepted and not yet in the dataplane (prefixes, adjacencies, group rewrites).</summary>
-    public int Pending => _dirty.Count + _adj.DirtyCount + (_graceOwed ? _opCount + _groups.PendingRewrites : _groups.PendingRewrites);
+    public int Pending => _dirty.Count + _adj.DirtyCount + (_graceOwed || _staged ? _opCount + _groups.PendingRewrites : _groups.PendingRewrites);
+
+    /// <summary>Writes the changes so far into the standby copy only, unpublished, and keeps
+    /// them for the next <see cref="Commit"/> (which publishes them with its own). For a large
+    /// load (the start-up dump): the published copy keeps serving meanwhile, no grace period is
+    /// waited for per batch, and the other copy gets the writes once, after the last commit
+    /// (<see cref="CatchUp"/>). Returns the refusals; false if a commit's second copy is still
+    /// owed and its grace period has not passed (the changes then stay pending).</summary>
+    public bool Stage(out int refused)
+    {
+        refused = 0;
+        if (_graceOwed && !SettleBehind())
+        {
+            GraceTimeouts++;
+            return false;
+        }
+        RepairDegraded();
+        refused = ApplyDirty(_active ^ 1);
+        _staged |= _opCount != 0;
+        return true;
+    }
+
+    /// <summary>Writes the other copy still owes (a deferred or timed-out commit's).</summary>
+    public int OwedWrites => _graceOwed ? _opCount : 0;
+
+    /// <summary>Brings the unpublished copy level now if a commit left that for later
+    /// (<c>Commit(deferSecondCopy: true)</c>); then grows full tables and retries refused
+    /// prefixes as a commit does. Returns whether there was anything to do.</summary>
+    public bool CatchUp()
+    {
+        if (!_graceOwed || !_gracePassed)
+            return false;
+        SettleBehind();
+        if (_ops.Length > BatchCapacity)
+            _ops = new Op[BatchCapacity]; // a start-up load's log: not kept for the process's life
+        GrowFullTables();
+        if (RetryRefused())
+            Commit();
+        return true;
+    }
 
     /// <summary>Applies every change since the last commit as one transaction; see the class summary.</summary>
-    public CommitResult Commit()
+    /// <param name="deferSecondCopy">publish and wait for the grace period, but leave the other
+    /// copy's writes to <see cref="CatchUp"/> or the next commit (after a large load, so that
+    /// the load's end is not delayed by writing it a second time)</param>
+    public CommitResult Commit(bool deferSecondCopy = false)
     {
         if (_graceOwed && !SettleBehind())
         {
@@ -518,7 +562,7 @@ public sealed unsafe class FibWriter : IDisposable
         }
         FreeDeferredInstances();
         RepairDegraded();
-        if (_dirty.Count == 0 && _adj.DirtyCount == 0 && _groups.PendingRewrites == 0 && _groups.PendingFree == 0 && _adj.PendingFree == 0)
+        if (_dirty.Count == 0 && _opCount == 0 && _adj.DirtyCount == 0 && _groups.PendingRewrites == 0 && _groups.PendingFree == 0 && _adj.PendingFree == 0)
             return new CommitResult(0, 0, 0, 0, false, false, 0);
 
         int standby = _active ^ 1;
@@ -532,6 +576,7 @@ public sealed unsafe class FibWriter : IDisposable
             _active = standby;
             _pub.Publish(Snapshot(standby));
         }
+        _staged = false;
         int writes = _opCount;
         Commits++;
         FibOps += writes;
@@ -543,6 +588,13 @@ public sealed unsafe class FibWriter : IDisposable
             GraceTimeouts++;
             Warn?.Invoke($"FIB: a worker missed the grace period ({GraceTimeout.TotalMilliseconds} ms): the commit's second copy and freed ids are deferred");
             return new CommitResult(writes, groupRewrites, pathRewrites, refused, true, false, Pending);
+        }
+        if (deferSecondCopy && publish)
+        {
+            // The other copy is no longer read (the grace period passed): it is written when
+            // CatchUp or the next commit settles it.
+            _graceOwed = _gracePassed = true;
+            return new CommitResult(writes, groupRewrites, pathRewrites, refused, false, false, Pending);
         }
         if (publish)
             ReplayOps(standby ^ 1);
@@ -565,8 +617,9 @@ public sealed unsafe class FibWriter : IDisposable
     /// the other copy gets the same writes and freed ids become reusable.</summary>
     private bool SettleBehind()
     {
-        if (!_pub.WaitGracePeriod(GraceTimeout))
+        if (!_gracePassed && !_pub.WaitGracePeriod(GraceTimeout))
             return false;
+        _gracePassed = false;
         ReplayOps(_active ^ 1);
         _groups.WriteRewrites(_active ^ 1);
         _groups.ClearRewrites();

@@ -275,9 +275,12 @@ public sealed unsafe partial class Worker
         Volatile.Write(ref ctx.Iterations, iter);
     }
 
-    /// <summary>Entries of the flow table one loop iteration looks at for expiry: a full pass
-    /// over a million flows takes about 32,000 iterations, and no iteration does much.</summary>
-    private const int SweepPerIteration = 32;
+    /// <summary>The expiry sweep's pace: one pass over the table's slots a second, whatever the
+    /// loop's rate (a busy loop looks at a few slots an iteration, an idle one at more), and no
+    /// iteration looks at more than <see cref="SweepMaxPerIteration"/>. A fixed count per
+    /// iteration made a busy worker pass over a million-flow table many times a second, reading
+    /// 100 MB/s of table for nothing.</summary>
+    private const int SweepPassMs = 1000, SweepMaxPerIteration = 256;
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void Flows(WorkerContext ctx, FlowTable flows, long tsc)
@@ -289,8 +292,20 @@ public sealed unsafe partial class Worker
             Volatile.Write(ref ctx.FlowClearRequested, 0);
             return;
         }
+        // Credit in slot-cycles: the cycles since the last iteration times the slots, of which
+        // a pass's cycles buy one slot; what is left over carries to the next iteration.
+        long pass = ctx.TscPerMs * SweepPassMs;
+        long dt = tsc - ctx.SweepLastTsc;
+        ctx.SweepLastTsc = tsc;
+        if (dt < 0 || dt > pass)
+            dt = pass;
+        long credit = ctx.SweepCredit + dt * flows.Slots;
+        long budget = Math.Min(credit / pass, SweepMaxPerIteration);
+        ctx.SweepCredit = Math.Min(credit - budget * pass, pass * SweepMaxPerIteration);
+        if (budget == 0)
+            return;
         FlowSettings s = _dp.CurrentFeatures.Flows;
-        flows.Sweep(ctx.NowMs, SweepPerIteration, s.Timeouts, s.Live);
+        flows.Sweep(ctx.NowMs, (int)budget, s.Timeouts, s.Live);
     }
 
     /// <summary>Counts a call of a path; on sampled iterations also charges it the cycles since

@@ -94,6 +94,8 @@ public sealed unsafe class WorkerContext : IDisposable
     internal long FlowEpochTsc;
     internal long TscPerMs = 1;
     internal int FlowClearRequested;
+    /// <summary>The expiry sweep's pacing (Worker.Flows): when it last ran, and its credit.</summary>
+    internal long SweepLastTsc, SweepCredit;
 
     public Features.FlowTable? FlowTable => Volatile.Read(ref Flows);
 
