@@ -5,6 +5,7 @@
 # while nothing else runs. Reports the worker's longest loop gap during the sweep next to the
 # longest gap a bare C loop (perf/native/gapfloor.c) sees on the same CPU for as long.
 #   perf/scripts/flow-sweep.sh [flows, default 1048576] [seconds, default 10]
+# CONTROL=1: no expiry, the same polling for CONTROL_SECS; LCPD_ARGS: extra lcpd options.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 FLOWS=${1:-1048576}
@@ -41,13 +42,14 @@ echo "flows: $n of $FLOWS ($(ctl --json show flow summary | python3 -c 'import j
 echo "lcpd memory: $(grep -E '^(Rss|AnonHugePages)' /proc/$pid/smaps_rollup | tr -s ' ' | tr '\n' ' ')"
 sleep 1
 ctl clear runtime >/dev/null
-# CONTROL=1: the same window without the expiry (the flows stay): lcpd's own gaps without a sweep.
+# CONTROL=1: the same window without the expiry (the flows stay), polled the same way for
+# CONTROL_SECS (default 2.5, about as long as an expiry takes): lcpd's own gaps without a sweep.
 [ "${CONTROL:-0}" = 1 ] || ctl set flow timeouts udp 1 >/dev/null
+polls=$(python3 -c "print(int(${CONTROL_SECS:-2.5} * 10))")
 t0=$(date +%s.%N)
-[ "${CONTROL:-0}" = 1 ] && sleep 0.2
-for _ in $(seq $((SECS * 10))); do
-    [ "${CONTROL:-0}" = 1 ] && break
+for i in $(seq $((SECS * 10))); do
     n=$(ctl --json show flow summary | python3 -c 'import json,sys; print(json.load(sys.stdin)["flows"])')
+    [ "${CONTROL:-0}" = 1 ] && [ "$i" -ge "$polls" ] && break
     [ "$n" = 0 ] && break
     sleep 0.1
 done
