@@ -209,7 +209,7 @@ public sealed class RoutingService : IDisposable
         };
         lock (Lock)
             sync.SetMirrors(MirrorsOf(ns));
-        var l = new NetlinkListener(sync, Lock, d => CommitLocked(d), _opt, _logs.CreateLogger<NetlinkListener>());
+        var l = new NetlinkListener(sync, Lock, CommitLocked, _opt, _logs.CreateLogger<NetlinkListener>());
         _listeners[Key(ns)] = (l, sync, DpdkSharp.Netns.Inode(ns));
         l.Start();
     }
@@ -233,9 +233,7 @@ public sealed class RoutingService : IDisposable
             .Select(p => new MirrorInfo(p.HostIfIndex, p.HostIf, p.Phy.Id, p.Tun, p.Phy.Mac, p.Table));
 
     /// <summary>Commits the FIB (under the routing lock) and reports what an operator must hear of.</summary>
-    private CommitResult CommitLocked() => CommitLocked(false);
-
-    private CommitResult CommitLocked(bool deferSecondCopy)
+    private CommitResult CommitLocked(bool deferSecondCopy = false)
     {
         CommitResult r = _fib.Commit(deferSecondCopy);
         if (r.Refused != 0 && _fib.RefusedPrefixes != 0)

@@ -596,12 +596,7 @@ public sealed unsafe class FibWriter : IDisposable
             _graceOwed = _gracePassed = true;
             return new CommitResult(writes, groupRewrites, pathRewrites, refused, false, false, Pending);
         }
-        if (publish)
-            ReplayOps(standby ^ 1);
-        _groups.WriteRewrites(standby ^ 1);
-        _groups.ClearRewrites();
-        _opCount = 0;
-        Reclaim();
+        LevelCopy(standby ^ 1); // (nothing to replay when nothing was published)
         GrowFullTables();
         if (RetryRefused())
         {
@@ -620,13 +615,20 @@ public sealed unsafe class FibWriter : IDisposable
         if (!_gracePassed && !_pub.WaitGracePeriod(GraceTimeout))
             return false;
         _gracePassed = false;
-        ReplayOps(_active ^ 1);
-        _groups.WriteRewrites(_active ^ 1);
+        LevelCopy(_active ^ 1);
+        _graceOwed = false;
+        return true;
+    }
+
+    /// <summary>Once no worker reads <paramref name="copy"/>: it gets the settled writes and
+    /// group rewrites, and the ids the transaction freed become reusable.</summary>
+    private void LevelCopy(int copy)
+    {
+        ReplayOps(copy);
+        _groups.WriteRewrites(copy);
         _groups.ClearRewrites();
         _opCount = 0;
         Reclaim();
-        _graceOwed = false;
-        return true;
     }
 
     private void Reclaim()
