@@ -157,8 +157,10 @@ int main(int argc, char **argv)
     uint32_t flows = 1024, drain_ms = 1000;
     const char *go = NULL;
     struct rte_ether_addr dut;
-    int have_mac = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    int have_mac = 0, linger = 0;
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--linger")) { linger = 1; i--; continue; }
+        if (i + 1 >= argc) { fprintf(stderr, "soakgen: %s needs a value\n", argv[i]); return 2; }
         if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--probe")) probe_s = atof(argv[i + 1]);
@@ -235,6 +237,20 @@ int main(int argc, char **argv)
            " offered_pps=%.0f returned_pps=%.0f\n",
            r.tx, r.txfail, r.rx, (int64_t)(r.tx - r.rx), r.other, r.skipped, r.offered_pps, r.rx / r.secs);
     fflush(stdout);
+    /* --linger: the ports stay connected (what arrives is freed) until SIGTERM, so that the DUT
+     * is stopped first. DPDK 22.11's memif PMD unmaps a client's rings when its peer goes away
+     * without waiting for the client's lcores to leave rx/tx: a DUT polling at that moment
+     * crashes (docs/troubleshooting.md). */
+    while (linger && !stop) {
+        struct rte_mbuf *pkts[BURST];
+        uint16_t got = 0;
+        for (uint16_t p = 0; p < 2; p++) {
+            uint16_t k = rte_eth_rx_burst(p, 0, pkts, BURST);
+            rte_pktmbuf_free_bulk(pkts, k);
+            got += k;
+        }
+        if (got == 0) rte_delay_us_sleep(1000);
+    }
     for (uint16_t p = 0; p < 2; p++) { rte_eth_dev_stop(p); rte_eth_dev_close(p); }
     free(tmpl);
     rte_eal_cleanup();

@@ -31,6 +31,8 @@ HP=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 hp_restore=
 cleanup() {
     set +e
+    # lcpd first: the generator's memif servers must outlive its clients (see soakgen --linger).
+    [ -n "${lcpd:-}" ] && kill -TERM "$lcpd" 2>/dev/null && wait "$lcpd" 2>/dev/null
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
     ip netns del "$NS" 2>/dev/null
@@ -70,7 +72,7 @@ if [ -n "${RATE_PPS:-}" ]; then RATEARG=(--rate "$RATE_PPS"); else RATEARG=(--pr
 # The generator sleeps between bursts; its priority keeps it on time while the churn runs.
 nice -n -15 "$GEN" --lcores 0@1 --no-pci --no-huge -m 256 --no-telemetry --file-prefix "soakgen$ID" --log-level 4 \
     --vdev "$(memif 0 server ",mac=$GEN_MAC0")" --vdev "$(memif 1 server ",mac=$GEN_MAC1")" -- \
-    "${RATEARG[@]}" --seconds "$SECONDS_SOAK" --dut-mac "$DUT_MAC" --flows 1024 --go "$RUN/go" >"$OUT.gen" 2>"$RUN/gen.err" &
+    "${RATEARG[@]}" --seconds "$SECONDS_SOAK" --dut-mac "$DUT_MAC" --flows 1024 --go "$RUN/go" --linger >"$OUT.gen" 2>"$RUN/gen.err" &
 pids+=($!); gen=$!
 # lcpd: main lcore (control plane) on CPU 1, worker on CPU 0.
 # The memif client sets the rings' size: 4096 descriptors, as a NIC's RX ring would be configured.
@@ -123,7 +125,8 @@ while kill -0 "$gen" 2>/dev/null && [ "$(date +%s)" -lt "$t_end" ]; do
     fi
     sleep 1
 done
-wait "$gen" || true
+# The generator reports its counters and stays connected (--linger) until the cleanup.
+for _ in $(seq 600); do grep -q '^done' "$OUT.gen" 2>/dev/null && break; kill -0 "$gen" 2>/dev/null || break; sleep 0.1; done
 # Stop the churn and the poller; let the control plane settle, then the end-of-run checks.
 for p in "${pids[@]:2}"; do kill -TERM "$p" 2>/dev/null; done
 sleep 3

@@ -203,12 +203,16 @@ public sealed partial class LcpdProcess : IDisposable
             File.WriteAllText(Path.Combine(dir, $"lcpd-{_p.Id}.log"), Output);
         _p.Dispose();
         Repo.CleanEalRuntime(_eal);
-        try
+        // lcpd removes its sockets when it stops; one killed (restart tests) leaves them.
+        foreach (string path in new[] { Socket, Socket + ".http", Socket + ".grpc" })
         {
-            File.Delete(Socket);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 }
