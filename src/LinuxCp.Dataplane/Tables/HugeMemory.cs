@@ -28,15 +28,18 @@ public static unsafe class HugeMemory
             _ = madvise(p, bytes, MadvHugepage);
     }
 
-    /// <summary>A block of at least <paramref name="bytes"/> zero bytes; <paramref name="mapped"/>
-    /// is what <see cref="Free"/> needs back. Large blocks come straight from the kernel, so
-    /// their pages are zeroed (and count in the RSS) only when first touched.</summary>
+    /// <summary>A block of at least <paramref name="bytes"/> zero bytes, on a cache-line boundary
+    /// at least; <paramref name="mapped"/> is what <see cref="Free"/> needs back. Large blocks
+    /// come straight from the kernel, so their pages are zeroed (and count in the RSS) only when
+    /// first touched.</summary>
     public static void* AllocZeroed(nuint bytes, out nuint mapped)
     {
         if (bytes < HugePage || !OperatingSystem.IsLinux())
         {
             mapped = 0;
-            return NativeMemory.AllocZeroed(bytes);
+            void* small = NativeMemory.AlignedAlloc(bytes, 64);
+            NativeMemory.Clear(small, bytes);
+            return small;
         }
         nuint rounded = (bytes + HugePage - 1) & ~(HugePage - 1);
         // Over-map by one huge page, then give back the head and tail around a 2 MiB-aligned block.
@@ -59,7 +62,7 @@ public static unsafe class HugeMemory
         if (p == null)
             return;
         if (mapped == 0)
-            NativeMemory.Free(p);
+            NativeMemory.AlignedFree(p);
         else
             _ = munmap(p, mapped);
     }
