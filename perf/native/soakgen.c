@@ -240,7 +240,7 @@ int main(int argc, char **argv)
     /* --linger: the ports stay connected (what arrives is freed) until SIGTERM, so that the DUT
      * is stopped first. DPDK 22.11's memif PMD unmaps a client's rings when its peer goes away
      * without waiting for the client's lcores to leave rx/tx: a DUT polling at that moment
-     * crashes (docs/troubleshooting.md). */
+     * crashes (docs/deployment.md, memif ports). */
     while (linger && !stop) {
         struct rte_mbuf *pkts[BURST];
         uint16_t got = 0;
