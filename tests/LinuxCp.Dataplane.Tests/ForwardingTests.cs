@@ -24,17 +24,6 @@ public unsafe class ForwardingTests : IDisposable
         return Ether(PortMac, 0x0800, ip);
     }
 
-    private static ushort Checksum(ReadOnlySpan<byte> hdr)
-    {
-        uint sum = 0;
-        for (int i = 0; i < hdr.Length; i += 2)
-            if (i != 10)
-                sum += BinaryPrimitives.ReadUInt16BigEndian(hdr[i..]);
-        while (sum > 0xFFFF)
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        return (ushort)~sum;
-    }
-
     private void Route(int group, ulong dstMac, ushort port, ushort mtu)
     {
         _t.Groups[group].Kind = GroupKind.Forward;

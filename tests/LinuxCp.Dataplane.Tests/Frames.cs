@@ -42,4 +42,16 @@ internal static class Frames
     }
 
     public static byte[] Arp() => new byte[28];
+
+    /// <summary>The IPv4 header checksum of <paramref name="hdr"/> (its checksum field skipped).</summary>
+    public static ushort Checksum(ReadOnlySpan<byte> hdr)
+    {
+        uint sum = 0;
+        for (int i = 0; i < hdr.Length; i += 2)
+            if (i != 10)
+                sum += BinaryPrimitives.ReadUInt16BigEndian(hdr[i..]);
+        while (sum > 0xFFFF)
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        return (ushort)~sum;
+    }
 }

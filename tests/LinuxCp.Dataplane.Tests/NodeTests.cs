@@ -42,16 +42,8 @@ public sealed class NodeTests(EalFixture eal)
         return f;
     }
 
-    private static void SetChecksum(byte[] f)
-    {
-        f[24] = f[25] = 0;
-        uint sum = 0;
-        for (int i = 14; i < 34; i += 2)
-            sum += BinaryPrimitives.ReadUInt16BigEndian(f.AsSpan(i));
-        while (sum > 0xffff)
-            sum = (sum & 0xffff) + (sum >> 16);
-        BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(24), (ushort)~sum);
-    }
+    private static void SetChecksum(byte[] f) =>
+        BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(24), Checksum(f.AsSpan(14, 20)));
 
     private static byte[] Ip6Frame()
     {
