@@ -127,6 +127,42 @@ namespace LinuxCp.Daemon
         /// threads (JIT tier-up, finalizer, signal handling, console logging) start before EAL
         /// pins the main thread and would otherwise run on, and stall, a worker's CPU. Repeated,
         /// so threads the runtime starts later are caught too.</summary>
+        /// <summary>The start-up dump (<see cref="RoutingService.Start"/>) on its own thread, so
+        /// that the API, REST and the host are built meanwhile. The workers do not run yet, so
+        /// their CPUs are free: the dump may run there too, and a helper writes the FIB's second
+        /// copy there (the pinner puts control threads back once the workers run).</summary>
+        private sealed class StartupDump : IDisposable
+        {
+            private readonly Thread _thread;
+            private System.Runtime.ExceptionServices.ExceptionDispatchInfo? _failed;
+
+            public StartupDump(RoutingService routing, ulong workerCpus)
+            {
+                _thread = new Thread(() =>
+                {
+                    try
+                    {
+                        Eal.SetControlAffinity(0);
+                        routing.Start(() => Eal.SetControlAffinity(~workerCpus));
+                    }
+                    catch (Exception e)
+                    {
+                        _failed = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+                    }
+                }) { Name = "lcp-startup-dump" };
+                _thread.Start();
+            }
+
+            /// <summary>Waits for the dump; its failure is rethrown here.</summary>
+            public void Finish()
+            {
+                _thread.Join();
+                _failed?.Throw();
+            }
+
+            public void Dispose() => _thread.Join();
+        }
+
         private static void PinControlThreads(DataplaneEngine engine, ulong workerCpus)
         {
             var workers = engine.Workers;
@@ -202,6 +238,7 @@ namespace LinuxCp.Daemon
                 FibWriter? fib = null;
                 RoutingService? routing = null;
                 LinkSync? linkSync = null;
+                StartupDump? startup = null;
                 try
                 {
                     if (opt.Fib)
@@ -231,7 +268,7 @@ namespace LinuxCp.Daemon
                     if (fib is not null)
                     {
                         routing = new RoutingService(fib, pairs, new NetlinkOptions { ReceiveBuffer = (int)opt.NetlinkReceiveBuffer, BatchEvents = (int)opt.NetlinkBatch }, logs);
-                        routing.Start();
+                        startup = new StartupDump(routing, workerCpus);
                     }
                     if (opt.LinkSync || opt.Bonds.Count != 0)
                     {
@@ -241,12 +278,12 @@ namespace LinuxCp.Daemon
                             SyncCarrier = opt.LinkSync,
                             OnTick = opt.Bonds.Count == 0 ? null : () => pairs.SyncBondMembers(),
                         };
-                        linkSync.Start();
                     }
-                    return Serve(opt, logs, log, engine, pairs, pool, workerCpus, routing, linkSync);
+                    return Serve(opt, logs, log, engine, pairs, pool, workerCpus, routing, linkSync, startup);
                 }
                 finally
                 {
+                    startup?.Dispose();
                     linkSync?.Dispose();
                     routing?.Dispose();
                     fib?.Dispose();
@@ -265,7 +302,7 @@ namespace LinuxCp.Daemon
         private static int Dpdk_SocketId() => (int)DpdkSharp.Native.Dpdk.rte_socket_id();
 
         private static int Serve(LaunchOptions opt, ILoggerFactory logs, ILogger log, DataplaneEngine engine,
-            PairManager pairs, Mempool pool, ulong workerCpus, RoutingService? routing, LinkSync? linkSync)
+            PairManager pairs, Mempool pool, ulong workerCpus, RoutingService? routing, LinkSync? linkSync, StartupDump? startup)
         {
             string version = typeof(Lcpd).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
             var state = new RouterState(engine, pairs, pool, version, DpdkVersion(), routing, opt.DebugCommands) { LinkSync = opt.LinkSync ? linkSync : null };
@@ -296,7 +333,6 @@ namespace LinuxCp.Daemon
                 handlers.Config!.Etcd = etcd;
             }
             var api = new ApiServer(handlers, opt.ApiSocket, logs.CreateLogger<ApiServer>()) { Group = opt.ApiSocketGroup };
-            api.Bind();
             builder.Services.AddHostedService(_ => api);
             using IHost host = builder.Build();
 
@@ -314,6 +350,13 @@ namespace LinuxCp.Daemon
                 File.Delete(opt.ApiSocket + ".grpc");
                 rest = RestApi.Build(handlers, restSocket, opt.Http, logs, opt.HttpSecurity,
                     opt.ConfigLayer ? opt.ApiSocket + ".grpc" : null, opt.ConfigLayer ? opt.Grpc : null);
+            }
+            // Everything above was built while the start-up dump ran. The API and REST listen once
+            // it is in (answering means running, as scripts and supervisors expect).
+            startup?.Finish();
+            api.Bind();
+            if (rest is not null)
+            {
                 rest.StartAsync().GetAwaiter().GetResult();
                 if (restSocket is not null)
                 {
@@ -334,13 +377,15 @@ namespace LinuxCp.Daemon
             });
             lifetime.ApplicationStopping.Register(engine.Stop);
             host.Start();
+            linkSync?.Start();
             Log.Started(log, engine.WorkerCount, string.Join(",", engine.Workers.Select(w => w.Lcore)), pairs.Pairs().Count);
             Volatile.Write(ref s_stop, lifetime.StopApplication);
             if (Volatile.Read(ref s_stopAsked) != 0)
                 lifetime.StopApplication(); // a signal came during start-up (the workers see the stop at once)
 
             engine.LaunchWorkers();
-            using var pinner = new Timer(_ => PinControlThreads(engine, workerCpus), null, 500, 5000);
+            // soon after the launch: threads made during start-up may run anywhere until then
+            using var pinner = new Timer(_ => PinControlThreads(engine, workerCpus), null, 50, 5000);
             var resources = new LinuxCp.Management.Observe.ResourceWatch(
                 () => pairs.AllPorts().Select(p => new LinuxCp.Management.Observe.ResourceWatch.PortSample(p.Name, EthPort.Stats(p.Id).rx_nombuf)),
                 () => new LinuxCp.Management.Observe.ResourceWatch.PoolSample(pool.Name, pool.Size, pool.Available),

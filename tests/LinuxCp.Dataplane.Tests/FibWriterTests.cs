@@ -519,6 +519,78 @@ public sealed class FibWriterTests : IDisposable
     }
 
     [Fact]
+    public void ShadowLoad_HelperWritesTheOtherCopyOnce_BothCopiesLevelAfterCatchUp()
+    {
+        Up(1);
+        int helper = 0;
+        _f.BeginShadowLoads(() => helper = Environment.CurrentManagedThreadId);
+        long before = _b.Writes;
+        // A start-up load in batches, with a delete and a change among them (ops of every kind).
+        for (int batch = 0; batch < 4; batch++)
+        {
+            for (int i = 0; i < 200; i++)
+                _f.Set(0, P($"10.{batch}.{i}.0/24"), RouteSource.Kernel, Via(1, "10.255.0.1"));
+            _f.Set(0, P($"2001:db8:{batch}::/48"), RouteSource.Kernel, Via(1, "fe80::1"));
+            if (batch == 2)
+            {
+                _f.Set(0, P("10.0.7.0/24"), RouteSource.Kernel, null);
+                _f.Set(0, P("10.1.9.0/24"), RouteSource.Kernel, RouteTarget.BlackholeTarget);
+            }
+            Assert.True(_f.Stage(out int refused));
+            Assert.Equal(0, refused);
+        }
+        _f.Set(0, P("10.9.0.0/16"), RouteSource.Kernel, Via(1, "10.255.0.1"));
+        Assert.False(_f.Commit(deferSecondCopy: true).GraceTimedOut);
+        Assert.True(_f.CatchUp());
+        _f.EndShadowLoads();
+
+        Assert.NotEqual(0, helper);
+        Assert.NotEqual(Environment.CurrentManagedThreadId, helper);
+        // 804 adds, one delete and one change in the first copy (807 writes); the other copy
+        // the same, from the helper and the last batch's replay: each write made once per copy.
+        Assert.Equal(2 * 807, _b.Writes - before);
+        Assert.Empty(_f.CheckDataplane(0, false));
+        Assert.Empty(_f.CheckDataplane(0, true));
+        foreach (string p in new[] { "10.0.7.0/24", "10.1.9.0/24", "10.3.199.0/24", "10.9.0.0/16", "2001:db8:3::/48" })
+            AssertCopiesAgree(p);
+        Assert.Equal(0, Lookup("10.0.7.1"));
+        Assert.Equal(GroupKind.Blackhole, KindAt("10.1.9.1"));
+
+        // After the load: commits write both copies themselves.
+        _f.Set(0, P("10.2.2.0/24"), RouteSource.Kernel, null);
+        long mid = _b.Writes;
+        _f.Commit();
+        Assert.Equal(2, _b.Writes - mid);
+        AssertCopiesAgree("10.2.2.0/24");
+    }
+
+    [Fact]
+    public void ShadowLoad_AnOrdinaryCommitMidLoad_LevelsTheCopiesWithoutWritingTwice()
+    {
+        Up(1);
+        _f.BeginShadowLoads();
+        long before = _b.Writes;
+        for (int i = 0; i < 100; i++)
+            _f.Set(0, P($"203.0.{i}.0/24"), RouteSource.Kernel, Via(1, "10.0.0.1"));
+        Assert.True(_f.Stage(out _));
+        // Another namespace commits before the load ends: the staged writes are published and
+        // the copy the helper was writing is levelled (its part not written again).
+        _f.Set(0, P("198.51.100.0/24"), RouteSource.Kernel, Via(1, "10.0.0.1"));
+        Assert.Equal(101, _f.Commit().FibWrites);
+        Assert.Equal(202, _b.Writes - before);
+        // The load goes on, now staging into the other copy, the helper writing the first.
+        for (int i = 100; i < 150; i++)
+            _f.Set(0, P($"203.0.{i}.0/24"), RouteSource.Kernel, Via(1, "10.0.0.1"));
+        Assert.True(_f.Stage(out _));
+        _f.Commit();
+        _f.EndShadowLoads();
+        Assert.Equal(302, _b.Writes - before);
+        Assert.Empty(_f.CheckDataplane(0, false));
+        foreach (string p in new[] { "203.0.0.0/24", "203.0.149.0/24", "198.51.100.0/24" })
+            AssertCopiesAgree(p);
+    }
+
+    [Fact]
     public void Staged_ThenAnOrdinaryCommit_PublishesEverythingAndLevelsBothCopies()
     {
         Up(1);

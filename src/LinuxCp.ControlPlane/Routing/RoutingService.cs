@@ -20,7 +20,10 @@ public sealed class RoutingService : IDisposable
     private readonly SyncOptions _syncOpt;
     private readonly ILoggerFactory _logs;
     private readonly ILogger _log;
-    private readonly Dictionary<string, (NetlinkListener Listener, NamespaceSync Sync, ulong Inode)> _listeners = [];
+    // Concurrent: the API reads it while pair events and the namespace timer change it.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (NetlinkListener Listener, NamespaceSync Sync, ulong Inode)> _listeners = new();
+    // Serialises Start with pair events, which add and remove listeners (taken before any other lock).
+    private readonly object _listenersGate = new();
     private readonly Dictionary<string, uint> _domains = [];
     // Pair work that netlink events ask for (mark a pair down, move a port to a table) runs on
     // a thread of its own: pair events come back into the namespace models, which must not be
@@ -99,11 +102,30 @@ public sealed class RoutingService : IDisposable
         Log.FibWarning(_log, message);
     }
 
-    public void Start()
+    /// <param name="idleCpuHelper">Before the workers run: the start-up dumps' second FIB copy is
+    /// written by a helper thread alongside (see <see cref="FibWriter.BeginShadowLoads"/>), which
+    /// runs this first (to move to a CPU the workers will use but do not yet); null: no helper.</param>
+    public void Start(Action? idleCpuHelper = null)
     {
-        _started = true;
-        foreach (Pair p in _pairs.Pairs())
-            EnsureListener(p.Netns);
+        lock (_listenersGate)
+        {
+            _started = true;
+            if (idleCpuHelper is not null)
+            {
+                lock (Lock)
+                    _fib.BeginShadowLoads(idleCpuHelper);
+            }
+            try
+            {
+                foreach (Pair p in _pairs.Pairs())
+                    EnsureListener(p.Netns);
+            }
+            finally
+            {
+                lock (Lock)
+                    _fib.EndShadowLoads();
+            }
+        }
         UpdatePeerTimer();
         _nsTimer = new Timer(_ => CheckNamespaces(), null, NamespacePollMs, NamespacePollMs);
     }
@@ -243,6 +265,12 @@ public sealed class RoutingService : IDisposable
 
     private void OnPairChanged(Pair p, PairEvent e)
     {
+        lock (_listenersGate)
+            OnPairChangedLocked(p, e);
+    }
+
+    private void OnPairChangedLocked(Pair p, PairEvent e)
+    {
         if (!_started)
             return;
         UpdatePeerTimer();
@@ -274,7 +302,7 @@ public sealed class RoutingService : IDisposable
     /// <summary>Stops following a namespace and withdraws everything learnt from it.</summary>
     private void RemoveListener(string? ns)
     {
-        if (!_listeners.Remove(Key(ns), out var entry))
+        if (!_listeners.TryRemove(Key(ns), out var entry))
             return;
         entry.Listener.Dispose();
         // The sweep below removes the namespace's links too: that is not a mirror deleted from

@@ -62,7 +62,7 @@ public sealed record FibTableInfo(TableId Id, int Index, FibCapacity Capacity4, 
 /// worker may still read is written: the other copy, path slots and freed ids wait until a later
 /// grace period completes. Running out of any id space or table space is a counted refusal (the
 /// prefix punts to Linux), never an exception.</summary>
-public sealed unsafe class FibWriter : IDisposable
+public sealed unsafe partial class FibWriter : IDisposable
 {
     public static readonly TimeSpan DefaultGraceTimeout = TimeSpan.FromSeconds(2);
 
@@ -250,6 +250,7 @@ public sealed unsafe class FibWriter : IDisposable
         TableSlot? t = index > 0 ? _tables[index] : null;
         if (t is null || t.Count4 + t.Count6 != 0)
             return false;
+        ShadowQuiesce();
         _tables[index] = null;
         _tableIndex.Remove(t.Id);
         InvalidateSnapshots();
@@ -527,6 +528,7 @@ public sealed unsafe class FibWriter : IDisposable
         RepairDegraded();
         refused = ApplyDirty(_active ^ 1);
         _staged |= _opCount != 0;
+        ShadowHandOff();
         return true;
     }
 
@@ -780,17 +782,9 @@ public sealed unsafe class FibWriter : IDisposable
     /// <summary>Brings the other copy level with the settled ops (after a grace period).</summary>
     private void ReplayOps(int copy)
     {
-        for (int i = 0; i < _opCount; i++)
-        {
-            ref Op op = ref _ops[i];
-            TableSlot? t = _tables[op.Key.Table];
-            if (t is null)
-                continue;
-            nint fib = op.Key.V6 ? t.V6[copy] : t.V4[copy];
-            int rc = op.Action == OpAction.Add ? _backend.Add(fib, op.Key, (ushort)op.Group) : _backend.Delete(fib, op.Key);
-            if (rc < 0 && rc != -2)
-                FibErrors++; // the copies differ now: lcp verify reports it
-        }
+        long errors = 0;
+        ReplayRange(_ops, ShadowDone(copy), _opCount, copy, ref errors);
+        FibErrors += errors;
     }
 
     private static void CountIn(TableSlot t, bool v6, int delta)
@@ -831,6 +825,7 @@ public sealed unsafe class FibWriter : IDisposable
     /// memory, tbl8 at its limit) is marked full until routes leave it.</summary>
     private void Grow(int index, TableSlot t, bool v6)
     {
+        ShadowQuiesce();
         FibCapacity cap = v6 ? t.Cap6 : t.Cap4;
         int count = v6 ? t.Count6 : t.Count4;
         FibCapacity next = count + 1 >= cap.Routes * 9L / 10
@@ -1007,6 +1002,7 @@ public sealed unsafe class FibWriter : IDisposable
         ref PrefixState s = ref _prefixes.GetValueRefOrNullRef(k);
         if (Unsafe.IsNullRef(ref s) || s.Installed < 0)
             return false;
+        ShadowQuiesce();
         TableSlot t = _tables[table]!;
         for (int c = 0; c < 2; c++)
             _backend.Delete(k.V6 ? t.V6[c] : t.V4[c], k);
@@ -1030,6 +1026,7 @@ public sealed unsafe class FibWriter : IDisposable
     public List<string> CheckDataplane(int table, bool v6, int max = 100)
     {
         var diffs = new List<string>();
+        ShadowQuiesce();
         TableSlot? t = _tables[table];
         if (t is null)
             return diffs;
@@ -1067,6 +1064,7 @@ public sealed unsafe class FibWriter : IDisposable
     /// <summary>Lookup as a worker would do it, in the published copy (for tests and tools).</summary>
     public int Lookup(int table, bool v6, UInt128 address)
     {
+        ShadowQuiesce();
         TableSlot? t = _tables[table];
         return t is null ? -1 : _backend.Lookup(v6 ? t.V6[_active] : t.V4[_active], v6, address);
     }
@@ -1096,6 +1094,7 @@ public sealed unsafe class FibWriter : IDisposable
 
     public void Dispose()
     {
+        EndShadowLoads();
         _pub.Publish(FibSnapshot.None);
         _pub.WaitGracePeriod(GraceTimeout);
         foreach (TableSlot? t in _tables)

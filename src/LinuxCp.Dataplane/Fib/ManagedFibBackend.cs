@@ -22,7 +22,8 @@ public sealed class ManagedFibBackend : IFibBackend
     public int Live => _tables.Count(t => t is not null);
 
     /// <summary>Adds and deletes asked of any instance (tests: a change that should not touch routes).</summary>
-    public long Writes { get; private set; }
+    public long Writes => Interlocked.Read(ref _writes);
+    private long _writes; // (a shadow load writes the other copy from a helper thread)
 
     /// <summary>When set, <see cref="Create"/> fails with ENOMEM (an out-of-memory test).</summary>
     public bool FailCreate { get; set; }
@@ -61,7 +62,7 @@ public sealed class ManagedFibBackend : IFibBackend
 
     public int Add(nint fib, in FibKey p, ushort nextHop)
     {
-        Writes++;
+        Interlocked.Increment(ref _writes);
         Table t = Get(fib);
         var key = (p.Address, p.Length);
         if (t.Routes.ContainsKey(key))
@@ -86,7 +87,7 @@ public sealed class ManagedFibBackend : IFibBackend
 
     public int Delete(nint fib, in FibKey p)
     {
-        Writes++;
+        Interlocked.Increment(ref _writes);
         Table t = Get(fib);
         if (!t.Routes.Remove((p.Address, p.Length)))
             return -2; // ENOENT
