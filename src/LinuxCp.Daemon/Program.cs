@@ -123,10 +123,6 @@ namespace LinuxCp.Daemon
             b.AddFilter(LogSwitch.Filter);
         }
 
-        /// <summary>Moves every thread but the workers off the workers' CPUs: the runtime's own
-        /// threads (JIT tier-up, finalizer, signal handling, console logging) start before EAL
-        /// pins the main thread and would otherwise run on, and stall, a worker's CPU. Repeated,
-        /// so threads the runtime starts later are caught too.</summary>
         /// <summary>The start-up dump (<see cref="RoutingService.Start"/>) on its own thread, so
         /// that the API, REST and the host are built meanwhile. The workers do not run yet, so
         /// their CPUs are free: the dump may run there too, and a helper writes the FIB's second
@@ -163,6 +159,10 @@ namespace LinuxCp.Daemon
             public void Dispose() => _thread.Join();
         }
 
+        /// <summary>Moves every thread but the workers off the workers' CPUs: the runtime's own
+        /// threads (JIT tier-up, finalizer, signal handling, console logging) start before EAL
+        /// pins the main thread and would otherwise run on, and stall, a worker's CPU. Repeated,
+        /// so threads the runtime starts later are caught too.</summary>
         private static void PinControlThreads(DataplaneEngine engine, ulong workerCpus)
         {
             var workers = engine.Workers;
@@ -384,8 +384,8 @@ namespace LinuxCp.Daemon
                 lifetime.StopApplication(); // a signal came during start-up (the workers see the stop at once)
 
             engine.LaunchWorkers();
-            // soon after the launch: threads made during start-up may run anywhere until then
-            using var pinner = new Timer(_ => PinControlThreads(engine, workerCpus), null, 50, 5000);
+            // (threads made during start-up, the start-up dump's among them, may run on any CPU until then)
+            using var pinner = new Timer(_ => PinControlThreads(engine, workerCpus), null, 500, 5000);
             var resources = new LinuxCp.Management.Observe.ResourceWatch(
                 () => pairs.AllPorts().Select(p => new LinuxCp.Management.Observe.ResourceWatch.PortSample(p.Name, EthPort.Stats(p.Id).rx_nombuf)),
                 () => new LinuxCp.Management.Observe.ResourceWatch.PoolSample(pool.Name, pool.Size, pool.Available),
