@@ -591,6 +591,31 @@ public sealed class FibWriterTests : IDisposable
     }
 
     [Fact]
+    public void ShadowLoad_TableFullMidLoad_GrownAfterTheLoad_BothCopiesHoldEverything()
+    {
+        using var small = new FibWriter(_b, _pub, new TableId(9, 254), new FibCapacity(64, 4), new FibCapacity(64, 4));
+        small.SetPort(1, true, 1500, PortMac);
+        small.BeginShadowLoads();
+        int refused = 0;
+        for (int batch = 0; batch < 5; batch++)
+        {
+            for (int i = 0; i < 20; i++)
+                small.Set(0, P($"198.51.{batch * 20 + i}.0/24"), RouteSource.Kernel, Via(1, "10.0.0.1"));
+            Assert.True(small.Stage(out int r));
+            refused += r;
+        }
+        Assert.Equal(100 - 64, refused); // the staged copy is full; the helper's copy got the same ops
+        Assert.False(small.Commit(deferSecondCopy: true).GraceTimedOut);
+        Assert.True(small.CatchUp()); // levels the copies, then grows the table and retries
+        small.EndShadowLoads();
+        Assert.Equal(1, small.TablesGrown);
+        Assert.Equal(100, small.Count4);
+        Assert.Equal(0, small.RefusedPrefixes);
+        Assert.Empty(small.CheckDataplane(0, false));
+        Assert.NotEqual(0, small.Lookup(0, false, Ip("198.51.99.1")));
+    }
+
+    [Fact]
     public void Staged_ThenAnOrdinaryCommit_PublishesEverythingAndLevelsBothCopies()
     {
         Up(1);
