@@ -615,6 +615,95 @@ public sealed class FibWriterTests : IDisposable
         Assert.NotEqual(0, small.Lookup(0, false, Ip("198.51.99.1")));
     }
 
+    /// <summary>Stores nothing and allocates nothing: counts the writes per instance.</summary>
+    private sealed class CountingBackend : IFibBackend
+    {
+        private int _next;
+        public readonly long[] Writes = new long[64];
+        public nint Create(string name, bool v6, FibCapacity c, out int errno)
+        {
+            errno = 0;
+            return ++_next;
+        }
+        public void Free(nint fib, bool v6) { }
+        public int Add(nint fib, in FibKey p, ushort nextHop)
+        {
+            Interlocked.Increment(ref Writes[fib]);
+            return 0;
+        }
+        public int Delete(nint fib, in FibKey p)
+        {
+            Interlocked.Increment(ref Writes[fib]);
+            return 0;
+        }
+        public bool TryGetExact(nint fib, in FibKey p, out ushort nextHop)
+        {
+            nextHop = 0;
+            return false;
+        }
+        public ushort Lookup(nint fib, bool v6, UInt128 address) => 0;
+        public long EstimateBytes(bool v6, FibCapacity c) => 0;
+        public uint MaxTbl8(bool v6) => 1024;
+    }
+
+    private static void LargeLoad(FibWriter w, RouteTarget via, int count)
+    {
+        w.BeginShadowLoads();
+        for (int i = 0; i < count; i++)
+        {
+            w.Set(0, new Prefix(false, (UInt128)(0x0A000000u + ((uint)i << 8)), 24), RouteSource.Kernel, via);
+            if (i % 20_000 == 19_999)
+                Assert.True(w.Stage(out _));
+        }
+        Assert.False(w.Commit(deferSecondCopy: true).GraceTimedOut);
+    }
+
+    [Fact]
+    public void LargeStagedLoad_OpLogIsNative_NoManagedAllocationPerWrite()
+    {
+        // 150,000 writes: a managed log would have grown to large-object arrays (megabytes),
+        // each of which starts a gen2 collection. (The reference backend allocates itself: a
+        // backend that only counts.)
+        var counting = new CountingBackend();
+        using var big = new FibWriter(counting, _pub, new TableId(10, 254), new FibCapacity(1 << 18, 64), new FibCapacity(1024, 64));
+        big.SetPort(1, true, 1500, PortMac);
+        RouteTarget via = Via(1, "10.0.0.1");
+        big.Set(0, P("10.255.0.0/24"), RouteSource.Kernel, via); // interns the target, sizes the maps' first steps
+        big.Commit();
+        LargeLoad(big, via, 1000); // the code paths once (JIT, the helper's thread)
+        Assert.True(big.CatchUp());
+        for (int i = 0; i < 1000; i++)
+            big.Set(0, new Prefix(false, (UInt128)(0x0A000000u + ((uint)i << 8)), 24), RouteSource.Kernel, null);
+        big.Commit();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        LargeLoad(big, via, 150_000);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(big.CatchUp());
+        big.EndShadowLoads();
+        Assert.True(allocated < 64 * 1024, $"{allocated} bytes allocated on the writer's thread during the load");
+        Assert.Equal(150_000, big.Count4); // (10.255.0.0/24 is among them)
+    }
+
+    [Fact]
+    public void LargeStagedLoad_LogSpansChunks_BothCopiesLevel_LogReusedAfter()
+    {
+        using var big = new FibWriter(_b, _pub, new TableId(11, 254), new FibCapacity(1 << 18, 64), new FibCapacity(1024, 64));
+        big.SetPort(1, true, 1500, PortMac);
+        RouteTarget via = Via(1, "10.0.0.1");
+        long before = _b.Writes;
+        LargeLoad(big, via, 150_000); // three chunks of the op log
+        Assert.True(big.CatchUp());
+        big.EndShadowLoads();
+        Assert.Equal(300_000, _b.Writes - before);
+        Assert.Equal(150_000, big.Count4);
+        Assert.Empty(big.CheckDataplane(0, false));
+        // The log was emptied and its extra chunks freed: the next commit writes both copies.
+        big.Set(0, P("10.0.5.0/24"), RouteSource.Kernel, null);
+        Assert.Equal(1, big.Commit().FibWrites);
+        Assert.Equal(0, big.Lookup(0, false, Ip("10.0.5.1")));
+        Assert.Empty(big.CheckDataplane(0, false));
+    }
+
     [Fact]
     public void Staged_ThenAnOrdinaryCommit_PublishesEverythingAndLevelsBothCopies()
     {

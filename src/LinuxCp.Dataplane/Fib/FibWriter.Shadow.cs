@@ -49,19 +49,19 @@ public sealed unsafe partial class FibWriter
     /// not being staged into.</summary>
     private void ShadowHandOff()
     {
-        if (_shadow is not ShadowFill s || s.Done == _opCount)
+        if (_shadow is not ShadowFill s || s.Done == _ops.Count)
             return;
         if (s.Done != 0 && s.Copy != _active)
             s.WaitIdle(); // (cannot happen: the log is emptied whenever the copies swap)
         s.Copy = _active;
-        s.Post(_ops, s.Done, _opCount, _active);
-        s.Done = _opCount;
+        s.Post(_ops, s.Done, _ops.Count, _active);
+        s.Done = _ops.Count;
     }
 
     /// <summary>Before anything reads a copy the helper may be writing (verify, tool lookups).</summary>
     private void ShadowQuiesce() => _shadow?.WaitIdle();
 
-    private void ReplayRange(Op[] ops, int from, int to, int copy, ref long errors)
+    private void ReplayRange(OpLog ops, int from, int to, int copy, ref long errors)
     {
         for (int i = from; i < to; i++)
         {
@@ -76,13 +76,13 @@ public sealed unsafe partial class FibWriter
         }
     }
 
-    /// <summary>The helper: replays posted op ranges in order. An op array handed over is not
-    /// written again below the range's end (the log only grows until the copies are levelled,
-    /// and a resize copies it into a new array), so the helper reads it without a lock.</summary>
+    /// <summary>The helper: replays posted op ranges in order. The log below a posted range's end
+    /// is not written again until the copies are levelled, which waits for the helper, and its
+    /// chunks never move, so the helper reads it without a lock.</summary>
     private sealed class ShadowFill : IDisposable
     {
         private readonly FibWriter _w;
-        private readonly BlockingCollection<(Op[] Ops, int From, int To, int Copy)> _work = new();
+        private readonly BlockingCollection<(OpLog Ops, int From, int To, int Copy)> _work = new();
         private readonly Thread _thread;
         private readonly object _gate = new();
         private int _pending; // posted ranges not yet written (under _gate)
@@ -98,7 +98,7 @@ public sealed unsafe partial class FibWriter
             _thread.Start();
         }
 
-        public void Post(Op[] ops, int from, int to, int copy)
+        public void Post(OpLog ops, int from, int to, int copy)
         {
             lock (_gate)
                 _pending++;

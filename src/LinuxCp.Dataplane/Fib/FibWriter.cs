@@ -130,17 +130,13 @@ public sealed unsafe partial class FibWriter : IDisposable
         public OpAction Action;
     }
 
-    // Sized for a whole netlink batch up front: growing them mid-flood allocates large-object
-    // arrays, and large-object allocations start gen2 collections.
-    private const int BatchCapacity = 1 << 16;
     // Changed prefixes, each once (a flag in its state says it is listed): native, so a whole
     // table's worth never becomes a large-object allocation.
     private readonly NativeList<FibKey> _dirty = new();
     // Prefixes a full table refused: retried as deletes make room, or all at once when it grows.
     private readonly HashSet<FibKey> _refusedKeys = [];
     private readonly int[] _freedByTable = new int[FibSnapshot.MaxTables];
-    private Op[] _ops = new Op[BatchCapacity];
-    private int _opCount;
+    private readonly OpLog _ops = new();
     private int _active;
     private bool _graceOwed;
     private bool _gracePassed; // with _graceOwed: only the other copy's writes are owed
@@ -509,7 +505,7 @@ public sealed unsafe partial class FibWriter : IDisposable
     // ---- commit --------------------------------------------------------------------------------
 
     /// <summary>Changes accepted and not yet in the dataplane (prefixes, adjacencies, group rewrites).</summary>
-    public int Pending => _dirty.Count + _adj.DirtyCount + (_graceOwed || _staged ? _opCount + _groups.PendingRewrites : _groups.PendingRewrites);
+    public int Pending => _dirty.Count + _adj.DirtyCount + (_graceOwed || _staged ? _ops.Count + _groups.PendingRewrites : _groups.PendingRewrites);
 
     /// <summary>Writes the changes so far into the standby copy only, unpublished, and keeps
     /// them for the next <see cref="Commit"/> (which publishes them with its own). For a large
@@ -527,13 +523,13 @@ public sealed unsafe partial class FibWriter : IDisposable
         }
         RepairDegraded();
         refused = ApplyDirty(_active ^ 1);
-        _staged |= _opCount != 0;
+        _staged |= _ops.Count != 0;
         ShadowHandOff();
         return true;
     }
 
     /// <summary>Writes the other copy still owes (a deferred or timed-out commit's).</summary>
-    public int OwedWrites => _graceOwed ? _opCount : 0;
+    public int OwedWrites => _graceOwed ? _ops.Count : 0;
 
     /// <summary>Brings the unpublished copy level now if a commit left that for later
     /// (<c>Commit(deferSecondCopy: true)</c>); then grows full tables and retries refused
@@ -543,8 +539,6 @@ public sealed unsafe partial class FibWriter : IDisposable
         if (!_graceOwed || !_gracePassed)
             return false;
         SettleBehind();
-        if (_ops.Length > BatchCapacity)
-            _ops = new Op[BatchCapacity]; // a start-up load's log: not kept for the process's life
         GrowFullTables();
         if (RetryRefused())
             Commit();
@@ -564,14 +558,14 @@ public sealed unsafe partial class FibWriter : IDisposable
         }
         FreeDeferredInstances();
         RepairDegraded();
-        if (_dirty.Count == 0 && _opCount == 0 && _adj.DirtyCount == 0 && _groups.PendingRewrites == 0 && _groups.PendingFree == 0 && _adj.PendingFree == 0)
+        if (_dirty.Count == 0 && _ops.Count == 0 && _adj.DirtyCount == 0 && _groups.PendingRewrites == 0 && _groups.PendingFree == 0 && _adj.PendingFree == 0)
             return new CommitResult(0, 0, 0, 0, false, false, 0);
 
         int standby = _active ^ 1;
         int refused = ApplyDirty(standby);
         int groupRewrites = _groups.PendingRewrites;
         int pathRewrites = _adj.Rewrite();
-        bool publish = _opCount != 0 || groupRewrites != 0;
+        bool publish = _ops.Count != 0 || groupRewrites != 0;
         if (publish)
         {
             _groups.WriteRewrites(standby);
@@ -579,7 +573,7 @@ public sealed unsafe partial class FibWriter : IDisposable
             _pub.Publish(Snapshot(standby));
         }
         _staged = false;
-        int writes = _opCount;
+        int writes = _ops.Count;
         Commits++;
         FibOps += writes;
         if (!_pub.WaitGracePeriod(GraceTimeout))
@@ -629,7 +623,7 @@ public sealed unsafe partial class FibWriter : IDisposable
         ReplayOps(copy);
         _groups.WriteRewrites(copy);
         _groups.ClearRewrites();
-        _opCount = 0;
+        _ops.Clear();
         Reclaim();
     }
 
@@ -747,9 +741,7 @@ public sealed unsafe partial class FibWriter : IDisposable
 
     private void AddOp(in FibKey k, int gid)
     {
-        if (_opCount == _ops.Length)
-            Array.Resize(ref _ops, _ops.Length * 2);
-        _ops[_opCount++] = new Op { Key = k, Group = gid, Action = gid < 0 ? OpAction.Delete : OpAction.Add };
+        _ops.Add(new Op { Key = k, Group = gid, Action = gid < 0 ? OpAction.Delete : OpAction.Add });
     }
 
     /// <summary>Room made by deletes goes to prefixes refused earlier: as many of the table's
@@ -783,7 +775,7 @@ public sealed unsafe partial class FibWriter : IDisposable
     private void ReplayOps(int copy)
     {
         long errors = 0;
-        ReplayRange(_ops, ShadowDone(copy), _opCount, copy, ref errors);
+        ReplayRange(_ops, ShadowDone(copy), _ops.Count, copy, ref errors);
         FibErrors += errors;
     }
 
@@ -1108,6 +1100,7 @@ public sealed unsafe partial class FibWriter : IDisposable
             _backend.Free(fib, v6);
         _freeLater.Clear();
         _nh.Dispose();
+        _ops.Dispose();
         _prefixes.Dispose();
         _dirty.Dispose();
     }
