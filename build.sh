@@ -119,6 +119,10 @@ case "${1:-build}" in
         if [ "${LCP_SKIP_IMAGE_TEST:-0}" != 1 ]; then
             bash scripts/container/test-image.sh || img=1
         fi
+        # Each failed test again, name and message without the stack, where a log's tail shows them.
+        awk '/^ +Failed [A-Za-z_]/ { if (!n++) print "failed tests:"; on = 1; k = 0 }
+             on && /^ +Stack Trace:/ { on = 0 }
+             on && k++ < 40 { print }' "$out"
         awk -v img="$img" -v skip="${LCP_SKIP_IMAGE_TEST:-0}" \
             '/^ +Passed: +[0-9]+$/ { p += $2 } /^ +Failed: +[0-9]+$/ { f += $2 } /^ +Skipped: +[0-9]+$/ { s += $2 }
              END { if (skip == 1) s++; else if (img == 0) p++; else f++

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace LinuxCp.TestSupport;
@@ -10,7 +11,7 @@ public sealed record CmdResult(int Code, string Out, string Err)
 }
 
 /// <summary>Runs commands with a time limit; never leaves a child behind.</summary>
-public static class Cmd
+public static partial class Cmd
 {
     public static CmdResult Run(string file, IEnumerable<string> args, TimeSpan? timeout = null, IDictionary<string, string>? env = null)
     {
@@ -34,11 +35,19 @@ public static class Cmd
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        if (!p.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
+        TimeSpan limit = timeout ?? TimeSpan.FromSeconds(60);
+        if (!p.WaitForExit(limit))
         {
-            p.Kill(entireProcessTree: true);
+            // SIGTERM first, so that a script's exit trap removes what it created (namespaces,
+            // hugepages, daemons); whatever is still there after the grace period is killed.
+            Kill(p.Id, 15);
+            if (!p.WaitForExit(TimeSpan.FromSeconds(20)))
+                p.Kill(entireProcessTree: true);
             p.WaitForExit();
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in time");
+            lock (stdout)
+                lock (stderr)
+                    throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in {limit.TotalSeconds:0} s; " +
+                        $"what it printed:\nstdout:\n{Tail(stdout.ToString(), 60)}\nstderr:\n{Tail(stderr.ToString(), 60)}");
         }
         p.WaitForExit();
         lock (stdout)
@@ -47,6 +56,16 @@ public static class Cmd
     }
 
     public static CmdResult Run(string file, params string[] args) => Run(file, args, null);
+
+    /// <summary>The last <paramref name="lines"/> lines of a text.</summary>
+    public static string Tail(string text, int lines)
+    {
+        string[] all = text.Split('\n');
+        return all.Length <= lines ? text : string.Join('\n', all[^lines..]);
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int sig);
 
     /// <summary>Runs and throws with the output if the exit code is not 0.</summary>
     public static string Ok(string file, params string[] args)
