@@ -70,6 +70,81 @@ public sealed unsafe class AclFilterTests : IDisposable
     }
 
     [Fact]
+    public void Track_Bursts_AgreeWithOneLookupAtATime_RepeatsBothDirectionsIpv6TableFull()
+    {
+        // The tracker's passes over a burst (hashes, tag walks, then lookups) against the same
+        // table used one packet at a time: the same flows with the same counts and states. The
+        // bursts repeat flows (a new flow several times in one burst), carry both directions and
+        // IPv6, and a small table fills up (probe runs wrap around its end, new flows refused)
+        // and is swept now and then.
+        using var bulk = new FlowTable(256);
+        using var one = new FlowTable(256);
+        var to = new FlowTimeouts(Udp: 1);
+        var rnd = new Random(11);
+        void** pkts = (void**)NativeMemory.Alloc(AclScratch.Burst, (nuint)sizeof(void*));
+        void** drop = (void**)NativeMemory.Alloc(AclScratch.Burst, (nuint)sizeof(void*));
+        byte* key = (byte*)NativeMemory.AllocZeroed(AclKey.Size6);
+        byte[] Frame(int flow, bool reverse)
+        {
+            if (flow >= 250)
+                return Udp6($"2001:db8:1::{flow:x}", 53);
+            string a = $"10.1.{flow / 100}.{flow % 100 + 1}", b = "10.9.0.1";
+            byte[] f = reverse ? Udp4(b, a, 5000) : Udp4(a, b, 53);
+            BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(34), reverse ? (ushort)53 : (ushort)5000);
+            return f;
+        }
+        try
+        {
+            uint now = 0;
+            for (int burst = 0; burst < 300; burst++)
+            {
+                now += (uint)rnd.Next(0, 60);
+                uint n = (uint)rnd.Next(1, AclScratch.Burst + 1);
+                for (int i = 0; i < n; i++)
+                    pkts[i] = Mbuf(Frame(rnd.Next(300), rnd.Next(2) == 0));
+                for (int i = 0; i < n; i++)
+                {
+                    Assert.True(FlowTracker.KeyOf(pkts[i], key, out bool v6));
+                    FlowEntry* f = one.Lookup(key, v6, 3, now, true, out bool fromLo, out _);
+                    if (f != null)
+                        one.Update(f, fromLo, FlowTracker.TcpFlags(key, v6), DpdkSharp.Mbuf.PktLen(pkts[i]), now);
+                }
+                uint nd = 0;
+                uint kept = FlowTracker.Track(bulk, _s, 3, pkts, n, now, FlowFullPolicy.Drop, drop, ref nd);
+                Assert.Equal(n, kept + nd);
+                if (burst % 40 == 39)
+                {
+                    Assert.Equal(one.Sweep(now, one.Slots, to), bulk.Sweep(now, bulk.Slots, to));
+                }
+            }
+            Assert.Equal(one.Count, bulk.Count);
+            Assert.Equal(one.Inserts, bulk.Inserts);
+            Assert.True(bulk.TableFull > 0, "the table never filled up");
+            Assert.Equal(one.TableFull, bulk.TableFull);
+            int found = 0;
+            for (int flow = 0; flow < 300; flow++)
+            {
+                Assert.True(FlowTracker.KeyOf(Mbuf(Frame(flow, false)), key, out bool v6));
+                FlowEntry* a = one.Lookup(key, v6, 3, now, false, out _, out _), b = bulk.Lookup(key, v6, 3, now, false, out _, out _);
+                Assert.Equal(a == null, b == null);
+                if (a == null)
+                    continue;
+                found++;
+                Assert.Equal(a->Packets, b->Packets);
+                Assert.Equal(a->Bytes, b->Bytes);
+                Assert.Equal(a->State, b->State);
+            }
+            Assert.Equal((int)bulk.Count, found);
+        }
+        finally
+        {
+            NativeMemory.Free(pkts);
+            NativeMemory.Free(drop);
+            NativeMemory.Free(key);
+        }
+    }
+
+    [Fact]
     public void DropRule_MovesMatchingFramesOut_InOrder_CountsPerRule()
     {
         using AclPortRules rules = Rules("p0 src 10.0.0.0/8 proto udp dport 53 drop", "p0 proto udp dport 80 pass", "p0 src 2001:db8:bad::/48 drop");

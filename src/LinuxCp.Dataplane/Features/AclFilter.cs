@@ -218,6 +218,8 @@ public sealed unsafe class AclScratch : IDisposable
     public readonly uint* Res4, Res6;
     public readonly ushort* Idx4, Idx6;
     public readonly byte* Verdict;
+    /// <summary>The flow tracker's key hashes.</summary>
+    public readonly ulong* Hash;
 
     public AclScratch()
     {
@@ -230,6 +232,7 @@ public sealed unsafe class AclScratch : IDisposable
         Idx4 = (ushort*)NativeMemory.Alloc(Burst, sizeof(ushort));
         Idx6 = (ushort*)NativeMemory.Alloc(Burst, sizeof(ushort));
         Verdict = (byte*)NativeMemory.Alloc(Burst);
+        Hash = (ulong*)NativeMemory.Alloc(Burst, sizeof(ulong));
         for (int i = 0; i < Burst; i++)
         {
             Ptr4[i] = Keys4 + i * AclKey.Size4;
@@ -248,6 +251,7 @@ public sealed unsafe class AclScratch : IDisposable
         NativeMemory.Free(Idx4);
         NativeMemory.Free(Idx6);
         NativeMemory.Free(Verdict);
+        NativeMemory.Free(Hash);
     }
 }
 

@@ -62,10 +62,14 @@ public unsafe struct FlowEntry
 }
 
 /// <summary>A worker's flow table: open addressing with linear probing over cache-line entries in
-/// native memory (the key is in the entry, so there is no bucket array or chain to read first),
-/// half as many slots again as flows, removal by shifting the probe sequence back (no tombstones),
-/// an incremental expiry sweep. Written by its worker only, so no locks; the control plane reads
-/// entries and counters for show (a row may be a moment stale, or seen twice while it moves).</summary>
+/// native memory, half as many slots again as flows, removal by shifting the probe sequence back
+/// (no tombstones), an incremental expiry sweep. Beside the entries, a tag array: two bytes a
+/// slot (0: empty, else 15 bits of the key's hash), 1/32 of the entries' size, so that it mostly
+/// stays in the caches. A lookup walks the tags of its probe sequence and reads an entry only
+/// where the tag matches: a present flow costs one line of the big array (the right one, which
+/// a burst can prefetch once the tags have been read), an absent one none. Written by its worker
+/// only, so no locks; the control plane reads entries and counters for show (a row may be a
+/// moment stale, or seen twice while it moves).</summary>
 public sealed unsafe class FlowTable : IDisposable
 {
     /// <summary>Flows the table holds at most (a power of two).</summary>
@@ -75,7 +79,8 @@ public sealed unsafe class FlowTable : IDisposable
     public int Slots { get; }
     private readonly uint _slots;
     private FlowEntry* _e;
-    private readonly nuint _mapped;
+    private ushort* _tags;
+    private readonly nuint _mapped, _tagsMapped;
     private uint _sweep;
 
     // Counters (written by the worker, read by the control plane).
@@ -94,11 +99,12 @@ public sealed unsafe class FlowTable : IDisposable
         // million flows is 96 MiB read at random. Cleared here, by the control thread that
         // creates it, so that its pages are faulted in now and not under the worker's traffic.
         _e = (FlowEntry*)HugeMemory.AllocZeroed((nuint)Slots * (nuint)sizeof(FlowEntry), out _mapped);
+        _tags = (ushort*)HugeMemory.AllocZeroed((nuint)Slots * sizeof(ushort), out _tagsMapped);
         Clear();
     }
 
-    /// <summary>Bytes of memory per flow of capacity: its share of the slots.</summary>
-    public static int BytesPerFlow => sizeof(FlowEntry) * 3 / 2;
+    /// <summary>Bytes of memory per flow of capacity: its share of the slots and their tags.</summary>
+    public static int BytesPerFlow => (sizeof(FlowEntry) + sizeof(ushort)) * 3 / 2;
 
     public long Count => Volatile.Read(ref _count);
     public long Inserts => Volatile.Read(ref _inserts);
@@ -110,6 +116,7 @@ public sealed unsafe class FlowTable : IDisposable
     public void Clear()
     {
         NativeMemory.Clear(_e, (nuint)Slots * (nuint)sizeof(FlowEntry));
+        NativeMemory.Clear(_tags, (nuint)Slots * sizeof(ushort));
         _sweep = 0;
         Volatile.Write(ref _count, 0);
         for (int s = 0; s < _states.Length; s++)
@@ -140,10 +147,10 @@ public sealed unsafe class FlowTable : IDisposable
     private static bool Same(byte* a, byte* b, int n) =>
         n == 4 ? *(uint*)a == *(uint*)b : *(ulong*)a == *(ulong*)b && *(ulong*)(a + 8) == *(ulong*)(b + 8);
 
-    /// <summary>The home slot of a canonical key: a multiplicative hash, its high half mapped
-    /// onto the slots by a multiply (the slot count is not a power of two).</summary>
+    /// <summary>The hash of a canonical key: its high half picks the home slot (<see cref="SlotOf"/>),
+    /// its low bits the tag (<see cref="TagOf"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint Home(byte* lo, byte* hi, int n, uint ports, byte proto, byte zone)
+    private static ulong Hash(byte* lo, byte* hi, int n, uint ports, byte proto, byte zone)
     {
         ulong h = 0x9E3779B97F4A7C15UL ^ ((ulong)ports << 16) ^ ((ulong)proto << 8) ^ zone;
         for (int i = 0; i < n; i += 4)
@@ -159,12 +166,24 @@ public sealed unsafe class FlowTable : IDisposable
         h ^= h >> 33;
         h *= 0xC4CEB9FE1A85EC53UL;
         h ^= h >> 33;
-        return (uint)(((h >> 32) * _slots) >> 32);
+        return h;
     }
 
+    /// <summary>The home slot of a hash: its high half mapped onto the slots by a multiply (the
+    /// slot count is not a power of two).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint HomeOf(FlowEntry* e) =>
-        Home(e->Lo, e->Hi, (e->Flags & FlowEntry.V6) != 0 ? 16 : 4, (uint)e->LoPort << 16 | e->HiPort, e->Proto, e->Zone);
+    public uint SlotOf(ulong hash) => (uint)(((hash >> 32) * _slots) >> 32);
+
+    /// <summary>The tag of a hash: never 0, which marks an empty slot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort TagOf(ulong hash) => (ushort)(hash | 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong HashOf(FlowEntry* e) =>
+        Hash(e->Lo, e->Hi, (e->Flags & FlowEntry.V6) != 0 ? 16 : 4, (uint)e->LoPort << 16 | e->HiPort, e->Proto, e->Zone);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint HomeOf(FlowEntry* e) => SlotOf(HashOf(e));
 
     /// <summary>The mean number of slots a lookup of a present flow reads (1: every flow in its
     /// home slot). For tests and diagnostics; reads the whole table.</summary>
@@ -189,12 +208,16 @@ public sealed unsafe class FlowTable : IDisposable
     /// this packet. The pointer is good until the next <see cref="Sweep"/> or <see cref="Clear"/>
     /// (a removal may move entries).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public FlowEntry* Lookup(byte* key, bool v6, byte zone, uint now, bool create, out bool fromLo, out bool created) =>
-        Lookup(key, v6, zone, now, create, Bucket(key, v6, zone), out fromLo, out created);
+    public FlowEntry* Lookup(byte* key, bool v6, byte zone, uint now, bool create, out bool fromLo, out bool created)
+    {
+        ulong h = HashKey(key, v6, zone);
+        return Lookup(key, v6, zone, now, create, h, SlotOf(h), out fromLo, out created);
+    }
 
-    /// <summary>The home slot of a key (what <see cref="PrefetchBucket"/> and the bulk lookups take).</summary>
+    /// <summary>The hash of a classifier key (what <see cref="PrefetchTags"/>, <see cref="Scan"/>
+    /// and the bulk lookups take): the same for both directions of a flow.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public uint Bucket(byte* key, bool v6, byte zone)
+    public ulong HashKey(byte* key, bool v6, byte zone)
     {
         int n = v6 ? 16 : 4;
         byte proto = key[0];
@@ -206,28 +229,48 @@ public sealed unsafe class FlowTable : IDisposable
         bool fromLo = SrcIsLo(src, dst, n, sport, dport);
         byte* lo = fromLo ? src : dst, hi = fromLo ? dst : src;
         ushort loPort = fromLo ? sport : dport, hiPort = fromLo ? dport : sport;
-        return Home(lo, hi, n, (uint)loPort << 16 | hiPort, proto, zone);
+        return Hash(lo, hi, n, (uint)loPort << 16 | hiPort, proto, zone);
     }
 
-    /// <summary>Starts loading a key's home slot and the one after it (a burst hashes every key
-    /// first and prefetches, so the table's cache misses overlap instead of following one
-    /// another). Two lines, because with two-thirds of the slots used a third of the lookups
-    /// find their flow past its home slot, and a line reached without a prefetch costs a whole
-    /// memory latency: in a million-flow table, prefetching the second line too tracked 1.10-1.26
-    /// times as many packets a second (docs/performance.md).</summary>
+    /// <summary>Starts loading the tags from a home slot on (a burst hashes every key first and
+    /// prefetches, so that the cache misses overlap instead of following one another): the line
+    /// of the home slot's tag and the one eight slots on, where a probe sequence that starts near
+    /// the end of a line continues.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchBucket(uint slot)
+    public void PrefetchTags(uint home)
     {
         if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_e + slot);
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_e + (slot + 1 < _slots ? slot + 1 : 0));
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_tags + home);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_tags + (home + 8 < _slots ? home + 8 : 0));
         }
     }
 
-    /// <param name="bucket">the key's <see cref="Bucket"/> (its home slot)</param>
+    /// <summary>The first slot from <paramref name="home"/> on whose tag is the hash's or empty,
+    /// with its entry's line prefetched: where the flow is (unless another flow shares the tag,
+    /// which <see cref="Lookup(byte*, bool, byte, uint, bool, ulong, uint, out bool, out bool)"/>
+    /// then walks past) or would be inserted.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public FlowEntry* Lookup(byte* key, bool v6, byte zone, uint now, bool create, uint bucket, out bool fromLo, out bool created)
+    public uint Scan(uint home, ulong hash)
+    {
+        ushort tag = TagOf(hash);
+        uint i = home;
+        ushort t;
+        while ((t = _tags[i]) != 0 && t != tag)
+        {
+            if (++i == _slots)
+                i = 0;
+        }
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_e + i);
+        return i;
+    }
+
+    /// <param name="hash">the key's <see cref="HashKey"/></param>
+    /// <param name="from">where to start: the home slot, or a slot <see cref="Scan"/> returned
+    /// (the slots before it hold other flows, and inserts never change that)</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public FlowEntry* Lookup(byte* key, bool v6, byte zone, uint now, bool create, ulong hash, uint from, out bool fromLo, out bool created)
     {
         int n = v6 ? 16 : 4;
         byte proto = key[0];
@@ -244,20 +287,25 @@ public sealed unsafe class FlowTable : IDisposable
         byte* lo = fromLo ? src : dst, hi = fromLo ? dst : src;
         ushort loPort = fromLo ? sport : dport, hiPort = fromLo ? dport : sport;
         byte fam = v6 ? FlowEntry.V6 : (byte)0;
+        ushort tag = TagOf(hash);
         created = false;
         // The probe sequence ends at the first empty slot (removal keeps it so): the flow is
         // in it, or absent. The table is never full of slots (at most two-thirds are used).
-        uint i = bucket;
+        // Only a slot with the key's tag has its entry read.
+        uint i = from;
         FlowEntry* e;
         while (true)
         {
-            e = _e + i;
-            byte flags = e->Flags;
-            if ((flags & FlowEntry.Used) == 0)
+            ushort t = _tags[i];
+            if (t == 0)
                 break;
-            if (e->Proto == proto && e->Zone == zone && e->LoPort == loPort && e->HiPort == hiPort && (flags & FlowEntry.V6) == fam
-                && Same(e->Lo, lo, n) && Same(e->Hi, hi, n))
-                return e;
+            if (t == tag)
+            {
+                e = _e + i;
+                if (e->Proto == proto && e->Zone == zone && e->LoPort == loPort && e->HiPort == hiPort && (e->Flags & FlowEntry.V6) == fam
+                    && Same(e->Lo, lo, n) && Same(e->Hi, hi, n))
+                    return e;
+            }
             if (++i == _slots)
                 i = 0;
         }
@@ -268,6 +316,7 @@ public sealed unsafe class FlowTable : IDisposable
             _full++;
             return null;
         }
+        e = _e + i;
         Unsafe.InitBlockUnaligned(e, 0, (uint)sizeof(FlowEntry));
         Unsafe.CopyBlockUnaligned(e->Lo, lo, (uint)n);
         Unsafe.CopyBlockUnaligned(e->Hi, hi, (uint)n);
@@ -278,6 +327,7 @@ public sealed unsafe class FlowTable : IDisposable
         e->Flags = (byte)(FlowEntry.Used | fam | (fromLo ? FlowEntry.OrigIsLo : 0));
         e->State = FlowState.New;
         e->First = e->Last = now;
+        _tags[i] = tag;
         _count++;
         _inserts++;
         _states[(int)FlowState.New]++;
@@ -364,9 +414,9 @@ public sealed unsafe class FlowTable : IDisposable
         {
             if (++j == _slots)
                 j = 0;
-            FlowEntry* c = _e + j;
-            if ((c->Flags & FlowEntry.Used) == 0)
+            if (_tags[j] == 0)
                 break;
+            FlowEntry* c = _e + j;
             uint home = HomeOf(c);
             // c may fill the hole unless its home lies cyclically in (hole, j]: then the
             // hole is before its home and moving it there would hide it.
@@ -374,9 +424,11 @@ public sealed unsafe class FlowTable : IDisposable
             if (stays)
                 continue;
             *(_e + hole) = *c;
+            _tags[hole] = _tags[j];
             hole = j;
         }
         (_e + hole)->Flags = 0;
+        _tags[hole] = 0;
     }
 
     public void Dispose()
@@ -384,7 +436,9 @@ public sealed unsafe class FlowTable : IDisposable
         if (_e != null)
         {
             HugeMemory.Free(_e, _mapped);
+            HugeMemory.Free(_tags, _tagsMapped);
             _e = null;
+            _tags = null;
         }
     }
 }

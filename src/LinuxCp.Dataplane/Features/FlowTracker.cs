@@ -45,11 +45,13 @@ public static unsafe class FlowTracker
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static uint Track(FlowTable t, AclScratch s, byte zone, void** pkts, uint n, uint now, FlowFullPolicy policy, void** drop, ref uint nDrop)
     {
-        // Two passes over the burst, so that the table's cache misses overlap: key and home slot
-        // of every packet (prefetching the slot's line), then the lookups and updates. Key i is
-        // in slot i of the scratch (room for IPv6); Verdict[i] says what it is (0: not IP, 4 or
-        // 6) and Res6[i] holds its home slot.
+        // Three passes over the burst, so that the table's cache misses overlap instead of
+        // following one another: key and hash of every packet (prefetching its tags), then the
+        // tag walk to the one slot whose entry is read (prefetching that entry), then the lookups
+        // and updates. Key i is in slot i of the scratch (room for IPv6); Verdict[i] says what it
+        // is (0: not IP, 4 or 6), Hash[i] holds its hash and Res6[i] the slot the walk found.
         byte* keys = s.Keys6;
+        ulong* hash = s.Hash;
         for (uint i = 0; i < n; i++)
         {
             byte* key = keys + i * AclKey.Size6;
@@ -59,9 +61,16 @@ public static unsafe class FlowTracker
                 continue;
             }
             s.Verdict[i] = (byte)(v6 ? 6 : 4);
-            uint b = t.Bucket(key, v6, zone);
-            s.Res6[i] = b;
-            t.PrefetchBucket(b);
+            ulong h = t.HashKey(key, v6, zone);
+            hash[i] = h;
+            uint home = t.SlotOf(h);
+            s.Res6[i] = home;
+            t.PrefetchTags(home);
+        }
+        for (uint i = 0; i < n; i++)
+        {
+            if (s.Verdict[i] != 0)
+                s.Res6[i] = t.Scan(s.Res6[i], hash[i]);
         }
         uint kept = 0;
         for (uint i = 0; i < n; i++)
@@ -74,7 +83,7 @@ public static unsafe class FlowTracker
             }
             bool v6 = s.Verdict[i] == 6;
             byte* key = keys + i * AclKey.Size6;
-            FlowEntry* f = t.Lookup(key, v6, zone, now, true, s.Res6[i], out bool fromLo, out _);
+            FlowEntry* f = t.Lookup(key, v6, zone, now, true, hash[i], s.Res6[i], out bool fromLo, out _);
             if (f == null)
             {
                 if (policy == FlowFullPolicy.Drop)
