@@ -344,7 +344,7 @@ public sealed class ClassifyTests
             JsonNode sum = _f.Lcpd.CtlJson("show", "flow", "summary");
             Assert.True(sum["established"]!.GetValue<long>() >= 1);
             Assert.True(sum["inserts"]!.GetValue<long>() >= 1);
-            Assert.Equal(96, sum["bytes_per_flow"]!.GetValue<int>());
+            Assert.Equal(99, sum["bytes_per_flow"]!.GetValue<int>());
 
             // A 1 s UDP timeout: the flow is swept away.
             _f.Lcpd.CtlJson("set", "flow", "timeouts", "udp", "1");

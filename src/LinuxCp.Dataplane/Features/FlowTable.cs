@@ -99,7 +99,15 @@ public sealed unsafe class FlowTable : IDisposable
         // million flows is 96 MiB read at random. Cleared here, by the control thread that
         // creates it, so that its pages are faulted in now and not under the worker's traffic.
         _e = (FlowEntry*)HugeMemory.AllocZeroed((nuint)Slots * (nuint)sizeof(FlowEntry), out _mapped);
-        _tags = (ushort*)HugeMemory.AllocZeroed((nuint)Slots * sizeof(ushort), out _tagsMapped);
+        try
+        {
+            _tags = (ushort*)HugeMemory.AllocZeroed((nuint)Slots * sizeof(ushort), out _tagsMapped);
+        }
+        catch
+        {
+            HugeMemory.Free(_e, _mapped);
+            throw;
+        }
         Clear();
     }
 

@@ -595,7 +595,11 @@ public sealed partial class CommandHandlers : IDisposable
             var h = Eal.HeapStats(sock);
             heap = (heap.Total + h.Total, heap.Free + h.Free, heap.Allocated + h.Allocated);
         }
-        return new MemoryDto(gc.HeapSizeBytes, gc.TotalCommittedBytes, GC.GetTotalAllocatedBytes(),
+        // The heap's size as of the last collection; before the first one there is none to
+        // describe (GetGCMemoryInfo reads 0), so the bytes allocated so far stand in: an upper
+        // bound, garbage included.
+        long heapBytes = GC.CollectionCount(0) > 0 ? gc.HeapSizeBytes : GC.GetTotalMemory(false);
+        return new MemoryDto(heapBytes, gc.TotalCommittedBytes, GC.GetTotalAllocatedBytes(),
             GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2),
             Math.Round(GC.GetTotalPauseDuration().TotalMilliseconds, 3), Math.Round(gc.PauseTimePercentage, 4),
             rss, hpTotal, hpFree, hpSize, (long)heap.Total, (long)heap.Free, (long)heap.Allocated,
