@@ -64,8 +64,9 @@ public static partial class Cmd
         return all.Length <= lines ? text : string.Join('\n', all[^lines..]);
     }
 
-    [LibraryImport("libc", EntryPoint = "kill")]
-    private static partial int Kill(int pid, int sig);
+    /// <summary>kill(2): a signal to a process.</summary>
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    internal static partial int Kill(int pid, int sig);
 
     /// <summary>Runs and throws with the output if the exit code is not 0.</summary>
     public static string Ok(string file, params string[] args)

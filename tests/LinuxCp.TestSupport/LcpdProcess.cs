@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
 
@@ -7,7 +6,7 @@ namespace LinuxCp.TestSupport;
 
 /// <summary>A real lcpd started by a test (inside the topology's dataplane namespace). Only this
 /// PID is ever signalled; dispose stops it (SIGTERM, then SIGKILL) if the test did not.</summary>
-public sealed partial class LcpdProcess : IDisposable
+public sealed class LcpdProcess : IDisposable
 {
     private readonly Process _p;
     private readonly StringBuilder _output = new();
@@ -171,13 +170,10 @@ public sealed partial class LcpdProcess : IDisposable
         return JsonNode.Parse(r.Out)!;
     }
 
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int sig);
-
     public void Signal(int sig)
     {
         if (!_p.HasExited)
-            Kill(_p.Id, sig);
+            Cmd.Kill(_p.Id, sig);
     }
 
     public const int SIGTERM = 15;
