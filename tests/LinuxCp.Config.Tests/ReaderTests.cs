@@ -81,6 +81,24 @@ public sealed class ReaderTests
         Assert.Contains("larger than", Assert.Throws<ConfigException>(() => DocumentReader.Parse(huge)).Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("{a: ", "}")]
+    [InlineData("[", "]")]
+    [InlineData("- ", "")]
+    public void DeepNesting_RefusedWithAnError_NotAStackOverflow(string open, string close)
+    {
+        // 200k levels overflowed the YAML library's recursive loader (a process crash no handler
+        // can catch); the limit applies before it.
+        string deep = "linux_config:\n  interfaces:\n    " + string.Concat(Enumerable.Repeat(open, 200_000)) + "1" + string.Concat(Enumerable.Repeat(close, 200_000));
+        var e = Assert.Throws<ConfigException>(() => DocumentReader.Parse(deep));
+        Assert.Contains($"nested deeper than {DocumentReader.MaxDepth} levels", e.Message, StringComparison.Ordinal);
+        // The limit itself: 32 levels of lists are read (and then refused by the schema), 33 are not.
+        string at = "linux_config: {interfaces: " + new string('[', DocumentReader.MaxDepth - 2) + new string(']', DocumentReader.MaxDepth - 2) + "}";
+        Assert.DoesNotContain("nested deeper", Assert.Throws<ConfigException>(() => DocumentReader.Parse(at)).Message, StringComparison.Ordinal);
+        string over = "linux_config: {interfaces: " + new string('[', DocumentReader.MaxDepth - 1) + new string(']', DocumentReader.MaxDepth - 1) + "}";
+        Assert.Contains("nested deeper", Assert.Throws<ConfigException>(() => DocumentReader.Parse(over)).Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void KvValue_KindFromKey_AndTheKeyMustMatch()
     {

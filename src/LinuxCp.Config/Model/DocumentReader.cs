@@ -104,7 +104,7 @@ public static class DocumentReader
             try
             {
                 JsonNode? n = JsonNode.Parse(t, new JsonNodeOptions { PropertyNameCaseInsensitive = false },
-                    new JsonDocumentOptions { MaxDepth = 32, CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+                    new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
                 Materialize(n); // objects are built lazily: a key given twice surfaces here
                 return n;
             }
@@ -122,7 +122,7 @@ public static class DocumentReader
         try
         {
             var ys = new YamlStream();
-            ys.Load(new StringReader(text));
+            ys.Load(new DepthLimit(new Parser(new StringReader(text)), MaxDepth));
             if (ys.Documents.Count != 1)
             {
                 errors.Add(new("", ys.Documents.Count == 0 ? "empty document" : "more than one YAML document"));
@@ -143,6 +143,37 @@ public static class DocumentReader
         }
     }
 
+    /// <summary>How deeply mappings and sequences may nest, in JSON and YAML alike.</summary>
+    public const int MaxDepth = 32;
+
+    /// <summary>Passes the parser's events on and refuses nesting deeper than the limit before the
+    /// YAML library's node loader, which recurses once per level, sees it: 16k nested flow
+    /// mappings in a 16 KB document were enough to overflow the stack (found by the config fuzz
+    /// target), which no exception handler can catch.</summary>
+    private sealed class DepthLimit(IParser inner, int max) : IParser
+    {
+        private int _depth;
+
+        public YamlDotNet.Core.Events.ParsingEvent? Current => inner.Current;
+
+        public bool MoveNext()
+        {
+            if (!inner.MoveNext())
+                return false;
+            switch (inner.Current)
+            {
+                case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart:
+                    if (++_depth > max)
+                        throw new YamlException(inner.Current.Start, inner.Current.End, $"nested deeper than {max} levels");
+                    break;
+                case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                    _depth--;
+                    break;
+            }
+            return true;
+        }
+    }
+
     private static void Materialize(JsonNode? n)
     {
         switch (n)
@@ -160,7 +191,7 @@ public static class DocumentReader
 
     private static JsonNode? FromYaml(YamlNode n, string path, List<ConfigError> errors, int depth)
     {
-        if (depth > 32)
+        if (depth > MaxDepth)
         {
             errors.Add(new(path, "nested too deeply"));
             return null;
