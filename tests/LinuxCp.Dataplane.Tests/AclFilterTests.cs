@@ -72,10 +72,11 @@ public sealed unsafe class AclFilterTests : IDisposable
     [Fact]
     public void Track_Bursts_AgreeWithOneLookupAtATime_RepeatsBothDirectionsIpv6TableFull()
     {
-        // The tracker's passes over a burst (hashes, tag walks, then lookups) against the same
-        // table used one packet at a time: the same flows with the same counts and states. The
-        // bursts repeat flows (a new flow several times in one burst), carry both directions and
-        // IPv6, and a small table fills up (probe runs wrap around its end, new flows refused)
+        // The tracker's passes over a burst (hashes, tag walks, then lookups; IPv4 through its
+        // own key) against the same table used one packet at a time through classifier keys:
+        // the same flows with the same counts and states. The bursts repeat flows (a new flow
+        // several times in one burst), carry both directions, UDP, TCP with its flags, ICMP,
+        // later fragments, IP options and IPv6, and a small table fills up (probe runs wrap around its end, new flows refused)
         // and is swept now and then.
         using var bulk = new FlowTable(256);
         using var one = new FlowTable(256);
@@ -84,13 +85,38 @@ public sealed unsafe class AclFilterTests : IDisposable
         void** pkts = (void**)NativeMemory.Alloc(AclScratch.Burst, (nuint)sizeof(void*));
         void** drop = (void**)NativeMemory.Alloc(AclScratch.Burst, (nuint)sizeof(void*));
         byte* key = (byte*)NativeMemory.AllocZeroed(AclKey.Size6);
-        byte[] Frame(int flow, bool reverse)
+        byte[] tcpFlags = [0x02, 0x12, 0x10, 0x11, 0x04, 0x18];
+        byte[] Frame(int flow, bool reverse, int variant = 0)
         {
             if (flow >= 250)
                 return Udp6($"2001:db8:1::{flow:x}", 53);
-            string a = $"10.1.{flow / 100}.{flow % 100 + 1}", b = "10.9.0.1";
+            // Flows 240-249 talk to their own address: the ports order them.
+            string a = flow >= 240 ? $"10.2.0.{flow - 239}" : $"10.1.{flow / 100}.{flow % 100 + 1}", b = flow >= 240 ? a : "10.9.0.1";
             byte[] f = reverse ? Udp4(b, a, 5000) : Udp4(a, b, 53);
             BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(34), reverse ? (ushort)53 : (ushort)5000);
+            switch (flow % 6)
+            {
+                case 1: // TCP, with the flags that move its state (SYN, SYN-ACK, ACK, FIN, RST, PSH)
+                    f[23] = 6;
+                    f[47] = tcpFlags[variant % tcpFlags.Length];
+                    break;
+                case 2: // ICMP echo and reply: type and code are not part of the flow
+                    f[23] = 1;
+                    f[34] = reverse ? (byte)0 : (byte)8;
+                    f[35] = 0;
+                    break;
+                case 3: // a later fragment: no ports
+                    BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(20), 0x0010);
+                    break;
+                case 4: // TCP after IP options: the L4 header 4 bytes further on, its flags the last byte there
+                    f[14] = 0x46;
+                    f[23] = 6;
+                    f[51] = tcpFlags[variant % tcpFlags.Length];
+                    break;
+                case 5: // a first fragment (more fragments follow): its ports count
+                    BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(20), 0x2000);
+                    break;
+            }
             return f;
         }
         try
@@ -101,7 +127,7 @@ public sealed unsafe class AclFilterTests : IDisposable
                 now += (uint)rnd.Next(0, 60);
                 uint n = (uint)rnd.Next(1, AclScratch.Burst + 1);
                 for (int i = 0; i < n; i++)
-                    pkts[i] = Mbuf(Frame(rnd.Next(300), rnd.Next(2) == 0));
+                    pkts[i] = Mbuf(Frame(rnd.Next(300), rnd.Next(2) == 0, rnd.Next(6)));
                 for (int i = 0; i < n; i++)
                 {
                     Assert.True(FlowTracker.KeyOf(pkts[i], key, out bool v6));

@@ -61,6 +61,22 @@ public unsafe struct FlowEntry
     public const byte Used = 1, V6 = 2, OrigIsLo = 4, Reflected = 8, FinLo = 16, FinHi = 32;
 }
 
+/// <summary>An IPv4 packet's flow key in the table's canonical order (the lower endpoint first),
+/// built straight from the headers by <see cref="FlowTable.Key4"/>: what the tracker's IPv4 path
+/// hashes and compares, so that it neither builds a classifier key nor orders the endpoints twice.
+/// Addresses as loaded from the wire; ports as numbers (ICMP: 0).</summary>
+[StructLayout(LayoutKind.Sequential, Size = 16)]
+public struct FlowKey4
+{
+    public uint Lo, Hi;
+    public ushort LoPort, HiPort;
+    public byte Proto;
+    /// <summary>1 if the packet's source is the lower endpoint.</summary>
+    public byte FromLo;
+    /// <summary>The TCP flags (0 when not TCP or not in the first segment).</summary>
+    public byte TcpFlags;
+}
+
 /// <summary>A worker's flow table: open addressing with linear probing over cache-line entries in
 /// native memory, half as many slots again as flows, removal by shifting the probe sequence back
 /// (no tombstones), an incremental expiry sweep. Beside the entries, a tag array: two bytes a
@@ -166,6 +182,22 @@ public sealed unsafe class FlowTable : IDisposable
             h = (h ^ *(uint*)(lo + i)) * 0xFF51AFD7ED558CCDUL;
             h = (h ^ *(uint*)(hi + i)) * 0xC4CEB9FE1A85EC53UL;
         }
+        return Finish(h);
+    }
+
+    /// <summary>The same hash as <see cref="Hash"/> for a 4-byte address pair.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Hash4(FlowKey4* k, byte zone)
+    {
+        ulong h = 0x9E3779B97F4A7C15UL ^ ((ulong)((uint)k->LoPort << 16 | k->HiPort) << 16) ^ ((ulong)k->Proto << 8) ^ zone;
+        h = (h ^ k->Lo) * 0xFF51AFD7ED558CCDUL;
+        h = (h ^ k->Hi) * 0xC4CEB9FE1A85EC53UL;
+        return Finish(h);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Finish(ulong h)
+    {
         // A full 64-bit finaliser: traffic varies few bits of the key (one address's last
         // bytes, one port), and without it such keys crowded into a fraction of the slots
         // (65,536 sequential destinations: 15 probes a lookup instead of 2).
@@ -319,12 +351,23 @@ public sealed unsafe class FlowTable : IDisposable
         }
         if (!create)
             return null;
+        e = Insert(i, tag, lo, hi, n, loPort, hiPort, proto, zone, (byte)(fam | (fromLo ? FlowEntry.OrigIsLo : 0)), now);
+        created = e != null;
+        return e;
+    }
+
+    /// <summary>A new flow in empty slot <paramref name="i"/> (where its probe sequence ended);
+    /// null if the table holds <see cref="Capacity"/> flows already (counted). Not inlined: the
+    /// lookups' loops stay small, and a new flow is the exception in a busy table.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FlowEntry* Insert(uint i, ushort tag, byte* lo, byte* hi, int n, ushort loPort, ushort hiPort, byte proto, byte zone, byte flags, uint now)
+    {
         if (_count >= Capacity)
         {
             _full++;
             return null;
         }
-        e = _e + i;
+        FlowEntry* e = _e + i;
         Unsafe.InitBlockUnaligned(e, 0, (uint)sizeof(FlowEntry));
         Unsafe.CopyBlockUnaligned(e->Lo, lo, (uint)n);
         Unsafe.CopyBlockUnaligned(e->Hi, hi, (uint)n);
@@ -332,15 +375,75 @@ public sealed unsafe class FlowTable : IDisposable
         e->HiPort = hiPort;
         e->Proto = proto;
         e->Zone = zone;
-        e->Flags = (byte)(FlowEntry.Used | fam | (fromLo ? FlowEntry.OrigIsLo : 0));
+        e->Flags = (byte)(FlowEntry.Used | flags);
         e->State = FlowState.New;
         e->First = e->Last = now;
         _tags[i] = tag;
         _count++;
         _inserts++;
         _states[(int)FlowState.New]++;
-        created = true;
         return e;
+    }
+
+    /// <summary>The flow key of an IPv4 header whose version, IHL and length the caller checked
+    /// (<paramref name="segLen"/>: bytes readable from <paramref name="ip"/>), with the same
+    /// fields as the classifier key gives <see cref="Lookup(byte*, bool, byte, uint, bool, out bool, out bool)"/>:
+    /// ports of TCP, UDP and SCTP when the first 4 bytes of the L4 header are in the first
+    /// segment of a first fragment, else 0; ICMP's type and code are not part of a flow.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Key4(byte* ip, uint segLen, FlowKey4* k)
+    {
+        uint ihl = (uint)(ip[0] & 0xF) << 2;
+        byte proto = ip[9];
+        uint src = *(uint*)(ip + 12), dst = *(uint*)(ip + 16);
+        uint avail = (*(ushort*)(ip + 6) & 0xFF1F) != 0 ? 0 : segLen - ihl; // a later fragment has no L4 header
+        byte* l4 = ip + ihl;
+        ushort sport = 0, dport = 0;
+        byte flags = 0;
+        if (proto is 6 or 17 or 132 && avail >= 4)
+        {
+            sport = BinaryPrimitives.ReverseEndianness(*(ushort*)l4);
+            dport = BinaryPrimitives.ReverseEndianness(*(ushort*)(l4 + 2));
+            if (proto == 6 && avail >= 14)
+                flags = l4[13];
+        }
+        uint a = BinaryPrimitives.ReverseEndianness(src), b = BinaryPrimitives.ReverseEndianness(dst);
+        bool fromLo = a < b || (a == b && sport <= dport);
+        k->Lo = fromLo ? src : dst;
+        k->Hi = fromLo ? dst : src;
+        k->LoPort = fromLo ? sport : dport;
+        k->HiPort = fromLo ? dport : sport;
+        k->Proto = proto;
+        k->FromLo = fromLo ? (byte)1 : (byte)0;
+        k->TcpFlags = flags;
+    }
+
+    /// <summary><see cref="Lookup(byte*, bool, byte, uint, bool, ulong, uint, out bool, out bool)"/>
+    /// for an IPv4 key from <see cref="Key4"/> and its <see cref="Hash4"/>: always creates.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public FlowEntry* Lookup4(FlowKey4* k, byte zone, uint now, ulong hash, uint from)
+    {
+        ushort tag = TagOf(hash);
+        // Port pair, protocol and zone as the entry holds them from offset 32, and the address
+        // family bit of its flags: one 8-byte compare with the V6 flag masked in.
+        ulong want = k->LoPort | (ulong)k->HiPort << 16 | (ulong)k->Proto << 32 | (ulong)zone << 40;
+        const ulong Mask = 0xFFFF_FFFF_FFFFUL | (ulong)FlowEntry.V6 << 48;
+        uint i = from;
+        while (true)
+        {
+            ushort t = _tags[i];
+            if (t == 0)
+                break;
+            if (t == tag)
+            {
+                FlowEntry* e = _e + i;
+                if ((*(ulong*)&e->LoPort & Mask) == want && *(uint*)e->Lo == k->Lo && *(uint*)e->Hi == k->Hi)
+                    return e;
+            }
+            if (++i == _slots)
+                i = 0;
+        }
+        return Insert(i, tag, (byte*)&k->Lo, (byte*)&k->Hi, 4, k->LoPort, k->HiPort, k->Proto, zone, k->FromLo != 0 ? FlowEntry.OrigIsLo : (byte)0, now);
     }
 
     /// <summary>Counts a packet on its flow and moves the state on: TCP by its flags (a reply

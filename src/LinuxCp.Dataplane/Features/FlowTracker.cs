@@ -48,55 +48,101 @@ public static unsafe class FlowTracker
         // Three passes over the burst, so that the table's cache misses overlap instead of
         // following one another: key and hash of every packet (prefetching its tags), then the
         // tag walk to the one slot whose entry is read (prefetching that entry), then the lookups
-        // and updates. Key i is in slot i of the scratch (room for IPv6); Verdict[i] says what it
-        // is (0: not IP, 4 or 6), Hash[i] holds its hash and Res6[i] the slot the walk found.
+        // and updates. Key i is in slot i of the scratch (room for IPv6): an IPv4 packet's is a
+        // FlowKey4 in the table's order, built once from its headers; an IPv6 packet's is a
+        // classifier key, through the general path (not inlined: the IPv4 loop keeps its
+        // registers). Verdict[i] says which (0: neither), Hash[i] holds the hash and Res6[i]
+        // the slot the walk found.
         byte* keys = s.Keys6;
         ulong* hash = s.Hash;
+        uint* slot = s.Res6;
+        byte* verdict = s.Verdict;
         for (uint i = 0; i < n; i++)
         {
             byte* key = keys + i * AclKey.Size6;
-            if (!KeyOf(pkts[i], key, out bool v6))
+            byte* f = Mbuf.Data(pkts[i]);
+            uint seg = Mbuf.DataLen(pkts[i]);
+            ulong h;
+            if (seg >= 34 && *(ushort*)(f + 12) == 0x0008 && (f[14] >> 4) == 4 && (f[14] & 0xF) >= 5 && seg >= 14 + ((uint)(f[14] & 0xF) << 2))
             {
-                s.Verdict[i] = 0;
+                FlowTable.Key4(f + 14, seg - 14, (FlowKey4*)key);
+                h = FlowTable.Hash4((FlowKey4*)key, zone);
+                verdict[i] = 4;
+            }
+            else if (Key6(t, pkts[i], key, zone, out h))
+            {
+                verdict[i] = 6;
+            }
+            else
+            {
+                verdict[i] = 0;
                 continue;
             }
-            s.Verdict[i] = (byte)(v6 ? 6 : 4);
-            ulong h = t.HashKey(key, v6, zone);
             hash[i] = h;
             uint home = t.SlotOf(h);
-            s.Res6[i] = home;
+            slot[i] = home;
             t.PrefetchTags(home);
         }
         for (uint i = 0; i < n; i++)
         {
-            if (s.Verdict[i] != 0)
-                s.Res6[i] = t.Scan(s.Res6[i], hash[i]);
+            if (verdict[i] != 0)
+                slot[i] = t.Scan(slot[i], hash[i]);
         }
         uint kept = 0;
         for (uint i = 0; i < n; i++)
         {
             void* m = pkts[i];
-            if (s.Verdict[i] == 0)
+            byte v = verdict[i];
+            if (v != 0)
             {
-                pkts[kept++] = m;
-                continue;
-            }
-            bool v6 = s.Verdict[i] == 6;
-            byte* key = keys + i * AclKey.Size6;
-            FlowEntry* f = t.Lookup(key, v6, zone, now, true, hash[i], s.Res6[i], out bool fromLo, out _);
-            if (f == null)
-            {
-                if (policy == FlowFullPolicy.Drop)
-                    drop[nDrop++] = m;
+                byte* key = keys + i * AclKey.Size6;
+                FlowEntry* f;
+                bool fromLo;
+                byte flags;
+                if (v == 4)
+                {
+                    var k = (FlowKey4*)key;
+                    f = t.Lookup4(k, zone, now, hash[i], slot[i]);
+                    fromLo = k->FromLo != 0;
+                    flags = k->TcpFlags;
+                }
                 else
-                    pkts[kept++] = m;
-                continue;
+                {
+                    f = Lookup6(t, key, zone, now, hash[i], slot[i], out fromLo);
+                    flags = TcpFlags(key, true);
+                }
+                if (f == null)
+                {
+                    if (policy == FlowFullPolicy.Drop)
+                    {
+                        drop[nDrop++] = m;
+                        continue;
+                    }
+                }
+                else
+                {
+                    t.Update(f, fromLo, flags, Mbuf.PktLen(m), now);
+                }
             }
-            t.Update(f, fromLo, TcpFlags(key, v6), Mbuf.PktLen(m), now);
             pkts[kept++] = m;
         }
         return kept;
     }
+
+    /// <summary>An IPv6 frame's classifier key and its flow hash; false if it is not IPv6.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool Key6(FlowTable t, void* m, byte* key, byte zone, out ulong hash)
+    {
+        hash = 0;
+        if (!KeyOf(m, key, out bool v6) || !v6)
+            return false;
+        hash = t.HashKey(key, true, zone);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static FlowEntry* Lookup6(FlowTable t, byte* key, byte zone, uint now, ulong hash, uint from, out bool fromLo) =>
+        t.Lookup(key, true, zone, now, true, hash, from, out fromLo, out _);
 
     /// <summary>The TCP flags of a key (0 when not TCP or not in the first segment).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
