@@ -3,7 +3,8 @@
 # PORT_VDEV0/1, DUT_EAL, DUT_MAC, GEN_MAC0/1 and ROUTES ("prefix=port,..."). lcpd owns the two
 # bench ports and mirrors them into a private namespace; Linux there holds what a router would
 # have: an address per port, a static neighbour for each generator port, and the bench routes.
-# The FIB is filled through netlink, exactly as in production. Extra lcpd options: LCPD_ARGS.
+# The FIB is filled through netlink, exactly as in production. Extra lcpd options: LCPD_ARGS;
+# another lcpd build (an A/B in pairs.sh's ANCHOR_ENV): LCPD_BIN=<its bin/lcpd or out/lcpd/lcpd>.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 NS=lcpbench-$$
@@ -96,7 +97,7 @@ PY
     ACL_ARGS+=(--classify-file "$ACL_FILE")
 fi
 # shellcheck disable=SC2086
-"${TASKSET[@]}" "$ROOT/bin/lcpd" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
+"${TASKSET[@]}" "${LCPD_BIN:-$ROOT/bin/lcpd}" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
     --netns "$NS" --pair "0$SUB=lcp0$PT" --pair "1$SUB=lcp1$PT" --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
     --api-socket "$SOCK" --no-rest "${ACL_ARGS[@]}" ${LCPD_ARGS:-} &
 pid=$!

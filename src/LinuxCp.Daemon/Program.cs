@@ -378,7 +378,9 @@ namespace LinuxCp.Daemon
             lifetime.ApplicationStopping.Register(engine.Stop);
             host.Start();
             linkSync?.Start();
-            Log.Started(log, engine.WorkerCount, string.Join(",", engine.Workers.Select(w => w.Lcore)), pairs.Pairs().Count);
+            Log.Started(log, engine.WorkerCount, string.Join(",", engine.Workers.Select(w => w.Lcore)), pairs.Pairs().Count,
+                (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalSeconds,
+                System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalSeconds);
             Volatile.Write(ref s_stop, lifetime.StopApplication);
             if (Volatile.Read(ref s_stopAsked) != 0)
                 lifetime.StopApplication(); // a signal came during start-up (the workers see the stop at once)
@@ -499,8 +501,8 @@ namespace LinuxCp.Daemon
 
     internal static partial class Log
     {
-        [LoggerMessage(3000, LogLevel.Information, "lcpd started: {Workers} worker(s) on lcore(s) {Lcores}, {Pairs} pair(s)")]
-        public static partial void Started(ILogger log, int workers, string lcores, int pairs);
+        [LoggerMessage(3000, LogLevel.Information, "lcpd started: {Workers} worker(s) on lcore(s) {Lcores}, {Pairs} pair(s) ({Seconds:F2} s; {Methods} methods compiled, {JitSeconds:F2} s of it)")]
+        public static partial void Started(ILogger log, int workers, string lcores, int pairs, double seconds, long methods, double jitSeconds);
 
         [LoggerMessage(3001, LogLevel.Information, "stopping")]
         public static partial void Stopping(ILogger log);
