@@ -60,10 +60,9 @@ dotnet_build() {
 publish() {
     local app rid
     case "$(uname -m)" in x86_64) rid=linux-x64 ;; aarch64) rid=linux-arm64 ;; *) die "no .NET runtime identifier for $(uname -m)" ;; esac
-    # lcpd runs on the shared runtime, its own assemblies precompiled (ReadyToRun): the JIT then
-    # compiles what only it can (the workers' loops, marked AggressiveOptimization, and generic
-    # code over the framework's types), which took a start from ~1,050 compiled methods and ~1.5 s
-    # of JIT to ~800 and ~0.6 s (docs/performance.md). lcpctl is compiled ahead of time
+    # lcpd runs on the shared runtime, its control-plane assemblies precompiled (ReadyToRun; the
+    # dataplane's are left to the JIT, see its project file): a start went from ~1,050 compiled
+    # methods and ~1.5 s of JIT to ~900 and ~0.65 s (docs/performance.md). lcpctl is compiled ahead of time
     # (PublishAot in its project: clang links it), so a command starts in milliseconds.
     for app in "LinuxCp.Daemon:lcpd:-r $rid --no-self-contained -p:PublishReadyToRun=true" "LinuxCp.Cli:lcpctl:-r $rid"; do
         local proj=${app%%:*} rest=${app#*:}
