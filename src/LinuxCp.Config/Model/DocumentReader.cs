@@ -128,7 +128,7 @@ public static class DocumentReader
                 errors.Add(new("", ys.Documents.Count == 0 ? "empty document" : "more than one YAML document"));
                 return null;
             }
-            return FromYaml(ys.Documents[0].RootNode, "", errors, 0);
+            return FromYaml(ys.Documents[0].RootNode, "", errors);
         }
         catch (YamlException e)
         {
@@ -189,13 +189,9 @@ public static class DocumentReader
         }
     }
 
-    private static JsonNode? FromYaml(YamlNode n, string path, List<ConfigError> errors, int depth)
+    /// <summary>A loaded YAML node as JSON; its depth was bounded while it was parsed (<see cref="DepthLimit"/>).</summary>
+    private static JsonNode? FromYaml(YamlNode n, string path, List<ConfigError> errors)
     {
-        if (depth > MaxDepth)
-        {
-            errors.Add(new(path, "nested too deeply"));
-            return null;
-        }
         switch (n)
         {
             case YamlMappingNode m:
@@ -210,7 +206,7 @@ public static class DocumentReader
                         errors.Add(new(p, "duplicate key"));
                         continue;
                     }
-                    o[name] = FromYaml(v, p, errors, depth + 1);
+                    o[name] = FromYaml(v, p, errors);
                 }
                 return o;
             }
@@ -219,7 +215,7 @@ public static class DocumentReader
                 var a = new JsonArray();
                 int i = 0;
                 foreach (YamlNode c in s.Children)
-                    a.Add(FromYaml(c, $"{path}[{i++}]", errors, depth + 1));
+                    a.Add(FromYaml(c, $"{path}[{i++}]", errors));
                 return a;
             }
             case YamlScalarNode sc:

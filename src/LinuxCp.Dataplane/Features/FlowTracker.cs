@@ -63,7 +63,7 @@ public static unsafe class FlowTracker
             byte* f = Mbuf.Data(pkts[i]);
             uint seg = Mbuf.DataLen(pkts[i]);
             ulong h;
-            if (seg >= 34 && *(ushort*)(f + 12) == 0x0008 && (f[14] >> 4) == 4 && (f[14] & 0xF) >= 5 && seg >= 14 + ((uint)(f[14] & 0xF) << 2))
+            if (IsIpv4(f, seg))
             {
                 FlowTable.Key4(f + 14, seg - 14, (FlowKey4*)key);
                 h = FlowTable.Hash4((FlowKey4*)key, zone);
@@ -148,6 +148,12 @@ public static unsafe class FlowTracker
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static byte TcpFlags(byte* key, bool v6) => key[0] == 6 ? key[4 + 2 * (v6 ? 16 : 4) + 4] : (byte)0;
 
+    /// <summary>An untagged IPv4 frame whose header (version, IHL, options) is in its first
+    /// <paramref name="seg"/> bytes: what the tracker and the classifier key take as IPv4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsIpv4(byte* f, uint seg) =>
+        seg >= 34 && *(ushort*)(f + 12) == 0x0008 && (f[14] >> 4) == 4 && (f[14] & 0xF) >= 5 && seg >= 14 + ((uint)(f[14] & 0xF) << 2);
+
     /// <summary>Builds the classifier key of an untagged IPv4/IPv6 frame; false for anything else.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool KeyOf(void* m, byte* key, out bool v6)
@@ -160,8 +166,7 @@ public static unsafe class FlowTracker
         ushort type = BinaryPrimitives.ReverseEndianness(*(ushort*)(f + 12));
         if (type == 0x0800)
         {
-            uint ihl = (uint)(f[14] & 0xF) << 2;
-            if ((f[14] >> 4) != 4 || ihl < 20 || seg < 14 + ihl)
+            if (!IsIpv4(f, seg))
                 return false;
             AclKey.Build4(f + 14, seg - 14, key);
             return true;
