@@ -11,13 +11,16 @@ NS=lcpbench-$$
 SOCK=/run/lcpbench-$$.sock
 pid=
 churn=
+newflows=
 stats=
 cleanup() {
     set +e
     [ -n "$churn" ] && kill "$churn" 2>/dev/null
+    [ -n "$newflows" ] && kill "$newflows" 2>/dev/null
     [ -n "$stats" ] && kill "$stats" 2>/dev/null
     [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid"
     ip netns del "$NS" 2>/dev/null
+    ip netns del "$NS-src" 2>/dev/null
     rm -f "$SOCK" "/tmp/lcpbench-acl-$$"
 }
 trap cleanup EXIT
@@ -96,9 +99,28 @@ for port in ports:
 PY
     ACL_ARGS+=(--classify-file "$ACL_FILE")
 fi
+# BENCH_NEW_FLOWS=R: R new flows a second beside the pcap's (the tracker's churn). lcpd owns a
+# third port, an af_packet port on a veth whose peer sits in a namespace of its own; a sender
+# there (on the CPU the DUT does not use) sends R UDP frames a second, each from a source
+# address and port not seen before, to 10.251.0.0/16, routed out of port 0, so with
+# BENCH_FLOWTRACK each is a new flow on port 0's tracker. BENCH_FLOW_UDP=<s>: the tracker's UDP
+# timeout, so that the new flows also expire during the run (the default is 300 s).
+EXTRA_PORT=()
+if [ "${BENCH_NEW_FLOWS:-0}" -gt 0 ]; then
+    SRCNS=$NS-src
+    ip netns add "$SRCNS"
+    ip link add "lcpnf$$" type veth peer name src0 netns "$SRCNS"
+    # (deleting the namespace deletes both ends; no IPv6 chatter on either)
+    sysctl -qw "net.ipv6.conf.lcpnf$$.disable_ipv6=1"
+    ip link set "lcpnf$$" up
+    ip netns exec "$SRCNS" sysctl -qw net.ipv6.conf.src0.disable_ipv6=1
+    ip -n "$SRCNS" link set src0 up
+    EXTRA_PORT=(--vdev="net_af_packet2,iface=lcpnf$$")
+fi
 # shellcheck disable=SC2086
-"${TASKSET[@]}" "${LCPD_BIN:-$ROOT/bin/lcpd}" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" -- \
+"${TASKSET[@]}" "${LCPD_BIN:-$ROOT/bin/lcpd}" $DUT_EAL --vdev="$PORT_VDEV0" --vdev="$PORT_VDEV1" "${EXTRA_PORT[@]}" -- \
     --netns "$NS" --pair "0$SUB=lcp0$PT" --pair "1$SUB=lcp1$PT" --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
+    ${EXTRA_PORT:+--pair "net_af_packet2=lcp2$PT"} \
     --api-socket "$SOCK" --no-rest "${ACL_ARGS[@]}" ${LCPD_ARGS:-} &
 pid=$!
 for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done
@@ -131,10 +153,21 @@ fi
 if [ "${BENCH_FLOWTRACK:-0}" = 1 ]; then
     "$ROOT/bin/lcpctl" --socket "$SOCK" flow enable "${PORT_VDEV0%%,*}" >/dev/null
 fi
+[ -n "${BENCH_FLOW_UDP:-}" ] && "$ROOT/bin/lcpctl" --socket "$SOCK" set flow timeouts udp "$BENCH_FLOW_UDP" >/dev/null
 IFS=, read -ra routes <<<"$ROUTES"
 for r in "${routes[@]}"; do
     in_ns ip route replace "${r%%=*}" via "172.16.${r##*=}.2" "${RT[@]}"
 done
+if [ "${BENCH_NEW_FLOWS:-0}" -gt 0 ]; then
+    in_ns ip addr add 172.16.2.1/24 dev lcp2
+    in_ns ip link set lcp2 up
+    in_ns ip route replace 10.251.0.0/16 via 172.16.0.2 "${RT[@]}"
+    [ -n "${BENCH_TABLE:-}" ] && in_ns ip route replace 172.16.2.0/24 dev lcp2 "${RT[@]}"
+    other=$(( DUT_CPU == 0 ? 1 : 0 ))
+    ip netns exec "$SRCNS" taskset -c "$other" python3 "$ROOT/perf/scripts/newflows.py" src0 \
+        "$(cat "/sys/class/net/lcpnf$$/address")" "$BENCH_NEW_FLOWS" &
+    newflows=$!
+fi
 
 # BENCH_CHURN=R: R route changes per second while traffic flows, from 2 s after start: replaces
 # of the routes that carry the traffic (same next hop) and adds/deletes of 1000 other /24s.
@@ -178,7 +211,8 @@ if [ -n "${BENCH_STATS_OUT:-}" ]; then
           echo "# runtime"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show runtime
           echo "# latency"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show latency
           echo "# memory"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show memory
-          echo "# fib"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show ip fib summary; } > "$BENCH_STATS_OUT.tmp" 2>&1 \
+          echo "# fib"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show ip fib summary
+          echo "# flows"; "$ROOT/bin/lcpctl" --socket "$SOCK" --json show flow summary; } > "$BENCH_STATS_OUT.tmp" 2>&1 \
             && mv "$BENCH_STATS_OUT.tmp" "$BENCH_STATS_OUT"
     done &
     stats=$!

@@ -5,7 +5,8 @@
 # of a pair is meaningful, a single Mpps figure much less so. Prints every run, the ratio of
 # every pair and their median; writes the table to perf/results/pairs-<time>.md.
 #   perf/scripts/pairs.sh [pairs, default 4]
-# env: FAMILY (v4 | v6), REPS (3 per run), SECS (10 per rep), FLOWS (1024), LCPD_ENV (extra
+# env: FAMILY (v4 | v6), REPS (3 per run), SECS (10 per rep), FLOWS (1024; PCAP_FLOWS: frames,
+# i.e. flows, in the replayed pcap if not FLOWS, which the harness wants a power of two), LCPD_ENV (extra
 # environment for lcpd-dut.sh, e.g. "BENCH_CONTROL_CPU=1"). ANCHOR_ENV=<env>: the anchor side is
 # lcpd too, with this environment instead of l3fwd (e.g. LCPD_ENV=BENCH_TABLE=100 ANCHOR_ENV=
 # BENCH_TABLE=: a non-default table against the main table, in the same interleaved pairs).
@@ -18,22 +19,23 @@ BENCH=${BENCH_DIR:-$(cd "$ROOT/../shared/bench" 2>/dev/null && pwd || true)}
 PAIRS=${1:-4}
 FAMILY=${FAMILY:-v4}
 FLOWS=${FLOWS:-1024}
+PCAP_FLOWS=${PCAP_FLOWS:-$FLOWS}
 SECS=${SECS:-10}
 export REPS=${REPS:-3} TOPO=pcap STAT_PORTS=0,1 FLOWS BENCH_DIR=$BENCH
 [ -x "$BENCH/build/l3fwd/build/l3fwd" ] || "$BENCH/run-anchor.sh" build >/dev/null
 PCAP=$(mktemp /tmp/lcp-pairs-XXXXXX.pcap)
 trap 'rm -f "$PCAP"' EXIT
 if [ "$FAMILY" = v6 ]; then
-    python3 "$ROOT/perf/scripts/mkpcap.py" "$PCAP" --flows "$FLOWS" --size 62 --ipv6 >/dev/null
+    python3 "$ROOT/perf/scripts/mkpcap.py" "$PCAP" --flows "$PCAP_FLOWS" --size 62 --ipv6 >/dev/null
     LCPD_ENV="BENCH_V6=1 ${LCPD_ENV:-}"
     LCPD_ENV_BASE="BENCH_V6=1"
 else
-    python3 "$ROOT/perf/scripts/mkpcap.py" "$PCAP" --flows "$FLOWS" --size 60 >/dev/null
+    python3 "$ROOT/perf/scripts/mkpcap.py" "$PCAP" --flows "$PCAP_FLOWS" --size 60 >/dev/null
 fi
 if [ -n "${VLAN:-}" ]; then
     TAGGED=$(mktemp /tmp/lcp-pairs-vlan-XXXXXX.pcap)
     trap 'rm -f "$PCAP" "$TAGGED"' EXIT
-    python3 "$ROOT/perf/scripts/mkpcap.py" "$TAGGED" --flows "$FLOWS" --size $([ "$FAMILY" = v6 ] && echo 66 || echo 60) \
+    python3 "$ROOT/perf/scripts/mkpcap.py" "$TAGGED" --flows "$PCAP_FLOWS" --size $([ "$FAMILY" = v6 ] && echo 66 || echo 60) \
         --vlan "$VLAN" $([ "$FAMILY" = v6 ] && echo --ipv6) >/dev/null
     LCPD_ENV="BENCH_VLAN=$VLAN BENCH_PCAP=$TAGGED ${LCPD_ENV:-}"
     ANCHOR_ENV=${ANCHOR_ENV:-}
@@ -50,7 +52,7 @@ run() {
 }
 
 {
-    echo "# lcpd${LCPD_ENV:+ [$LCPD_ENV]} vs ${ANCHOR_ENV+lcpd [$ANCHOR_ENV] (in the l3fwd rows)}${ANCHOR_ENV-l3fwd} ($FAMILY), $(date -u +%Y-%m-%dT%H:%MZ), pcap topology, $SECS s x $REPS reps per run, $FLOWS flows, pairs interleaved (ABBA)"
+    echo "# lcpd${LCPD_ENV:+ [$LCPD_ENV]} vs ${ANCHOR_ENV+lcpd [$ANCHOR_ENV] (in the l3fwd rows)}${ANCHOR_ENV-l3fwd} ($FAMILY), $(date -u +%Y-%m-%dT%H:%MZ), pcap topology, $SECS s x $REPS reps per run, $PCAP_FLOWS flows, pairs interleaved (ABBA)"
     echo
     echo "lcpd: $(git -C "$ROOT" log -1 --format='%h %s' | cut -c1-100)$(git -C "$ROOT" diff --quiet || echo ' (+ uncommitted changes)')"
     echo
