@@ -27,6 +27,7 @@ trap cleanup EXIT
 trap 'exit 0' TERM INT
 
 ip netns add "$NS"
+OTHER_CPU=$(( DUT_CPU == 0 ? 1 : 0 ))   # the CPU of the harness's two that the DUT does not use
 # BENCH_FIB_ROUTES=N: a full table. N /24 routes (16.0.0.0/24 upwards, disjoint from the bench's
 # 10.253/16) are in Linux before lcpd starts, on a veth inside the namespace (routes not via a mirror are kept
 # in the FIB and punted), so every lookup walks a FIB of N+ routes. lcpd reads them with its
@@ -55,8 +56,7 @@ fi
 # threads), lcore 2 on the other CPU; each pcap port gets a second RX queue replaying the same
 # file (and a second TX queue), so each worker polls one queue of each port.
 if [ "${BENCH_WORKERS:-1}" = 2 ]; then
-    other=$(( DUT_CPU == 0 ? 1 : 0 ))
-    DUT_EAL=$(sed -E "s/--lcores=[^ ]+/--lcores=0@$DUT_CPU,1@$DUT_CPU,2@$other/" <<<"$DUT_EAL")
+    DUT_EAL=$(sed -E "s/--lcores=[^ ]+/--lcores=0@$DUT_CPU,1@$DUT_CPU,2@$OTHER_CPU/" <<<"$DUT_EAL")
     for v in PORT_VDEV0 PORT_VDEV1; do
         rx=$(grep -oE 'rx_pcap=[^,]+' <<<"${!v}")
         printf -v "$v" '%s,%s' "${!v}" "$rx"
@@ -163,8 +163,7 @@ if [ "${BENCH_NEW_FLOWS:-0}" -gt 0 ]; then
     in_ns ip link set lcp2 up
     in_ns ip route replace 10.251.0.0/16 via 172.16.0.2 "${RT[@]}"
     [ -n "${BENCH_TABLE:-}" ] && in_ns ip route replace 172.16.2.0/24 dev lcp2 "${RT[@]}"
-    other=$(( DUT_CPU == 0 ? 1 : 0 ))
-    ip netns exec "$SRCNS" taskset -c "$other" python3 "$ROOT/perf/scripts/newflows.py" src0 \
+    ip netns exec "$SRCNS" taskset -c "$OTHER_CPU" python3 "$ROOT/perf/scripts/newflows.py" src0 \
         "$(cat "/sys/class/net/lcpnf$$/address")" "$BENCH_NEW_FLOWS" &
     newflows=$!
 fi
