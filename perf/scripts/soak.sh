@@ -5,7 +5,7 @@
 # and the longest loop gap over time; writes a table, a CSV and a PNG plot; exits 1 on loss, on a
 # growth trend, on mbufs not returned, or on a FIB that differs from the kernel's at the end.
 #   perf/scripts/soak.sh [minutes=2]   (knobs: RATE_PPS skips the probe, PROBE_S=10 s per probe step,
-#                                       CHURN_RATE=10000, OUT_DIR=perf/results)
+#                                       CHURN_RATE=10000, OUT_DIR=perf/results, ISOLATE=1 below)
 #
 # Topology: soakgen (perf/native/soakgen.c, a paced DPDK generator with two memif server ports)
 # on CPU 1; lcpd's worker alone on CPU 0, its control threads on CPU 1 with the churn tools; the
@@ -36,6 +36,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
     ip netns del "$NS" 2>/dev/null
+    [ -f "$RUN/isolated" ] && /usr/bin/python3 "$ROOT/perf/scripts/soakpoll.py" restore "$RUN/isolated"
     rm -rf "$RUN" "/var/run/dpdk/lcpsoak$ID" "/var/run/dpdk/soakgen$ID"
     [ -n "$hp_restore" ] && echo "$hp_restore" >"$HP"
 }
@@ -64,6 +65,11 @@ fi
 
 # Everything but lcpd's worker runs on CPU 1 (the worker's lcore is pinned to CPU 0 by EAL).
 taskset -pc 1 $$ >/dev/null
+# ISOLATE=1: CPU 0 is kept for the worker as a production host keeps its dataplane cores
+# (isolcpus, tuned's cpu-partitioning): kernel threads that may move and the unbound workqueues
+# go to CPU 1 for the run and are put back at exit. On this VM the kernel's DAMON thread
+# (kdamond, free page reporting) otherwise takes the worker's CPU for up to 7 ms every 5 s.
+[ "${ISOLATE:-0}" = 1 ] && /usr/bin/python3 "$ROOT/perf/scripts/soakpoll.py" isolate 0 "$RUN/isolated"
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 memif() { echo "net_memif$1,role=$2,id=0,socket=$RUN/memif$1.sock,socket-abstract=no$3"; }

@@ -6,6 +6,8 @@
                                                    the API every 100 ms; one CSV row a second
   soakpoll.py ingest <socket> <netns> <csv> <stop-file> <fib-base>
                                                    kernel and FIB route counts every 0.2 s
+  soakpoll.py isolate <cpu> <state-file>           kernel threads and unbound workqueues off <cpu>
+  soakpoll.py restore <state-file>                 put them back
   soakpoll.py report <socket> <out> <minutes> <flushes> <verify-rc> <verify-text> <idle-mbufs>
                                                    <out>.md, <out>.png; exit 1 on a failed check
 """
@@ -283,6 +285,8 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
     ok = all(checks)
     md = [f"# Soak {os.path.basename(out)[5:]}: {minutes} min, {'PASS' if ok else 'FAIL'}", "",
           f"lcpd {os.environ.get('LCPD_COMMIT') or subprocess.run(['git', '-C', os.path.dirname(os.path.abspath(__file__)), 'log', '-1', '--format=%h %s'], capture_output=True, text=True).stdout.strip()[:100]}", "",
+          "CPU 0 kept for the worker (ISOLATE=1: kernel threads that may move and the unbound workqueues on CPU 1)"
+          if os.environ.get("ISOLATE") == "1" else "CPU 0 shared with the kernel's threads (no ISOLATE)", "",
           "| check | result | detail |", "|---|---|---|", *lines, "",
           "| figure | value |", "|---|---|",
           f"| no-loss rate (probe, {os.environ.get('PROBE_S', '10')} s steps) | {int(probe.group(2)) / 1e6:.3f} Mpps of a capacity of {int(probe.group(1)) / 1e6:.3f} Mpps |" if probe else "| rate | given (RATE_PPS) |",
@@ -313,6 +317,68 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
     return 0 if ok else 1
 
 
+WQ_MASK = "/sys/devices/virtual/workqueue/cpumask"
+
+
+def isolate(cpu, state):
+    """Keeps CPU `cpu` for lcpd's worker, as a production host isolates its dataplane cores
+    (isolcpus, tuned's cpu-partitioning profile): every kernel thread that may be moved (not
+    bound to one CPU, PF_NO_SETAFFINITY clear) and the unbound workqueues go to the other CPUs.
+    What was changed is written to `state` for `restore`. Other processes are not touched."""
+    saved, old_wq = [], None
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        pid = int(d)
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(")") + 2:].split()
+            ppid, flags = int(fields[1]), int(fields[6])
+            if pid != 2 and ppid != 2 or flags & 0x04000000:
+                continue  # not a kernel thread, or one that must stay where it is
+            aff = os.sched_getaffinity(pid)
+            if cpu not in aff or len(aff) < 2:
+                continue
+            os.sched_setaffinity(pid, aff - {cpu})
+            saved.append([pid, stat[stat.index("(") + 1:stat.rindex(")")], sorted(aff)])
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or refused
+    try:
+        with open(WQ_MASK) as f:
+            old_wq = f.read().strip()
+        mask = int(old_wq, 16) & ~(1 << cpu)
+        if mask:
+            with open(WQ_MASK, "w") as f:
+                f.write(f"{mask:x}")
+    except (OSError, ValueError):
+        old_wq = None
+    with open(state, "w") as f:
+        json.dump({"threads": saved, "workqueue_cpumask": old_wq}, f)
+    print(f"isolate: CPU {cpu} kept for the worker: {len(saved)} kernel threads moved"
+          + (f", unbound workqueues off it (cpumask was {old_wq})" if old_wq else ""))
+
+
+def restore(state):
+    """Puts back what `isolate` changed (a thread whose pid now names another thread is left)."""
+    with open(state) as f:
+        st = json.load(f)
+    for pid, comm, aff in st["threads"]:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip().split("-")[0] != comm.split("-")[0]:  # (a kworker appends its queue)
+                    continue
+            os.sched_setaffinity(pid, aff)
+        except OSError:
+            continue
+    if st.get("workqueue_cpumask"):
+        try:
+            with open(WQ_MASK, "w") as f:
+                f.write(st["workqueue_cpumask"])
+        except OSError:
+            pass
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "churn":
@@ -322,6 +388,10 @@ if __name__ == "__main__":
         ingest(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
     elif cmd == "poll":
         poll(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6])
+    elif cmd == "isolate":
+        isolate(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "restore":
+        restore(sys.argv[2])
     elif cmd == "report":
         sys.exit(report(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], int(sys.argv[8])))
     else:

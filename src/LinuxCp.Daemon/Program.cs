@@ -378,6 +378,13 @@ namespace LinuxCp.Daemon
             lifetime.ApplicationStopping.Register(engine.Stop);
             host.Start();
             linkSync?.Start();
+            // Start-up's garbage is collected now, while no worker runs: every collection pauses
+            // the workers (they are managed threads), and a process's first collections, which
+            // promote what start-up built, pause longest (8-10 ms measured against about 2 ms
+            // later). Counted by show memory as two induced gen2 collections.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             Log.Started(log, engine.WorkerCount, string.Join(",", engine.Workers.Select(w => w.Lcore)), pairs.Pairs().Count,
                 (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalSeconds,
                 System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalSeconds);

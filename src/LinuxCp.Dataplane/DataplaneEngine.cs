@@ -370,22 +370,27 @@ public sealed unsafe class DataplaneEngine : IFibPublisher, Features.IFeaturePub
 
     private void DisposeQuiet(long completed)
     {
+        // A loop, not RemoveAll with a lambda: the lambda's closure (it captures the token)
+        // would be allocated on every call, and every FIB commit calls this.
         lock (_disposeWhenQuiet)
         {
-            if (_disposeWhenQuiet.Count == 0)
-                return;
-            _disposeWhenQuiet.RemoveAll(e =>
+            int kept = 0;
+            for (int i = 0; i < _disposeWhenQuiet.Count; i++)
             {
+                var e = _disposeWhenQuiet[i];
                 if (e.Token > completed)
-                    return false;
+                {
+                    _disposeWhenQuiet[kept++] = e;
+                    continue;
+                }
                 // Still attached to a context (its capture stop timed out): detach it; the
                 // capture port was switched off before the hand-over, so no worker uses it.
                 if (e.Item is Observe.CaptureRing ring)
                     foreach (Worker w in _workers)
                         Interlocked.CompareExchange(ref w.Context.Capture, null, ring);
                 e.Item.Dispose();
-                return true;
-            });
+            }
+            _disposeWhenQuiet.RemoveRange(kept, _disposeWhenQuiet.Count - kept);
         }
     }
 

@@ -63,4 +63,37 @@ public class ProtocolTests
         Assert.Equal(["port", "host_if", "netns", "kind", "host_ifindex", "state", "reason", "table", "table_source", "persist", "adopted",
             "port_link_up", "mirror_admin_up", "mirror_carrier", "link_changes", "link_pending"], lcp.Select(p => p.Key));
     }
+
+    [Fact]
+    public void WriteOk_SameTextAsTheNodePath_ForDtosNodesAndNull()
+    {
+        // The API socket writes results straight into its buffer; the text must be what the
+        // node path (REST's and the tests' Ok) gives, byte for byte: clients parse both.
+        object?[] results =
+        [
+            new List<ErrorCounterDto> { new("ttl-expired", "punt", 3, "TTL <= 1: to Linux <for ICMP> & \"more\"", [1, 2]) },
+            new LcpDto("p", "h", null, "tap", 3),
+            new JsonObject { ["a"] = 1.5, ["b"] = "x\u00e9y" },
+            null,
+        ];
+        var buf = new System.Buffers.ArrayBufferWriter<byte>();
+        foreach (object? r in results)
+        {
+            buf.ResetWrittenCount();
+            Protocol.WriteOk(buf, r);
+            JsonNode? node = r as JsonNode ?? System.Text.Json.JsonSerializer.SerializeToNode(r, r?.GetType() ?? typeof(object), Protocol.Json);
+            Assert.Equal(Protocol.Ok(node?.DeepClone()), System.Text.Encoding.UTF8.GetString(buf.WrittenSpan));
+        }
+    }
+
+    [Fact]
+    public void ProcFsField_ReadsTheNumberAfterItsKeyAtALineStart()
+    {
+        ReadOnlySpan<byte> status = "Name:\tlcpd\nVmRSSx: 7 kB\nVmRSS:\t  123456 kB\nHugePages_Free:  12\nEmpty:\n"u8;
+        Assert.Equal(123456, LinuxCp.Management.Observe.ProcFs.Field(status, "VmRSS:"u8));
+        Assert.Equal(12, LinuxCp.Management.Observe.ProcFs.Field(status, "HugePages_Free:"u8));
+        Assert.Equal(0, LinuxCp.Management.Observe.ProcFs.Field(status, "Empty:"u8));
+        Assert.Equal(0, LinuxCp.Management.Observe.ProcFs.Field(status, "Missing:"u8));
+        Assert.Equal(0, LinuxCp.Management.Observe.ProcFs.Field(status, "lcpd"u8)); // not at a line start
+    }
 }

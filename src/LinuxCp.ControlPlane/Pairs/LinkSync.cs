@@ -128,16 +128,33 @@ public sealed class LinkSync : IDisposable
     }
 
     /// <summary>One pass over the pairs at time <paramref name="nowMs"/> (milliseconds, monotonic).</summary>
+    /// <summary>Drops the state of ports that no longer have a pair (under _lock).</summary>
+    private void ForgetGonePairs(IReadOnlyList<Pair> pairs)
+    {
+        List<ushort>? gone = null;
+        foreach (ushort k in _state.Keys)
+        {
+            bool found = false;
+            for (int i = 0; i < pairs.Count && !found; i++)
+                found = pairs[i].Phy.Id == k;
+            if (!found)
+                (gone ??= []).Add(k);
+        }
+        if (gone is not null)
+            foreach (ushort k in gone)
+                _state.Remove(k);
+    }
+
     public void Tick(long nowMs)
     {
+        // Every 100 ms: loops by index over the pair manager's cached list, so that a tick
+        // allocates nothing while nothing changes.
         IReadOnlyList<Pair> pairs = _pairs();
         lock (_lock)
+            ForgetGonePairs(pairs);
+        for (int i = 0; i < pairs.Count; i++)
         {
-            foreach (ushort gone in _state.Keys.Where(k => !pairs.Any(p => p.Phy.Id == k)).ToList())
-                _state.Remove(gone);
-        }
-        foreach (Pair p in pairs)
-        {
+            Pair p = pairs[i];
             if (p.State != PairState.Up)
                 continue;
             bool up = ReadLink(p.Phy);

@@ -227,8 +227,24 @@ public sealed partial class PairManager
 
     public IReadOnlyList<Pair> Pairs()
     {
+        // Cached until a pair changes: the link poll asks ten times a second (pairs are
+        // immutable records, so a cached list stays a consistent snapshot).
         lock (_lock)
-            return [.. _pairs.Values.OrderBy(p => p.Phy.Id)];
+            return _pairsCache ??= [.. _pairs.Values.OrderBy(p => p.Phy.Id)];
+    }
+
+    private Pair[]? _pairsCache;
+
+    private void SetPairLocked(ushort port, Pair p)
+    {
+        _pairs[port] = p;
+        _pairsCache = null;
+    }
+
+    private void RemovePairLocked(ushort port)
+    {
+        _pairs.Remove(port);
+        _pairsCache = null;
     }
 
     /// <summary>The sub-interfaces (each exists while it has a pair), by id.</summary>
@@ -399,7 +415,7 @@ public sealed partial class PairManager
             Pair pair = MakeMirror(phy, hostIf, ns, kind, persist, adopt) with { Table = table };
             if (newSub)
                 _subs[phy.Id] = phy;
-            _pairs[phy.Id] = pair;
+            SetPairLocked(phy.Id, pair);
             PublishLocked();
             if (adopt is not null)
                 Log.PairAdopted(_log, phy.Name, hostIf, tun ? "TUN" : "TAP", NsLabel(ns), pair.HostIfIndex);
@@ -635,7 +651,7 @@ public sealed partial class PairManager
             }
             if (next != cur)
             {
-                _pairs[cur.Phy.Id] = next;
+                SetPairLocked(cur.Phy.Id, next);
                 PublishLocked();
             }
             return next;
@@ -656,7 +672,7 @@ public sealed partial class PairManager
         {
             if (!_pairs.TryGetValue(port, out Pair? p) || p.TableIndex == tableIndex)
                 return;
-            _pairs[port] = p with { TableIndex = tableIndex };
+            SetPairLocked(port, p with { TableIndex = tableIndex });
             PublishLocked();
         }
     }
@@ -674,7 +690,7 @@ public sealed partial class PairManager
             // Once down, lcpd lets go of the namespace (listener sockets, the mirror's fds), so it
             // may really die and its inode number be handed to the next namespace: forget it.
             down = p with { State = PairState.Down, DownReason = reason, NetnsInode = 0 };
-            _pairs[port] = down;
+            SetPairLocked(port, down);
             RemoveMirrorLocked(p);
             Log.PairDown(_log, p.Phy.Name, p.HostIf, reason);
         }
@@ -702,7 +718,7 @@ public sealed partial class PairManager
                 Mirror = made.Mirror, HostIfIndex = made.HostIfIndex, NetnsInode = made.NetnsInode, State = PairState.Up,
                 DownReason = null, Adopted = made.Adopted, AdminUp = true, VethPeer = made.VethPeer,
             };
-            _pairs[port] = up;
+            SetPairLocked(port, up);
             PublishLocked();
             Log.PairRecovered(_log, p.Phy.Name, p.HostIf, NsLabel(p.Netns), up.HostIfIndex);
         }
@@ -772,7 +788,7 @@ public sealed partial class PairManager
                 if (!_pairs.TryGetValue(phy.Id, out pair))
                     throw new PairException($"port {phy.Name} has no pair");
             }
-            _pairs.Remove(pair.Phy.Id);
+            RemovePairLocked(pair.Phy.Id);
             _subs.Remove(pair.Phy.Id); // a sub-interface lives as long as its pair
             if (pair.State == PairState.Up)
                 RemoveMirrorLocked(pair);
@@ -791,6 +807,7 @@ public sealed partial class PairManager
         {
             var all = _pairs.Values.Where(p => p.State == PairState.Up).ToList();
             _pairs.Clear();
+            _pairsCache = null;
             _subs.Clear();
             PublishLocked();
             foreach (Pair p in all)

@@ -63,6 +63,13 @@ public sealed class HistogramSnapshot
 
     public long Count { get; private set; }
 
+    /// <summary>Empties the copy, so that a reader can fill it again without allocating.</summary>
+    public void Reset()
+    {
+        Array.Clear(_counts);
+        Count = 0;
+    }
+
     public void Add(LatencyHistogram h)
     {
         h.AddTo(_counts);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
@@ -156,9 +157,11 @@ public sealed class ApiServer : BackgroundService
     {
         public byte[] Buf = System.Buffers.ArrayPool<byte>.Shared.Rent(Protocol.MaxRequestBytes + 1);
         public int Len;
+        public CancellationTokenSource? Timeout;
 
         public void Dispose()
         {
+            Timeout?.Dispose();
             byte[] b = Buf;
             Buf = [];
             if (b.Length != 0)
@@ -187,6 +190,7 @@ public sealed class ApiServer : BackgroundService
                     await ProxyAsync(stream, lb, HttpForward, stop);
                     return;
                 }
+                var reply = new ArrayBufferWriter<byte>(4096); // the connection's replies, reused
                 while (!stop.IsCancellationRequested)
                 {
                     string? line = await ReadLineAsync(stream, lb, stop);
@@ -197,9 +201,11 @@ public sealed class ApiServer : BackgroundService
                         await WatchAsync(stream, cfg, stop);
                         return;
                     }
-                    string reply = Handle(line);
-                    byte[] bytes = Encoding.UTF8.GetBytes(reply + "\n");
-                    await stream.WriteAsync(bytes, stop);
+                    Handle(line, reply);
+                    reply.Write("\n"u8);
+                    await stream.WriteAsync(reply.WrittenMemory, stop);
+                    if (reply.Capacity > 1 << 20)
+                        reply = new ArrayBufferWriter<byte>(4096); // not kept after a large dump
                 }
             }
         }
@@ -286,7 +292,9 @@ public sealed class ApiServer : BackgroundService
     private static async Task<string?> ReadLineAsync(NetworkStream stream, LineBuffer lb, CancellationToken stop)
     {
         byte[] buf = lb.Buf;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        // One timer per connection, re-armed per line (a source and a timer per request would
+        // be garbage on every poll); once it fires the connection is closed.
+        CancellationTokenSource timeout = lb.Timeout ??= CancellationTokenSource.CreateLinkedTokenSource(stop);
         timeout.CancelAfter(RequestTimeout);
         while (true)
         {
@@ -336,29 +344,43 @@ public sealed class ApiServer : BackgroundService
     /// <summary>Parses and executes one request line; always returns a reply line.</summary>
     public string Handle(string line)
     {
+        var output = new ArrayBufferWriter<byte>();
+        Handle(line, output);
+        return Encoding.UTF8.GetString(output.WrittenSpan);
+    }
+
+    /// <summary>Parses and executes one request line, writing the reply (without its line end)
+    /// into <paramref name="output"/>, which it empties first.</summary>
+    public void Handle(string line, ArrayBufferWriter<byte> output)
+    {
         Interlocked.Increment(ref _requests);
         string[]? argv = null;
+        string error;
         try
         {
             argv = ParseRequest(line, out string? input);
-            string reply = Protocol.Ok(_handlers.Execute(argv, input, "cli"));
+            object? result = _handlers.Run(argv, input, "cli");
+            output.ResetWrittenCount();
+            Protocol.WriteOk(output, result);
             if (CommandCatalog.ChangesState(argv))
                 Log.ApiCommandAudit(_log, string.Join(' ', argv), "ok");
-            return reply;
+            return;
         }
         catch (ApiException e)
         {
             Interlocked.Increment(ref _errors);
             if (argv is not null && CommandCatalog.ChangesState(argv))
                 Log.ApiCommandAudit(_log, string.Join(' ', argv), $"error: {e.Message}");
-            return Protocol.Error(e.Message);
+            error = Protocol.Error(e.Message);
         }
         catch (Exception e)
         {
             Interlocked.Increment(ref _errors);
             Log.ApiHandlerFailed(_log, e);
-            return Protocol.Error($"internal error: {e.Message}");
+            error = Protocol.Error($"internal error: {e.Message}");
         }
+        output.ResetWrittenCount(); // (a reply that failed half-way is not sent)
+        Encoding.UTF8.GetBytes(error, output);
     }
 
     internal static string[] ParseRequest(string line) => ParseRequest(line, out _);

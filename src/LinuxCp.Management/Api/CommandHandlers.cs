@@ -20,6 +20,7 @@ public sealed partial class CommandHandlers : IDisposable
     private long[][] _reasonBase;
     private long[][] _pathBase;
     private HistogramSnapshot[] _latencyBase;
+    private readonly HistogramSnapshot _latencyScratch = new(); // show latency's merge (under _clearLock)
 
     /// <param name="flowTable">flows per worker's flow table (--flow-table)</param>
     public CommandHandlers(RouterState state, int flowTable = DefaultFlowTable)
@@ -78,6 +79,15 @@ public sealed partial class CommandHandlers : IDisposable
     /// <summary>Runs one command with its input document (config commands), on behalf of a source
     /// (cli, rest, grpc: what the config history records).</summary>
     public JsonNode? Execute(IReadOnlyList<string> argv, string? input, string source)
+    {
+        object? result = Run(argv, input, source);
+        return result as JsonNode ?? JsonSerializer.SerializeToNode(result, result?.GetType() ?? typeof(object), Protocol.Json);
+    }
+
+    /// <summary>Runs one command and returns its result object (a DTO, or a JSON node for the
+    /// config commands), for a caller that serialises it straight into its reply
+    /// (<see cref="Protocol.WriteOk"/>) instead of through a JSON node tree.</summary>
+    public object? Run(IReadOnlyList<string> argv, string? input, string source)
     {
         if (argv.Count == 0)
             throw new ApiException("empty command");
@@ -139,7 +149,7 @@ public sealed partial class CommandHandlers : IDisposable
             "set punt policer" => Punt.Set(spec, rest),
             _ => throw new ApiException($"command '{spec.Path}' is not implemented by this lcpd"),
         };
-        return JsonSerializer.SerializeToNode(result, result?.GetType() ?? typeof(object), Protocol.Json);
+        return result;
     }
 
     private static object NoArgs(CommandSpec spec, string[] rest, Func<object> f)
@@ -262,7 +272,7 @@ public sealed partial class CommandHandlers : IDisposable
 
     public List<ErrorCounterDto> ShowErrors()
     {
-        var list = new List<ErrorCounterDto>();
+        var list = new List<ErrorCounterDto>((int)Reason.Count);
         var workers = _s.Engine.Workers;
         lock (_clearLock)
         {
@@ -272,10 +282,18 @@ public sealed partial class CommandHandlers : IDisposable
                 for (int w = 0; w < workers.Count; w++)
                     per.Add(workers[w].Counters.ReadReason(r) - _reasonBase[w][(int)r]);
                 list.Add(new ErrorCounterDto(ReasonInfo.Name(r), ReasonInfo.IsPunt(r) ? "punt" : "drop",
-                    per.Sum(), ReasonInfo.Description(r), per));
+                    Sum(per), ReasonInfo.Description(r), per));
             }
         }
         return list;
+    }
+
+    private static long Sum(List<long> values)
+    {
+        long sum = 0;
+        foreach (long v in values)
+            sum += v;
+        return sum;
     }
 
     public List<ErrorCounterDto> ClearErrors()
@@ -325,7 +343,7 @@ public sealed partial class CommandHandlers : IDisposable
             for (int wi = 0; wi < workers.Count; wi++)
             {
                 var w = workers[wi];
-                var paths = new List<RuntimePathDto>();
+                var paths = new List<RuntimePathDto>((int)RuntimePath.Count);
                 for (RuntimePath p = 0; p < RuntimePath.Count; p++)
                 {
                     var (calls, packets, sp, sc) = w.Counters.ReadPath(p);
@@ -358,19 +376,21 @@ public sealed partial class CommandHandlers : IDisposable
                 }
             }
             for (LatencyPath p = 0; p < LatencyPath.Count; p++)
-                _latencyBase[(int)p] = MergedLatency(p);
+                MergeLatency(p, _latencyBase[(int)p]); // refilled in place: a snapshot is 59 KB
             Gc.Reset(); // the longest GC suspension over the same window as the loop gaps
         }
         return ShowRuntime();
     }
 
     /// <summary>A path's histogram merged over every worker (since start, no baseline).</summary>
-    public HistogramSnapshot MergedLatency(LatencyPath p)
+    public HistogramSnapshot MergedLatency(LatencyPath p) => MergeLatency(p, new HistogramSnapshot());
+
+    private HistogramSnapshot MergeLatency(LatencyPath p, HistogramSnapshot into)
     {
-        var h = new HistogramSnapshot();
+        into.Reset();
         foreach (var w in _s.Engine.Workers)
-            h.Add(w.Counters.Latency(p));
-        return h;
+            into.Add(w.Counters.Latency(p));
+        return into;
     }
 
     public List<LatencyDto> ShowLatency()
@@ -382,7 +402,7 @@ public sealed partial class CommandHandlers : IDisposable
         {
             for (LatencyPath p = 0; p < LatencyPath.Count; p++)
             {
-                HistogramSnapshot h = MergedLatency(p);
+                HistogramSnapshot h = MergeLatency(p, _latencyScratch);
                 h.Subtract(_latencyBase[(int)p]);
                 list.Add(new LatencyDto(LatencyName(p), h.Count, Us(h.Percentile(50)), Us(h.Percentile(90)), Us(h.Percentile(99)),
                     Us(h.Percentile(99.9)), Us(h.Max), Us(h.Mean),

@@ -16,8 +16,21 @@ public static class CommandCatalog
          ["config", "update"], ["config", "delete"], ["config", "resync"], ["config", "confirm"], ["config", "rollback"]];
 
     /// <summary>Does this command change the router's state (what the audit log records)?</summary>
-    public static bool ChangesState(IReadOnlyList<string> argv) =>
-        Writes.Any(w => argv.Count >= w.Length && w.Select((x, i) => argv[i] == x).All(b => b));
+    public static bool ChangesState(IReadOnlyList<string> argv)
+    {
+        // Loops, not LINQ: asked on every request, and a closure per entry is garbage per request.
+        foreach (string[] w in Writes)
+        {
+            if (argv.Count < w.Length)
+                continue;
+            int i = 0;
+            while (i < w.Length && argv[i] == w[i])
+                i++;
+            if (i == w.Length)
+                return true;
+        }
+        return false;
+    }
 
     public static readonly CommandSpec[] All =
     [
@@ -100,7 +113,14 @@ public static class CommandCatalog
             if (ok && (best is null || c.Words.Length > best.Words.Length))
                 best = c;
         }
-        rest = best is null ? [] : [.. argv.Skip(best.Words.Length)];
+        if (best is null || best.Words.Length == argv.Count)
+        {
+            rest = [];
+            return best;
+        }
+        rest = new string[argv.Count - best.Words.Length];
+        for (int i = 0; i < rest.Length; i++)
+            rest[i] = argv[best.Words.Length + i];
         return best;
     }
 }

@@ -44,11 +44,20 @@ public sealed class ResourceWatch
     /// <summary>Frames refused for lack of mbufs since start, all ports (for tests and metrics).</summary>
     public ulong NoMbufTotal { get; private set; }
 
+    private readonly HashSet<string> _seen = []; // (reused: this runs every second)
+
+    private void ForgetUnseen()
+    {
+        foreach (string gone in _state.Keys.Where(k => !_seen.Contains(k)).ToList())
+            _state.Remove(gone);
+    }
+
     public void Tick()
     {
         long now = _nowMs();
         PoolSample pool = _pool();
-        var seen = new HashSet<string>();
+        HashSet<string> seen = _seen;
+        seen.Clear();
         foreach (PortSample p in _ports())
         {
             seen.Add(p.Port);
@@ -71,8 +80,8 @@ public sealed class ResourceWatch
             st.Unreported = 0;
             st.LastWarnMs = now;
         }
-        foreach (string gone in _state.Keys.Where(k => !seen.Contains(k)).ToList())
-            _state.Remove(gone);
+        if (_state.Count > seen.Count)
+            ForgetUnseen();
 
         bool low = pool.Size > 0 && pool.Available < pool.Size / LowDivisor;
         if (low && !_poolLow && (_poolWarnMs is not long pw || now - pw >= IntervalMs))

@@ -195,7 +195,8 @@ public static class RestApi
     {
         try
         {
-            return Results.Text(h.Execute(argv)?.ToJsonString() ?? "null", "application/json", statusCode: status);
+            object? result = h.Run(argv, null, "cli");
+            return Results.Text(JsonSerializer.Serialize(result, result?.GetType() ?? typeof(object), Protocol.Json), "application/json", statusCode: status);
         }
         catch (ApiException e)
         {
