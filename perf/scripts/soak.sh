@@ -8,7 +8,8 @@
 #                                       CHURN_RATE=10000, OUT_DIR=perf/results, ISOLATE=1 below)
 #
 # Topology: soakgen (perf/native/soakgen.c, a paced DPDK generator with two memif server ports)
-# on CPU 1; lcpd's worker alone on CPU 0, its control threads on CPU 1 with the churn tools; the
+# on the other CPU; lcpd's worker alone on CPU WORKER_CPU (0 or 1, default 0), its control threads
+# with the generator and the churn tools on the other one; the
 # mirrors lcp0/lcp1 in a private namespace hold 172.16.{0,1}.1/24, static neighbours for the
 # generator and the routes 10.253.0.0/23 -> port 1, 10.253.2.0/23 -> port 0 (as ../shared/bench).
 # The churn adds and deletes 5000 /24s under 100.64/10 via 16 gateways whose neighbours are
@@ -63,26 +64,32 @@ else
     DPDK_MEM=(--no-huge -m 1024)
 fi
 
-# Everything but lcpd's worker runs on CPU 1 (the worker's lcore is pinned to CPU 0 by EAL).
-taskset -pc 1 $$ >/dev/null
-# ISOLATE=1: CPU 0 is kept for the worker as a production host keeps its dataplane cores
+# Everything but lcpd's worker runs on the other CPU (the worker's lcore is pinned by EAL).
+WORKER_CPU=${WORKER_CPU:-0}
+case "$WORKER_CPU" in 0) OTHER_CPU=1 ;; 1) OTHER_CPU=0 ;; *) echo "soak: WORKER_CPU is 0 or 1" >&2; exit 2 ;; esac
+export WORKER_CPU
+taskset -pc "$OTHER_CPU" $$ >/dev/null
+# ISOLATE=1: the worker's CPU is kept for it as a production host keeps its dataplane cores
 # (isolcpus, tuned's cpu-partitioning): kernel threads that may move and the unbound workqueues
-# go to CPU 1 for the run and are put back at exit. On this VM the kernel's DAMON thread
-# (kdamond, free page reporting) otherwise takes the worker's CPU for up to 7 ms every 5 s.
-[ "${ISOLATE:-0}" = 1 ] && /usr/bin/python3 "$ROOT/perf/scripts/soakpoll.py" isolate 0 "$RUN/isolated"
+# go to the other CPU for the run and are put back at exit. On this VM the kernel's DAMON thread
+# (kdamond, free page reporting) otherwise takes the worker's CPU for up to 7 ms every 5.12 s.
+# Work the kernel queued on one CPU stays there (conntrack's table scan, 7.5 ms once a minute
+# here, runs on CPU 0): WORKER_CPU=1 keeps the worker off it, as isolcpus keeps such
+# housekeeping on the CPUs it leaves to the system.
+[ "${ISOLATE:-0}" = 1 ] && /usr/bin/python3 "$ROOT/perf/scripts/soakpoll.py" isolate "$WORKER_CPU" "$RUN/isolated"
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 memif() { echo "net_memif$1,role=$2,id=0,socket=$RUN/memif$1.sock,socket-abstract=no$3"; }
 SECONDS_SOAK=$((MIN * 60))
 if [ -n "${RATE_PPS:-}" ]; then RATEARG=(--rate "$RATE_PPS"); else RATEARG=(--probe "${PROBE_S:-10}" --rate-pct 80); fi
 # The generator sleeps between bursts; its priority keeps it on time while the churn runs.
-nice -n -15 "$GEN" --lcores 0@1 --no-pci --no-huge -m 256 --no-telemetry --file-prefix "soakgen$ID" --log-level 4 \
+nice -n -15 "$GEN" --lcores "0@$OTHER_CPU" --no-pci --no-huge -m 256 --no-telemetry --file-prefix "soakgen$ID" --log-level 4 \
     --vdev "$(memif 0 server ",mac=$GEN_MAC0")" --vdev "$(memif 1 server ",mac=$GEN_MAC1")" -- \
     "${RATEARG[@]}" --seconds "$SECONDS_SOAK" --dut-mac "$DUT_MAC" --flows 1024 --go "$RUN/go" --linger >"$OUT.gen" 2>"$RUN/gen.err" &
 pids+=($!); gen=$!
-# lcpd: main lcore (control plane) on CPU 1, worker on CPU 0.
+# lcpd: main lcore (control plane) on the other CPU, the worker (lcore 1) on WORKER_CPU.
 # The memif client sets the rings' size: 4096 descriptors, as a NIC's RX ring would be configured.
-taskset -c 0,1 "$ROOT/bin/lcpd" --lcores 0@1,1@0 --main-lcore 0 --no-pci "${DPDK_MEM[@]}" --file-prefix "lcpsoak$ID" \
+taskset -c 0,1 "$ROOT/bin/lcpd" --lcores "0@$OTHER_CPU,1@$WORKER_CPU" --main-lcore 0 --no-pci "${DPDK_MEM[@]}" --file-prefix "lcpsoak$ID" \
     --vdev "$(memif 0 client ",rsize=12")" --vdev "$(memif 1 client ",rsize=12")" -- \
     --netns "$NS" --pair 0=lcp0 --pair 1=lcp1 --port-mac "0=$DUT_MAC" --port-mac "1=$DUT_MAC" \
     --api-socket "$SOCK" --no-rest ${LCPD_ARGS:-} >"$OUT.lcpd.log" 2>&1 &

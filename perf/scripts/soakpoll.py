@@ -265,8 +265,10 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
               f"slope {slope_per_hour(rows_k, key):+.1f} MiB/h")
     check("mbufs returned", bufs_end == idle_mbufs, f"{bufs_end} in use at the end, {idle_mbufs} when idle before traffic")
     check("FIB equals the kernel's", verify_rc == 0, verify_text.strip().splitlines()[-1] if verify_text.strip() else "")
-    def stolen(a, b):   # ms the hypervisor took from the worker's vCPU (CPU 0) between two rows
-        return int(b.get("steal_cpu0_ms") or 0) - int(a.get("steal_cpu0_ms") or 0)
+    wcpu = os.environ.get("WORKER_CPU", "0")
+
+    def stolen(a, b):   # ms the hypervisor took from the worker's vCPU between two rows
+        return int(b.get(f"steal_cpu{wcpu}_ms") or 0) - int(a.get(f"steal_cpu{wcpu}_ms") or 0)
     steal0 = stolen(rows[0], rows[-1])
     steal_max = max((stolen(a, b) for a, b in zip(rows, rows[1:])), default=0)
     events = []
@@ -285,8 +287,9 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
     ok = all(checks)
     md = [f"# Soak {os.path.basename(out)[5:]}: {minutes} min, {'PASS' if ok else 'FAIL'}", "",
           f"lcpd {os.environ.get('LCPD_COMMIT') or subprocess.run(['git', '-C', os.path.dirname(os.path.abspath(__file__)), 'log', '-1', '--format=%h %s'], capture_output=True, text=True).stdout.strip()[:100]}", "",
-          "CPU 0 kept for the worker (ISOLATE=1: kernel threads that may move and the unbound workqueues on CPU 1)"
-          if os.environ.get("ISOLATE") == "1" else "CPU 0 shared with the kernel's threads (no ISOLATE)", "",
+          f"lcpd's worker on CPU {wcpu}, "
+          + ("kept for it (ISOLATE=1: kernel threads that may move and the unbound workqueues on the other CPU)"
+             if os.environ.get("ISOLATE") == "1" else "shared with the kernel's threads (no ISOLATE)"), "",
           "| check | result | detail |", "|---|---|---|", *lines, "",
           "| figure | value |", "|---|---|",
           f"| no-loss rate (probe, {os.environ.get('PROBE_S', '10')} s steps) | {int(probe.group(2)) / 1e6:.3f} Mpps of a capacity of {int(probe.group(1)) / 1e6:.3f} Mpps |" if probe else "| rate | given (RATE_PPS) |",
@@ -306,7 +309,7 @@ def report(sock, out, minutes, flushes, verify_rc, verify_text, idle_mbufs):
     if events:
         md += [f"Seconds with loss: {len(events)} of {len(rows)}. The worker's longest loop gap in each "
                f"(a 4096-descriptor ring holds {4096 / max(1, d['offered_pps']) * 1e3:.1f} ms at the offered rate):", "",
-               "| t (s) | refused by the full RX ring | sent, not returned | longest loop gap (us) | steal on CPU 0 (ms) |", "|---|---|---|---|---|",
+               f"| t (s) | refused by the full RX ring | sent, not returned | longest loop gap (us) | steal on CPU {wcpu} (ms) |", "|---|---|---|---|---|",
                *[f"| {t:.0f} | {r} | {m} | {g:.0f} | {st} |" for t, r, m, g, st in events[:20]],
                *([f"| ... {len(events) - 20} more | | | | |"] if len(events) > 20 else []), ""]
     with open(out + ".md", "w") as f:
