@@ -301,6 +301,7 @@ public sealed class ApiServer : BackgroundService
             int nl = Array.IndexOf(buf, (byte)'\n', 0, lb.Len);
             if (nl >= 0)
             {
+                timeout.CancelAfter(Timeout.Infinite); // the limit is on reading; a slow command is not cut off
                 string line = Encoding.UTF8.GetString(buf, 0, nl);
                 Buffer.BlockCopy(buf, nl + 1, buf, 0, lb.Len - nl - 1);
                 lb.Len -= nl + 1;
@@ -323,6 +324,7 @@ public sealed class ApiServer : BackgroundService
             int n = await stream.ReadAsync(buf.AsMemory(lb.Len, Math.Min(buf.Length, Protocol.MaxDocumentRequestBytes + 1) - lb.Len), timeout.Token);
             if (n == 0)
             {
+                timeout.CancelAfter(Timeout.Infinite);
                 if (lb.Len == 0)
                     return null;
                 string rest = Encoding.UTF8.GetString(buf, 0, lb.Len);
