@@ -53,11 +53,14 @@ public static class Protocol
             JsonSerializer.Serialize(w, result, result?.GetType() ?? typeof(object), Json);
         w.WriteEndObject();
         w.Flush();
-        w.Reset(Stream.Null); // holds no reference to the caller's buffer between replies
+        w.Reset(Detached); // holds no reference to the caller's buffer between replies
     }
 
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
+
+    // Reset(Stream) would allocate a buffer on every reply; resetting onto this one does not.
+    private static readonly ArrayBufferWriter<byte> Detached = new(1);
 
     public static string Ok(JsonNode? result) =>
         new JsonObject { ["v"] = Version, ["ok"] = true, ["result"] = result }.ToJsonString();
